@@ -1,0 +1,169 @@
+//! DSN parsing: which backend a database URL names, and how to print it without its password.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::{BackendKind, Error, Result};
+
+/// Where a SQLite database lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqliteLocation {
+    /// A file, relative to the working directory or absolute.
+    File(PathBuf),
+    /// A private in-memory database that lives as long as the store.
+    Memory,
+}
+
+/// A parsed database URL.
+///
+/// | DSN | backend |
+/// |---|---|
+/// | `postgres://user:pass@host:5432/db`, `postgresql://…` | PostgreSQL |
+/// | `sqlite://relative/path.db` | SQLite file relative to the working directory |
+/// | `sqlite:///absolute/path.db` | SQLite file at an absolute path |
+/// | `sqlite::memory:` | SQLite in memory |
+///
+/// ```
+/// use engram_core::{Dsn, SqliteLocation};
+/// assert_eq!(
+///     Dsn::parse("sqlite:///var/lib/engram.db").unwrap(),
+///     Dsn::Sqlite(SqliteLocation::File("/var/lib/engram.db".into()))
+/// );
+/// let pg = Dsn::parse("postgres://app:secret@db:5432/memories").unwrap();
+/// assert_eq!(pg.to_string(), "postgres://app:***@db:5432/memories");
+/// assert!(Dsn::parse("mysql://x").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub enum Dsn {
+    /// A PostgreSQL connection URL, kept whole for the driver.
+    Postgres(String),
+    /// A SQLite database.
+    Sqlite(SqliteLocation),
+}
+
+/// The DSN engram uses when none is given: a SQLite file in the working directory.
+pub const DEFAULT_DSN: &str = "sqlite://engram.db";
+
+impl Dsn {
+    /// Parses a DSN; the error names the DSN (password removed) and the accepted forms.
+    pub fn parse(dsn: &str) -> Result<Self> {
+        let invalid = |reason: &str| Error::InvalidDsn {
+            dsn: redact(dsn),
+            reason: reason.to_string(),
+        };
+        let trimmed = dsn.trim();
+        if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+            return Ok(Dsn::Postgres(trimmed.to_string()));
+        }
+        if trimmed == "sqlite::memory:" || trimmed == "sqlite://:memory:" {
+            return Ok(Dsn::Sqlite(SqliteLocation::Memory));
+        }
+        if let Some(path) = trimmed.strip_prefix("sqlite://") {
+            if path.is_empty() || path == "/" {
+                return Err(invalid("the SQLite URL has no file path (use sqlite://engram.db)"));
+            }
+            return Ok(Dsn::Sqlite(SqliteLocation::File(PathBuf::from(path))));
+        }
+        Err(invalid(
+            "expected postgres://…, postgresql://…, sqlite://relative.db, \
+             sqlite:///absolute.db or sqlite::memory:",
+        ))
+    }
+
+    /// The backend this DSN selects.
+    pub fn backend(&self) -> BackendKind {
+        match self {
+            Dsn::Postgres(_) => BackendKind::Postgres,
+            Dsn::Sqlite(_) => BackendKind::Sqlite,
+        }
+    }
+}
+
+impl fmt::Display for Dsn {
+    /// The DSN with any password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dsn::Postgres(url) => f.write_str(&redact(url)),
+            Dsn::Sqlite(SqliteLocation::Memory) => f.write_str("sqlite::memory:"),
+            Dsn::Sqlite(SqliteLocation::File(path)) => write!(f, "sqlite://{}", path.display()),
+        }
+    }
+}
+
+impl fmt::Debug for Dsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dsn({self})")
+    }
+}
+
+/// Replaces the password of a database URL with `***`, both the `user:password@` form and a
+/// `password=` parameter. Text that is not a URL is returned unchanged.
+///
+/// ```
+/// use engram_core::dsn::redact;
+/// assert_eq!(redact("postgres://u:p%40ss@h/db"), "postgres://u:***@h/db");
+/// assert_eq!(redact("postgres://u@h/db?password=x&sslmode=disable"),
+///            "postgres://u@h/db?password=***&sslmode=disable");
+/// ```
+pub fn redact(dsn: &str) -> String {
+    let mut out = dsn.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let authority_start = scheme_end + 3;
+        let authority_end = out[authority_start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| authority_start + i);
+        if let Some(at) = out[authority_start..authority_end].rfind('@') {
+            let userinfo_end = authority_start + at;
+            if let Some(colon) = out[authority_start..userinfo_end].find(':') {
+                out.replace_range(authority_start + colon + 1..userinfo_end, "***");
+            }
+        }
+    }
+    let mut search_from = 0;
+    while let Some(found) = out[search_from..].find("password=") {
+        let value_start = search_from + found + "password=".len();
+        let value_end = out[value_start..]
+            .find(['&', ' '])
+            .map_or(out.len(), |i| value_start + i);
+        out.replace_range(value_start..value_end, "***");
+        search_from = value_start + 3;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_documented_form() {
+        assert_eq!(
+            Dsn::parse("postgresql://localhost/x").unwrap().backend(),
+            BackendKind::Postgres
+        );
+        assert_eq!(
+            Dsn::parse("sqlite://data/engram.db").unwrap(),
+            Dsn::Sqlite(SqliteLocation::File("data/engram.db".into()))
+        );
+        assert_eq!(
+            Dsn::parse("sqlite::memory:").unwrap(),
+            Dsn::Sqlite(SqliteLocation::Memory)
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_and_empty_forms_without_leaking_the_password() {
+        for bad in ["", "sqlite://", "mysql://u:hunter2@h/db", "engram.db"] {
+            let err = Dsn::parse(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidDsn, "{bad}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn redacts_passwords_with_at_signs_and_parameters() {
+        assert_eq!(redact("postgres://u:a@b@h:1/d"), "postgres://u:***@h:1/d");
+        assert_eq!(redact("postgres://h/d?password=x"), "postgres://h/d?password=***");
+        assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
+    }
+}

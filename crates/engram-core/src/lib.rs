@@ -1,0 +1,27 @@
+//! engram-core: the types every engram backend shares, and the rules they all follow.
+//!
+//! This crate holds the data model ([`Memory`], [`NewMemory`], [`MemoryUpdate`],
+//! [`Cluster`]), the query description ([`MemoryQuery`]), the [`MemoryBackend`] trait the
+//! SQLite and PostgreSQL crates implement, the one [`Error`] enum, DSN parsing ([`Dsn`]),
+//! input validation ([`validate`]), JSON document normalization ([`document`]) and the
+//! containment matcher ([`containment`]) that gives SQLite PostgreSQL's `jsonb @>`.
+
+pub mod backend;
+pub mod containment;
+pub mod document;
+pub mod dsn;
+pub mod error;
+pub mod model;
+pub mod policy;
+pub mod query;
+pub mod validate;
+
+pub use backend::{BackendKind, MemoryBackend, OnConflict, PoolOptions};
+pub use dsn::{Dsn, SqliteLocation};
+pub use error::{Error, ErrorKind, Result};
+pub use model::{
+    Cluster, ClusterUpsert, Memory, MemoryUpdate, NewMemory, Stats, Timestamp, DEFAULT_NAMESPACE,
+    DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
+};
+pub use policy::{PolicyAction, PolicyReport, PolicyStep, TierPolicy};
+pub use query::{ClusterQuery, MemoryQuery, Order, TimeRange};

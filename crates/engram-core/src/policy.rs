@@ -1,0 +1,119 @@
+//! Tier policies: when memories move to the next tier and how long their content may be.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What happens to one tier's memories when policies run.
+///
+/// ```
+/// use std::time::Duration;
+/// use engram_core::TierPolicy;
+/// let policy = TierPolicy::new("short_term")
+///     .expire_after(Duration::from_secs(86_400), "mid_term")
+///     .max_content_chars(2_000);
+/// assert_eq!(policy.next_tier.as_deref(), Some("mid_term"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierPolicy {
+    /// The tier this policy is for.
+    pub tier: String,
+    /// Memories not updated for this long move to `next_tier`.
+    #[serde(default, rename = "expire_after_secs", with = "seconds")]
+    pub expire_after: Option<Duration>,
+    /// Where expired memories go.
+    #[serde(default)]
+    pub next_tier: Option<String>,
+    /// Content longer than this many characters is cut to it.
+    #[serde(default)]
+    pub max_content_chars: Option<u32>,
+}
+
+impl TierPolicy {
+    /// A policy for `tier` that does nothing yet.
+    pub fn new(tier: impl Into<String>) -> Self {
+        TierPolicy {
+            tier: tier.into(),
+            expire_after: None,
+            next_tier: None,
+            max_content_chars: None,
+        }
+    }
+
+    /// Moves memories not updated for `age` to `next_tier`.
+    pub fn expire_after(mut self, age: Duration, next_tier: impl Into<String>) -> Self {
+        self.expire_after = Some(age);
+        self.next_tier = Some(next_tier.into());
+        self
+    }
+
+    /// Trims content to `chars` characters.
+    pub fn max_content_chars(mut self, chars: u32) -> Self {
+        self.max_content_chars = Some(chars);
+        self
+    }
+}
+
+/// What one policy step did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum PolicyAction {
+    /// Expired memories moved from `tier` to `to`.
+    Moved {
+        /// The tier they went to.
+        to: String,
+    },
+    /// Content was trimmed to `max_chars`.
+    Trimmed {
+        /// The limit applied.
+        max_chars: u32,
+    },
+}
+
+/// One set-based statement of a policy run and how many rows it touched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyStep {
+    /// The tier the step worked on.
+    pub tier: String,
+    /// What it did.
+    #[serde(flatten)]
+    pub action: PolicyAction,
+    /// Rows changed.
+    pub rows: u64,
+}
+
+/// The result of running policies: one entry per statement, in the order they ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyReport {
+    /// The steps, in order.
+    pub steps: Vec<PolicyStep>,
+}
+
+impl PolicyReport {
+    /// Rows touched by all steps.
+    pub fn total_rows(&self) -> u64 {
+        self.steps.iter().map(|s| s.rows).sum()
+    }
+}
+
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => serializer.serialize_some(&d.as_secs()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_secs))
+    }
+}

@@ -1,0 +1,226 @@
+//! Input validation: the data model's rules, checked once before any backend sees the data.
+//!
+//! Both backends receive only what passes here, so bad input gets the same
+//! [`crate::Error::InvalidInput`] on each.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::document::{check_text, normalize, normalize_object};
+use crate::{
+    ClusterQuery, ClusterUpsert, Error, Memory, MemoryQuery, MemoryUpdate, NewMemory, Result,
+    TierPolicy, Timestamp, DEFAULT_NAMESPACE, DEFAULT_SCORE, SHORT_TERM,
+};
+
+/// Longest user id, namespace, thread id, topic or category, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+/// Longest tier name.
+pub const MAX_TIER_CHARS: usize = 32;
+
+/// Checks a required name (user id, namespace): 1 to 128 characters, no NUL.
+pub fn name(value: &str, field: &str) -> Result<()> {
+    check_text(value, field)?;
+    let chars = value.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(Error::invalid(
+            field,
+            format!("must be 1 to {MAX_NAME_CHARS} characters, got {chars}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an optional-length name (thread id, category): up to 128 characters, no NUL.
+pub fn short_text(value: &str, field: &str) -> Result<()> {
+    check_text(value, field)?;
+    let chars = value.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters, got {chars}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a tier name: `[a-z0-9_]{1,32}`.
+///
+/// ```
+/// use engram_core::validate::tier;
+/// assert!(tier("long_term").is_ok());
+/// assert!(tier("Long Term").is_err());
+/// ```
+pub fn tier(value: &str) -> Result<()> {
+    let well_formed = !value.is_empty()
+        && value.len() <= MAX_TIER_CHARS
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "tier",
+            format!("'{value}' must match [a-z0-9_]{{1,{MAX_TIER_CHARS}}}"),
+        ))
+    }
+}
+
+/// Checks a score: 0 to 100.
+pub fn score(value: i32) -> Result<()> {
+    if (0..=100).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "score",
+            format!("must be between 0 and 100, got {value}"),
+        ))
+    }
+}
+
+fn related_threads(threads: &[String]) -> Result<()> {
+    threads
+        .iter()
+        .try_for_each(|t| short_text(t, "related_threads"))
+}
+
+/// Checks a metadata object and returns its canonical form.
+pub fn metadata(value: Value) -> Result<Value> {
+    normalize_object(value, "metadata")
+}
+
+/// Turns a [`NewMemory`] into the row to store: defaults filled in, id made (UUIDv7),
+/// timestamps set to `now` where not given, metadata normalized.
+pub fn new_memory(memory: NewMemory, now: Timestamp) -> Result<Memory> {
+    name(&memory.user_id, "user_id")?;
+    let namespace = memory
+        .namespace
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+    name(&namespace, "namespace")?;
+    if let Some(thread) = &memory.thread_id {
+        short_text(thread, "thread_id")?;
+    }
+    let tier_name = memory.tier.unwrap_or_else(|| SHORT_TERM.to_string());
+    tier(&tier_name)?;
+    check_text(&memory.content, "content")?;
+    let score_value = memory.score.unwrap_or(DEFAULT_SCORE);
+    score(score_value)?;
+    related_threads(&memory.related_threads)?;
+    let metadata = metadata(memory.metadata.unwrap_or_else(|| Value::Object(Default::default())))?;
+    let created_at = memory.created_at.unwrap_or(now).validate("created_at")?;
+    let updated_at = memory
+        .updated_at
+        .unwrap_or(created_at)
+        .validate("updated_at")?;
+    Ok(Memory {
+        id: memory.id.unwrap_or_else(Uuid::now_v7),
+        user_id: memory.user_id,
+        namespace,
+        thread_id: memory.thread_id,
+        tier: tier_name,
+        content: memory.content,
+        score: score_value,
+        metadata,
+        related_threads: memory.related_threads,
+        summarized: memory.summarized,
+        created_at,
+        updated_at,
+    })
+}
+
+/// Checks an update and normalizes its metadata.
+pub fn update(mut update: MemoryUpdate) -> Result<MemoryUpdate> {
+    if let Some(content) = &update.content {
+        check_text(content, "content")?;
+    }
+    if let Some(value) = update.metadata.take() {
+        update.metadata = Some(metadata(value)?);
+    }
+    if let Some(value) = &update.tier {
+        tier(value)?;
+    }
+    if let Some(value) = update.score {
+        score(value)?;
+    }
+    if let Some(threads) = &update.related_threads {
+        related_threads(threads)?;
+    }
+    Ok(update)
+}
+
+/// Checks a query's filters and normalizes its containment filter, which must be an object
+/// (metadata is always an object, so any other filter could never match).
+pub fn query(mut query: MemoryQuery) -> Result<MemoryQuery> {
+    if let Some(user) = &query.user_id {
+        check_text(user, "user_id")?;
+    }
+    if let Some(namespace) = &query.namespace {
+        check_text(namespace, "namespace")?;
+    }
+    if let Some(thread) = &query.thread_id {
+        check_text(thread, "thread_id")?;
+    }
+    query.tiers.iter().try_for_each(|t| tier(t))?;
+    query
+        .related_to_any
+        .iter()
+        .try_for_each(|t| check_text(t, "related_to_any"))?;
+    if let Some(filter) = query.metadata_contains.take() {
+        query.metadata_contains = Some(normalize_object(filter, "metadata filter")?);
+    }
+    if let Some(limit) = query.limit {
+        if limit > i64::MAX as u64 {
+            return Err(Error::invalid("limit", format!("{limit} is too large")));
+        }
+    }
+    if query.offset > i64::MAX as u64 {
+        return Err(Error::invalid("offset", format!("{} is too large", query.offset)));
+    }
+    Ok(query)
+}
+
+/// Checks a cluster to upsert.
+pub fn cluster(cluster: &ClusterUpsert) -> Result<()> {
+    name(&cluster.user_id, "user_id")?;
+    name(&cluster.topic, "topic")?;
+    short_text(&cluster.category, "category")?;
+    check_text(&cluster.summary, "summary")
+}
+
+/// Checks a cluster lookup.
+pub fn cluster_query(query: &ClusterQuery) -> Result<()> {
+    check_text(&query.user_id, "user_id")?;
+    if let Some(topic) = &query.topic {
+        check_text(topic, "topic")?;
+    }
+    if let Some(category) = &query.category {
+        check_text(category, "category")?;
+    }
+    Ok(())
+}
+
+/// Checks tier policies: valid tier names, and a next tier for every expiry.
+pub fn policies(policies: &[TierPolicy]) -> Result<()> {
+    for policy in policies {
+        tier(&policy.tier)?;
+        match (&policy.expire_after, &policy.next_tier) {
+            (Some(_), Some(next)) => tier(next)?,
+            (None, None) => {}
+            _ => {
+                return Err(Error::invalid(
+                    "policy",
+                    format!(
+                        "tier '{}' needs both an expiry and a next tier, or neither",
+                        policy.tier
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks any JSON document (for example the right side of a containment test).
+pub fn document(value: Value, field: &str) -> Result<Value> {
+    normalize(value, field)
+}

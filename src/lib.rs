@@ -1,0 +1,2 @@
+//! engram: long-term memory storage for AI agents.
+pub use engram_core::*;
