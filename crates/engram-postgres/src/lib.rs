@@ -1,1 +1,9 @@
-//! placeholder
+//! engram's PostgreSQL backend: memories in a `jsonb` schema, metadata containment with `@>`
+//! served by GIN indexes, through an r2d2 pool whose connections cache prepared statements.
+
+mod connection;
+mod sql;
+mod store;
+
+pub use connection::{PgConnection, PgConnectionManager};
+pub use store::PostgresStore;

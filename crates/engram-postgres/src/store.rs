@@ -1,0 +1,403 @@
+//! The PostgreSQL store: the connection pool, and [`MemoryBackend`] over it.
+
+use std::time::SystemTime;
+
+use postgres::error::SqlState;
+use postgres::{NoTls, Row};
+use r2d2::{Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+use serde_json::Value;
+use uuid::Uuid;
+
+use engram_core::policy::PolicyAction;
+use engram_core::{
+    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
+    MemoryQuery, MemoryUpdate, OnConflict, PolicyReport, PolicyStep, PoolOptions, Result, Stats,
+    TierPolicy, Timestamp,
+};
+
+use crate::connection::{PgConnection, PgConnectionManager};
+use crate::sql;
+
+const BACKEND: BackendKind = BackendKind::Postgres;
+
+/// Rows per `INSERT … SELECT FROM unnest(…)` statement when inserting many.
+const INSERT_CHUNK: usize = 5_000;
+
+/// An engram store on PostgreSQL. Cheap to clone; clones share the pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool<PgConnectionManager>,
+    dsn: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("dsn", &self.dsn)
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://` or `postgresql://`). One connection
+    /// is opened at once, so that a wrong URL or a server that is down fails here with a clear
+    /// error; the rest of the pool fills on demand.
+    pub fn open(url: &str, options: &PoolOptions) -> Result<Self> {
+        let redacted = Dsn::Postgres(url.to_string()).to_string();
+        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+            Error::InvalidDsn {
+                dsn: redacted.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        config.connect_timeout(options.connection_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("engram");
+        }
+        let connection_error = |message: String| Error::Connection {
+            backend: BACKEND,
+            dsn: redacted.clone(),
+            message,
+        };
+        config
+            .connect(NoTls)
+            .map_err(|e| connection_error(error_message(&e)))?;
+        let pool = Pool::builder()
+            .max_size(options.max_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(options.connection_timeout)
+            .build_unchecked(PgConnectionManager(PostgresConnectionManager::new(config, NoTls)));
+        Ok(PostgresStore {
+            pool,
+            dsn: redacted,
+        })
+    }
+
+    /// The URL this store was opened with, password removed.
+    pub fn dsn(&self) -> &str {
+        &self.dsn
+    }
+
+    /// Checks a connection out of the pool (migrations use this).
+    pub fn connection(&self) -> Result<PooledConnection<PgConnectionManager>> {
+        self.pool.get().map_err(|e| Error::Connection {
+            backend: BACKEND,
+            dsn: self.dsn.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    fn with_connection<T>(
+        &self,
+        context: &str,
+        work: impl FnOnce(&mut PgConnection) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let mut conn = self.connection()?;
+        work(&mut conn).map_err(|e| db_error(context, &e))
+    }
+}
+
+/// The server's message with its detail, or the client-side error.
+fn error_message(err: &postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => err.to_string(),
+    }
+}
+
+/// Maps a driver error to engram's, recognising a missing schema and duplicate ids.
+fn db_error(context: &str, err: &postgres::Error) -> Error {
+    let message = error_message(err);
+    match err.code() {
+        Some(code) if *code == SqlState::UNDEFINED_TABLE => Error::Schema {
+            message: format!(
+                "{message}; run `engram init-db` (or Store::migrate) to create the tables"
+            ),
+        },
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => Error::Conflict {
+            what: "memory",
+            detail: message,
+        },
+        _ => Error::database(BACKEND, context, message),
+    }
+}
+
+fn timestamp(row: &Row, index: usize) -> Result<Timestamp, postgres::Error> {
+    Ok(Timestamp::from_system_time(row.try_get::<_, SystemTime>(index)?))
+}
+
+fn string_list(value: Value) -> Vec<String> {
+    match value {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| match item {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn memory_from_row(row: &Row) -> Result<Memory, postgres::Error> {
+    Ok(Memory {
+        id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        namespace: row.try_get(2)?,
+        thread_id: row.try_get(3)?,
+        tier: row.try_get(4)?,
+        content: row.try_get(5)?,
+        score: row.try_get(6)?,
+        metadata: row.try_get(7)?,
+        related_threads: string_list(row.try_get(8)?),
+        summarized: row.try_get(9)?,
+        created_at: timestamp(row, 10)?,
+        updated_at: timestamp(row, 11)?,
+    })
+}
+
+fn cluster_from_row(row: &Row) -> Result<Cluster, postgres::Error> {
+    let memory_ids = string_list(row.try_get(4)?)
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
+    Ok(Cluster {
+        cluster_id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        topic: row.try_get(2)?,
+        category: row.try_get(3)?,
+        memory_ids,
+        summary: row.try_get(5)?,
+        memory_count: row.try_get(6)?,
+        created_at: timestamp(row, 7)?,
+        updated_at: timestamp(row, 8)?,
+        last_built_at: timestamp(row, 9)?,
+    })
+}
+
+fn related_json(threads: &[String]) -> Value {
+    Value::from(threads.to_vec())
+}
+
+impl MemoryBackend for PostgresStore {
+    fn kind(&self) -> BackendKind {
+        BACKEND
+    }
+
+    fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
+        let statement = match on_conflict {
+            OnConflict::Fail => sql::INSERT_MEMORIES,
+            OnConflict::Skip => sql::INSERT_MEMORIES_OR_SKIP,
+        };
+        self.with_connection("inserting memories", |conn| {
+            let insert = conn.prepared(statement)?;
+            let mut tx = conn.client().transaction()?;
+            let mut written = 0;
+            for chunk in memories.chunks(INSERT_CHUNK) {
+                let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
+                let users: Vec<&str> = chunk.iter().map(|m| m.user_id.as_str()).collect();
+                let namespaces: Vec<&str> = chunk.iter().map(|m| m.namespace.as_str()).collect();
+                let threads: Vec<Option<&str>> =
+                    chunk.iter().map(|m| m.thread_id.as_deref()).collect();
+                let tiers: Vec<&str> = chunk.iter().map(|m| m.tier.as_str()).collect();
+                let contents: Vec<&str> = chunk.iter().map(|m| m.content.as_str()).collect();
+                let scores: Vec<i32> = chunk.iter().map(|m| m.score).collect();
+                let metadata: Vec<&Value> = chunk.iter().map(|m| &m.metadata).collect();
+                let related: Vec<Value> =
+                    chunk.iter().map(|m| related_json(&m.related_threads)).collect();
+                let summarized: Vec<bool> = chunk.iter().map(|m| m.summarized).collect();
+                let created: Vec<SystemTime> =
+                    chunk.iter().map(|m| m.created_at.to_system_time()).collect();
+                let updated: Vec<SystemTime> =
+                    chunk.iter().map(|m| m.updated_at.to_system_time()).collect();
+                written += tx.execute(
+                    &insert,
+                    &[
+                        &ids,
+                        &users,
+                        &namespaces,
+                        &threads,
+                        &tiers,
+                        &contents,
+                        &scores,
+                        &metadata,
+                        &related,
+                        &summarized,
+                        &created,
+                        &updated,
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(written)
+        })
+    }
+
+    fn get_memory(&self, id: Uuid) -> Result<Option<Memory>> {
+        self.with_connection("reading a memory", |conn| {
+            let statement = conn.prepared(&sql::get_memory())?;
+            conn.query_opt(&statement, &[&id])?
+                .map(|row| memory_from_row(&row))
+                .transpose()
+        })
+    }
+
+    fn update_memory(
+        &self,
+        id: Uuid,
+        update: &MemoryUpdate,
+        now: Timestamp,
+    ) -> Result<Option<Memory>> {
+        let related = update.related_threads.as_deref().map(related_json);
+        self.with_connection("updating a memory", |conn| {
+            let statement = conn.prepared(&sql::update_memory())?;
+            conn.query_opt(
+                &statement,
+                &[
+                    &id,
+                    &update.content,
+                    &update.metadata,
+                    &update.tier,
+                    &update.score,
+                    &related,
+                    &update.summarized,
+                    &now.to_system_time(),
+                ],
+            )?
+            .map(|row| memory_from_row(&row))
+            .transpose()
+        })
+    }
+
+    fn delete_memory(&self, id: Uuid) -> Result<bool> {
+        self.with_connection("deleting a memory", |conn| {
+            let statement = conn.prepared(sql::DELETE_MEMORY)?;
+            Ok(conn.execute(&statement, &[&id])? > 0)
+        })
+    }
+
+    fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
+        let select = sql::select_memories(query);
+        self.with_connection("querying memories", |conn| {
+            let statement = conn.prepared(&select.clause)?;
+            conn.query(&statement, &select.param_refs())?
+                .iter()
+                .map(memory_from_row)
+                .collect()
+        })
+    }
+
+    fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
+        let count = sql::count_memories(query);
+        self.with_connection("counting memories", |conn| {
+            let statement = conn.prepared(&count.clause)?;
+            let n: i64 = conn.query_one(&statement, &count.param_refs())?.try_get(0)?;
+            Ok(n as u64)
+        })
+    }
+
+    fn upsert_cluster(
+        &self,
+        cluster: &ClusterUpsert,
+        cluster_id: Uuid,
+        now: Timestamp,
+    ) -> Result<Cluster> {
+        let ids = Value::from(
+            cluster
+                .memory_ids
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>(),
+        );
+        self.with_connection("upserting a cluster", |conn| {
+            let statement = conn.prepared(&sql::upsert_cluster())?;
+            let row = conn.query_one(
+                &statement,
+                &[
+                    &cluster_id,
+                    &cluster.user_id,
+                    &cluster.topic,
+                    &cluster.category,
+                    &ids,
+                    &cluster.summary,
+                    &(cluster.memory_ids.len() as i64),
+                    &now.to_system_time(),
+                ],
+            )?;
+            cluster_from_row(&row)
+        })
+    }
+
+    fn get_clusters(&self, query: &ClusterQuery) -> Result<Vec<Cluster>> {
+        self.with_connection("reading clusters", |conn| {
+            let statement = conn.prepared(&sql::get_clusters())?;
+            conn.query(&statement, &[&query.user_id, &query.topic, &query.category])?
+                .iter()
+                .map(cluster_from_row)
+                .collect()
+        })
+    }
+
+    fn delete_cluster(&self, cluster_id: Uuid) -> Result<bool> {
+        self.with_connection("deleting a cluster", |conn| {
+            let statement = conn.prepared(sql::DELETE_CLUSTER)?;
+            Ok(conn.execute(&statement, &[&cluster_id])? > 0)
+        })
+    }
+
+    fn run_policies(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
+        self.with_connection("running tier policies", |conn| {
+            let mut tx = conn.client().transaction()?;
+            let mut report = PolicyReport::default();
+            let now_time = now.to_system_time();
+            for policy in policies {
+                if let (Some(age), Some(next)) = (policy.expire_after, &policy.next_tier) {
+                    let cutoff = now.saturating_sub(age).to_system_time();
+                    let rows = tx.execute(
+                        sql::POLICY_MOVE,
+                        &[next, &now_time, &policy.tier, &cutoff],
+                    )?;
+                    report.steps.push(PolicyStep {
+                        tier: policy.tier.clone(),
+                        action: PolicyAction::Moved { to: next.clone() },
+                        rows,
+                    });
+                }
+                if let Some(max_chars) = policy.max_content_chars {
+                    let limit = i32::try_from(max_chars).unwrap_or(i32::MAX);
+                    let rows =
+                        tx.execute(sql::POLICY_TRIM, &[&limit, &now_time, &policy.tier])?;
+                    report.steps.push(PolicyStep {
+                        tier: policy.tier.clone(),
+                        action: PolicyAction::Trimmed { max_chars },
+                        rows,
+                    });
+                }
+            }
+            tx.commit()?;
+            Ok(report)
+        })
+    }
+
+    fn stats(&self, user_id: Option<&str>) -> Result<Stats> {
+        self.with_connection("computing statistics", |conn| {
+            let statement = conn.prepared(sql::STATS)?;
+            let rows = conn
+                .query(&statement, &[&user_id])?
+                .iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get::<_, i64>(2)? as u64,
+                    ))
+                })
+                .collect::<Result<Vec<(String, String, u64)>, postgres::Error>>()?;
+            Ok(Stats::from_rows(rows))
+        })
+    }
+}

@@ -1,0 +1,432 @@
+//! The SQLite store: the connection pool, and [`MemoryBackend`] over it.
+
+use std::path::Path;
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, params_from_iter, ErrorCode, OptionalExtension, Row, Transaction};
+use serde_json::Value;
+use uuid::Uuid;
+
+use engram_core::policy::PolicyAction;
+use engram_core::{
+    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Error, Memory, MemoryBackend,
+    MemoryQuery, MemoryUpdate, OnConflict, PolicyReport, PolicyStep, PoolOptions, Result,
+    SqliteLocation, Stats, TierPolicy, Timestamp,
+};
+
+use crate::{functions, sql};
+
+const BACKEND: BackendKind = BackendKind::Sqlite;
+
+/// A connection checked out of the store's pool (derefs to [`rusqlite::Connection`]).
+pub type SqliteConnection = PooledConnection<SqliteConnectionManager>;
+
+/// An engram store on SQLite. Cheap to clone; clones share the pool.
+///
+/// ```
+/// use engram_core::{MemoryBackend, PoolOptions, SqliteLocation};
+/// use engram_sqlite::SqliteStore;
+/// let store = SqliteStore::open(&SqliteLocation::Memory, &PoolOptions::default()).unwrap();
+/// assert_eq!(store.kind(), engram_core::BackendKind::Sqlite);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: Pool<SqliteConnectionManager>,
+    location: SqliteLocation,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `location` with a pool sized by `options`.
+    /// An in-memory database has a pool of one connection, so that every operation sees the
+    /// same database.
+    pub fn open(location: &SqliteLocation, options: &PoolOptions) -> Result<Self> {
+        let busy_timeout = options.busy_timeout;
+        let (manager, max_size) = match location {
+            SqliteLocation::Memory => (SqliteConnectionManager::memory(), 1),
+            SqliteLocation::File(path) => {
+                create_parent_dir(path)?;
+                (SqliteConnectionManager::file(path), options.max_size.max(1))
+            }
+        };
+        let manager = manager.with_init(move |conn| {
+            conn.busy_timeout(busy_timeout)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            functions::register(conn)
+        });
+        let pool = Pool::builder()
+            .max_size(max_size)
+            .connection_timeout(options.connection_timeout)
+            .build(manager)
+            .map_err(|e| Error::Connection {
+                backend: BACKEND,
+                dsn: engram_core::Dsn::Sqlite(location.clone()).to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(SqliteStore {
+            pool,
+            location: location.clone(),
+        })
+    }
+
+    /// Where the database lives.
+    pub fn location(&self) -> &SqliteLocation {
+        &self.location
+    }
+
+    /// Checks a connection out of the pool (migrations use this).
+    pub fn connection(&self) -> Result<SqliteConnection> {
+        self.pool.get().map_err(|e| Error::Connection {
+            backend: BACKEND,
+            dsn: engram_core::Dsn::Sqlite(self.location.clone()).to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Runs `work` in an immediate transaction and commits it.
+    fn write<T>(
+        &self,
+        context: &str,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.connection()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| db_error(context, e))?;
+        let value = work(&tx).map_err(|e| db_error(context, e))?;
+        tx.commit().map_err(|e| db_error(context, e))?;
+        Ok(value)
+    }
+
+    fn read<T>(
+        &self,
+        context: &str,
+        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let conn = self.connection()?;
+        work(&conn).map_err(|e| db_error(context, e))
+    }
+}
+
+fn create_parent_dir(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Connection {
+                backend: BACKEND,
+                dsn: format!("sqlite://{}", path.display()),
+                message: format!("cannot create directory {}: {e}", dir.display()),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Maps a driver error to engram's, recognising a missing schema and duplicate ids.
+fn db_error(context: &str, err: rusqlite::Error) -> Error {
+    let message = err.to_string();
+    if message.contains("no such table") {
+        return Error::Schema {
+            message: format!(
+                "{message}; run `engram init-db` (or Store::migrate) to create the tables"
+            ),
+        };
+    }
+    if let rusqlite::Error::SqliteFailure(failure, _) = &err {
+        if failure.code == ErrorCode::ConstraintViolation
+            && failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        {
+            return Error::Conflict {
+                what: "memory",
+                detail: message,
+            };
+        }
+    }
+    Error::database(BACKEND, context, message)
+}
+
+fn json_text(value: &Value) -> String {
+    value.to_string()
+}
+
+fn parse_json(text: &str, column: &str) -> rusqlite::Result<Value> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("column {column} holds invalid JSON: {e}").into(),
+        )
+    })
+}
+
+fn parse_uuid(text: &str) -> rusqlite::Result<Uuid> {
+    Uuid::parse_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn string_list(value: Value, column: &str) -> rusqlite::Result<Vec<String>> {
+    serde_json::from_value(value).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("column {column} is not a list of strings: {e}").into(),
+        )
+    })
+}
+
+fn memory_from_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
+    let metadata: String = row.get(7)?;
+    let related: String = row.get(8)?;
+    Ok(Memory {
+        id: parse_uuid(&row.get::<_, String>(0)?)?,
+        user_id: row.get(1)?,
+        namespace: row.get(2)?,
+        thread_id: row.get(3)?,
+        tier: row.get(4)?,
+        content: row.get(5)?,
+        score: row.get(6)?,
+        metadata: parse_json(&metadata, "metadata")?,
+        related_threads: string_list(parse_json(&related, "related_threads")?, "related_threads")?,
+        summarized: row.get(9)?,
+        created_at: Timestamp::from_micros(row.get(10)?),
+        updated_at: Timestamp::from_micros(row.get(11)?),
+    })
+}
+
+fn cluster_from_row(row: &Row<'_>) -> rusqlite::Result<Cluster> {
+    let ids: String = row.get(4)?;
+    let memory_ids = string_list(parse_json(&ids, "memory_ids")?, "memory_ids")?
+        .iter()
+        .map(|id| parse_uuid(id))
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Cluster {
+        cluster_id: parse_uuid(&row.get::<_, String>(0)?)?,
+        user_id: row.get(1)?,
+        topic: row.get(2)?,
+        category: row.get(3)?,
+        memory_ids,
+        summary: row.get(5)?,
+        memory_count: row.get(6)?,
+        created_at: Timestamp::from_micros(row.get(7)?),
+        updated_at: Timestamp::from_micros(row.get(8)?),
+        last_built_at: Timestamp::from_micros(row.get(9)?),
+    })
+}
+
+impl MemoryBackend for SqliteStore {
+    fn kind(&self) -> BackendKind {
+        BACKEND
+    }
+
+    fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
+        let statement = match on_conflict {
+            OnConflict::Fail => sql::INSERT_MEMORY,
+            OnConflict::Skip => sql::INSERT_MEMORY_OR_SKIP,
+        };
+        self.write("inserting memories", |tx| {
+            let mut insert = tx.prepare_cached(statement)?;
+            let mut written = 0u64;
+            for m in memories {
+                written += insert.execute(params![
+                    m.id.to_string(),
+                    m.user_id,
+                    m.namespace,
+                    m.thread_id,
+                    m.tier,
+                    m.content,
+                    m.score,
+                    json_text(&m.metadata),
+                    json_text(&Value::from(m.related_threads.clone())),
+                    m.summarized,
+                    m.created_at.as_micros(),
+                    m.updated_at.as_micros(),
+                ])? as u64;
+            }
+            Ok(written)
+        })
+    }
+
+    fn get_memory(&self, id: Uuid) -> Result<Option<Memory>> {
+        self.read("reading a memory", |conn| {
+            conn.prepare_cached(&sql::get_memory())?
+                .query_row([id.to_string()], memory_from_row)
+                .optional()
+        })
+    }
+
+    fn update_memory(
+        &self,
+        id: Uuid,
+        update: &MemoryUpdate,
+        now: Timestamp,
+    ) -> Result<Option<Memory>> {
+        self.write("updating a memory", |tx| {
+            tx.prepare_cached(&sql::update_memory())?
+                .query_row(
+                    params![
+                        id.to_string(),
+                        update.content,
+                        update.metadata.as_ref().map(json_text),
+                        update.tier,
+                        update.score,
+                        update
+                            .related_threads
+                            .as_ref()
+                            .map(|t| json_text(&Value::from(t.clone()))),
+                        update.summarized,
+                        now.as_micros(),
+                    ],
+                    memory_from_row,
+                )
+                .optional()
+        })
+    }
+
+    fn delete_memory(&self, id: Uuid) -> Result<bool> {
+        self.write("deleting a memory", |tx| {
+            Ok(tx.execute(sql::DELETE_MEMORY, [id.to_string()])? > 0)
+        })
+    }
+
+    fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
+        let select = sql::select_memories(query);
+        self.read("querying memories", |conn| {
+            conn.prepare_cached(&select.clause)?
+                .query_map(params_from_iter(select.params.iter()), memory_from_row)?
+                .collect()
+        })
+    }
+
+    fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
+        let count = sql::count_memories(query);
+        self.read("counting memories", |conn| {
+            conn.prepare_cached(&count.clause)?
+                .query_row(params_from_iter(count.params.iter()), |row| {
+                    row.get::<_, i64>(0)
+                })
+                .map(|n| n as u64)
+        })
+    }
+
+    fn upsert_cluster(
+        &self,
+        cluster: &ClusterUpsert,
+        cluster_id: Uuid,
+        now: Timestamp,
+    ) -> Result<Cluster> {
+        let ids: Vec<String> = cluster.memory_ids.iter().map(Uuid::to_string).collect();
+        self.write("upserting a cluster", |tx| {
+            tx.prepare_cached(&sql::upsert_cluster())?.query_row(
+                params![
+                    cluster_id.to_string(),
+                    cluster.user_id,
+                    cluster.topic,
+                    cluster.category,
+                    json_text(&Value::from(ids)),
+                    cluster.summary,
+                    cluster.memory_ids.len() as i64,
+                    now.as_micros(),
+                ],
+                cluster_from_row,
+            )
+        })
+    }
+
+    fn get_clusters(&self, query: &ClusterQuery) -> Result<Vec<Cluster>> {
+        self.read("reading clusters", |conn| {
+            conn.prepare_cached(&sql::get_clusters())?
+                .query_map(
+                    params![query.user_id, query.topic, query.category],
+                    cluster_from_row,
+                )?
+                .collect()
+        })
+    }
+
+    fn delete_cluster(&self, cluster_id: Uuid) -> Result<bool> {
+        self.write("deleting a cluster", |tx| {
+            Ok(tx.execute(sql::DELETE_CLUSTER, [cluster_id.to_string()])? > 0)
+        })
+    }
+
+    fn run_policies(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
+        self.write("running tier policies", |tx| {
+            let mut report = PolicyReport::default();
+            for policy in policies {
+                if let (Some(age), Some(next)) = (policy.expire_after, &policy.next_tier) {
+                    let cutoff = now.saturating_sub(age);
+                    let rows = tx.execute(
+                        sql::POLICY_MOVE,
+                        params![next, now.as_micros(), policy.tier, cutoff.as_micros()],
+                    )?;
+                    report.steps.push(PolicyStep {
+                        tier: policy.tier.clone(),
+                        action: PolicyAction::Moved { to: next.clone() },
+                        rows: rows as u64,
+                    });
+                }
+                if let Some(max_chars) = policy.max_content_chars {
+                    let rows = tx.execute(
+                        sql::POLICY_TRIM,
+                        params![max_chars, now.as_micros(), policy.tier],
+                    )?;
+                    report.steps.push(PolicyStep {
+                        tier: policy.tier.clone(),
+                        action: PolicyAction::Trimmed { max_chars },
+                        rows: rows as u64,
+                    });
+                }
+            }
+            Ok(report)
+        })
+    }
+
+    fn stats(&self, user_id: Option<&str>) -> Result<Stats> {
+        self.read("computing statistics", |conn| {
+            let rows = conn
+                .prepare_cached(sql::STATS)?
+                .query_map([user_id], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
+                })?
+                .collect::<rusqlite::Result<Vec<(String, String, u64)>>>()?;
+            Ok(Stats::from_rows(rows))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_tables_are_reported_as_a_schema_error() {
+        let store = SqliteStore::open(&SqliteLocation::Memory, &PoolOptions::default()).unwrap();
+        let err = store.count_memories(&MemoryQuery::new()).unwrap_err();
+        assert_eq!(err.kind(), engram_core::ErrorKind::Schema, "{err}");
+        assert!(err.to_string().contains("init-db"), "{err}");
+    }
+
+    #[test]
+    fn the_matcher_runs_inside_sql() {
+        let store = SqliteStore::open(&SqliteLocation::Memory, &PoolOptions::default()).unwrap();
+        let conn = store.connection().unwrap();
+        let hit: Option<bool> = conn
+            .query_row(
+                "SELECT engram_json_contains(?1, ?2)",
+                [r#"[{"a":1,"b":2}]"#, r#"[{"a":1}]"#],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(hit, Some(true));
+        let miss: Option<bool> = conn
+            .query_row(
+                "SELECT engram_json_contains(?1, ?2)",
+                [r#"{"x":true}"#, r#"{"x":1}"#],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(miss, Some(false));
+    }
+}

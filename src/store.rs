@@ -1,0 +1,286 @@
+//! [`Store`]: the facade that opens the backend a DSN names, validates every input once, and
+//! delegates to the backend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use engram_core::{
+    validate, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory,
+    MemoryBackend, MemoryQuery, MemoryUpdate, NewMemory, OnConflict, PolicyReport, PoolOptions,
+    Result, SqliteLocation, Stats, TierPolicy, Timestamp,
+};
+use engram_migrate::{Dialect, MigrationSet, Migrator};
+use engram_postgres::PostgresStore;
+use engram_sqlite::SqliteStore;
+
+/// The backend a [`Store`] was opened on.
+#[derive(Debug)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Backend {
+    fn as_dyn(&self) -> &dyn MemoryBackend {
+        match self {
+            Backend::Sqlite(store) => store,
+            Backend::Postgres(store) => store,
+        }
+    }
+}
+
+/// An engram store. `Send + Sync` and cheap to clone: clones share one connection pool.
+///
+/// Open one with [`Store::open`] (defaults) or [`Store::builder`] (pool size, timeouts).
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Arc<Backend>,
+    dsn: Arc<Dsn>,
+}
+
+/// Settings for opening a [`Store`].
+///
+/// ```
+/// use std::time::Duration;
+/// let store = engram::Store::builder("sqlite::memory:")
+///     .pool_size(4)
+///     .connection_timeout(Duration::from_secs(5))
+///     .open()
+///     .unwrap();
+/// assert_eq!(store.kind(), engram::BackendKind::Sqlite);
+/// ```
+#[derive(Clone, Debug)]
+pub struct StoreBuilder {
+    dsn: String,
+    options: PoolOptions,
+}
+
+impl StoreBuilder {
+    /// Most connections the pool opens (default 8; an in-memory SQLite database uses one).
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.options.max_size = size;
+        self
+    }
+
+    /// How long to wait for a connection (default 30 s).
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.options.connection_timeout = timeout;
+        self
+    }
+
+    /// How long SQLite waits on a locked database (default 10 s; ignored by PostgreSQL).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.options.busy_timeout = timeout;
+        self
+    }
+
+    /// Opens the store.
+    pub fn open(self) -> Result<Store> {
+        let dsn = Dsn::parse(&self.dsn)?;
+        let backend = match &dsn {
+            Dsn::Sqlite(location) => Backend::Sqlite(SqliteStore::open(location, &self.options)?),
+            Dsn::Postgres(url) => Backend::Postgres(PostgresStore::open(url, &self.options)?),
+        };
+        Ok(Store {
+            backend: Arc::new(backend),
+            dsn: Arc::new(dsn),
+        })
+    }
+}
+
+impl Store {
+    /// Opens the store a DSN names, with default pool settings. The schema is not touched:
+    /// call [`Store::migrate`] to create or upgrade it.
+    ///
+    /// ```
+    /// let err = engram::Store::open("mysql://localhost/db").unwrap_err();
+    /// assert_eq!(err.kind(), engram::ErrorKind::InvalidDsn);
+    /// ```
+    pub fn open(dsn: &str) -> Result<Store> {
+        Self::builder(dsn).open()
+    }
+
+    /// A builder for a store with custom pool settings.
+    pub fn builder(dsn: &str) -> StoreBuilder {
+        StoreBuilder {
+            dsn: dsn.to_string(),
+            options: PoolOptions::default(),
+        }
+    }
+
+    /// Which backend the DSN chose.
+    pub fn kind(&self) -> BackendKind {
+        self.backend.as_dyn().kind()
+    }
+
+    /// The DSN, printable: its password is replaced by `***`.
+    pub fn dsn(&self) -> &Dsn {
+        &self.dsn
+    }
+
+    /// Where the SQLite database lives, when this store is on SQLite.
+    pub fn sqlite_location(&self) -> Option<&SqliteLocation> {
+        match &*self.backend {
+            Backend::Sqlite(store) => Some(store.location()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The backend itself, for callers that work with [`MemoryBackend`] directly (inputs are
+    /// then not validated: use the methods of [`Store`] unless you validate yourself).
+    pub fn backend(&self) -> &dyn MemoryBackend {
+        self.backend.as_dyn()
+    }
+
+    /// The migration set for this store's dialect, embedded in the binary.
+    pub fn migrations(&self) -> &'static MigrationSet {
+        MigrationSet::embedded(match self.kind() {
+            BackendKind::Sqlite => Dialect::Sqlite,
+            BackendKind::Postgres => Dialect::Postgres,
+        })
+    }
+
+    /// Runs `work` with a [`Migrator`] on one of the store's connections, holding the
+    /// migration lock as the migrator takes it.
+    pub fn with_migrator<T>(
+        &self,
+        work: impl FnOnce(&mut Migrator<'_>) -> std::result::Result<T, engram_migrate::MigrateError>,
+    ) -> Result<T> {
+        let set = self.migrations();
+        let result = match &*self.backend {
+            Backend::Sqlite(store) => {
+                let mut conn = store.connection()?;
+                work(&mut Migrator::sqlite(&mut conn, set))
+            }
+            Backend::Postgres(store) => {
+                let mut conn = store.connection()?;
+                work(&mut Migrator::postgres(conn.client(), set))
+            }
+        };
+        result.map_err(Error::from)
+    }
+
+    /// Applies every pending migration; returns the versions applied (empty when the schema
+    /// was up to date). Safe to call from several processes at once.
+    pub fn migrate(&self) -> Result<Vec<u32>> {
+        self.with_migrator(|migrator| {
+            Ok(migrator
+                .up(None)?
+                .into_iter()
+                .map(|applied| applied.version)
+                .collect())
+        })
+    }
+
+    /// Stores one memory; returns it as stored (with its id and timestamps).
+    pub fn insert(&self, memory: NewMemory) -> Result<Memory> {
+        let row = validate::new_memory(memory, Timestamp::now())?;
+        self.backend()
+            .insert_memories(std::slice::from_ref(&row), OnConflict::Fail)?;
+        Ok(row)
+    }
+
+    /// Stores many memories in one transaction: all or none. Fails with
+    /// [`Error::Conflict`] when an id already exists. Returns the ids in input order.
+    pub fn insert_many(&self, memories: Vec<NewMemory>) -> Result<Vec<Uuid>> {
+        let rows = self.prepare_rows(memories)?;
+        self.backend().insert_memories(&rows, OnConflict::Fail)?;
+        Ok(rows.iter().map(|m| m.id).collect())
+    }
+
+    /// Stores many memories in one transaction, skipping those whose id is already stored
+    /// (so running the same import twice adds nothing). Returns how many were new.
+    pub fn import(&self, memories: Vec<NewMemory>) -> Result<u64> {
+        let rows = self.prepare_rows(memories)?;
+        self.backend().insert_memories(&rows, OnConflict::Skip)
+    }
+
+    fn prepare_rows(&self, memories: Vec<NewMemory>) -> Result<Vec<Memory>> {
+        let now = Timestamp::now();
+        memories
+            .into_iter()
+            .enumerate()
+            .map(|(index, memory)| {
+                validate::new_memory(memory, now).map_err(|err| match err {
+                    Error::InvalidInput { field, reason } => Error::InvalidInput {
+                        field,
+                        reason: format!("{reason} (memory #{} of the batch)", index + 1),
+                    },
+                    other => other,
+                })
+            })
+            .collect()
+    }
+
+    /// Reads one memory; `None` when there is no such id.
+    pub fn get(&self, id: Uuid) -> Result<Option<Memory>> {
+        self.backend().get_memory(id)
+    }
+
+    /// Changes a memory's content, metadata, tier, score, related threads or summarized flag;
+    /// `updated_at` moves to now. Fails with [`Error::NotFound`] when there is no such id.
+    pub fn update(&self, id: Uuid, update: MemoryUpdate) -> Result<Memory> {
+        let update = validate::update(update)?;
+        self.backend()
+            .update_memory(id, &update, Timestamp::now())?
+            .ok_or_else(|| Error::NotFound {
+                what: "memory",
+                id: id.to_string(),
+            })
+    }
+
+    /// Deletes a memory; returns whether it existed.
+    pub fn delete(&self, id: Uuid) -> Result<bool> {
+        self.backend().delete_memory(id)
+    }
+
+    /// The memories matching `query`, in its order and page.
+    pub fn query(&self, query: MemoryQuery) -> Result<Vec<Memory>> {
+        self.backend().query_memories(&validate::query(query)?)
+    }
+
+    /// How many memories match `query`'s filters (its order, limit and offset are ignored).
+    pub fn count(&self, query: MemoryQuery) -> Result<u64> {
+        self.backend().count_memories(&validate::query(query)?)
+    }
+
+    /// Creates a cluster, or replaces the one with the same (user, topic, category), in one
+    /// atomic statement.
+    pub fn upsert_cluster(&self, cluster: ClusterUpsert) -> Result<Cluster> {
+        validate::cluster(&cluster)?;
+        self.backend()
+            .upsert_cluster(&cluster, Uuid::now_v7(), Timestamp::now())
+    }
+
+    /// A user's clusters, optionally for one topic and category, by topic then category.
+    pub fn clusters(&self, query: &ClusterQuery) -> Result<Vec<Cluster>> {
+        validate::cluster_query(query)?;
+        self.backend().get_clusters(query)
+    }
+
+    /// Deletes a cluster; returns whether it existed.
+    pub fn delete_cluster(&self, cluster_id: Uuid) -> Result<bool> {
+        self.backend().delete_cluster(cluster_id)
+    }
+
+    /// Runs tier policies as of now (see [`Store::run_policies_at`]).
+    pub fn run_policies(&self, policies: &[TierPolicy]) -> Result<PolicyReport> {
+        self.run_policies_at(policies, Timestamp::now())
+    }
+
+    /// Runs tier policies as of `now`, in order, in one transaction. For each policy: one
+    /// statement moves the tier's memories whose `updated_at` is older than its expiry to the
+    /// next tier, then one trims the content of those left to its maximum length; both set
+    /// `updated_at` to `now` on the rows they change. Returns the rows each step touched.
+    pub fn run_policies_at(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
+        validate::policies(policies)?;
+        self.backend().run_policies(policies, now)
+    }
+
+    /// Memory counts per tier and per user, optionally for one user.
+    pub fn stats(&self, user_id: Option<&str>) -> Result<Stats> {
+        self.backend().stats(user_id)
+    }
+}
