@@ -32,3 +32,8 @@ pub use engram_core::document::MAX_DEPTH;
 pub use engram_core::*;
 pub use engram_migrate as migrate;
 pub use store::{Store, StoreBuilder};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
