@@ -284,3 +284,38 @@ impl Store {
         self.backend().stats(user_id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<Store>();
+        let store = Store::open("sqlite::memory:").unwrap();
+        store.migrate().unwrap();
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || store.insert(NewMemory::new("u", format!("{i}"))))
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap().unwrap();
+        }
+        assert_eq!(store.count(MemoryQuery::new()).unwrap(), 4);
+    }
+
+    #[test]
+    fn a_closed_postgres_port_is_a_connection_error_without_the_password() {
+        let err = Store::builder("postgres://engram:hunter2@127.0.0.1:1/engram")
+            .connection_timeout(Duration::from_secs(2))
+            .open()
+            .unwrap_err();
+        assert_eq!(err.kind(), engram_core::ErrorKind::Connection, "{err}");
+        let message = err.to_string();
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("postgres://engram:***@127.0.0.1:1/engram"), "{message}");
+    }
+}
