@@ -1,0 +1,62 @@
+//! The PostgreSQL and SQLite migration folders build the same logical schema, read back from
+//! the live catalogs.
+
+mod common;
+
+use common::TestDb;
+use engram_migrate::{Dialect, MigrationSet};
+
+#[test]
+fn both_folders_build_the_same_logical_schema() {
+    let mut schemas = Vec::new();
+    for dialect in Dialect::ALL {
+        let db = TestDb::new(dialect);
+        let mut conn = db.connect();
+        conn.migrator(MigrationSet::embedded(dialect))
+            .up(None)
+            .expect("up");
+        schemas.push((dialect, conn.logical_schema()));
+    }
+    let (_, pg) = &schemas[0];
+    let (_, sqlite) = &schemas[1];
+
+    // The comparison is only meaningful if it sees the real schema.
+    let memories = pg.get("memories").expect("memories on PostgreSQL");
+    assert_eq!(memories.primary_key, vec!["id".to_string()]);
+    assert!(memories.columns.contains(&("thread_id".to_string(), true)));
+    assert!(memories.columns.contains(&("user_id".to_string(), false)));
+    assert!(memories
+        .indexes
+        .contains(&vec!["user_id".to_string(), "thread_id".to_string()]));
+    let clusters = pg
+        .get("memory_clusters")
+        .expect("memory_clusters on PostgreSQL");
+    assert!(clusters.unique.contains(&vec![
+        "user_id".to_string(),
+        "topic".to_string(),
+        "category".to_string()
+    ]));
+
+    let pg_tables: Vec<&String> = pg.keys().collect();
+    let sqlite_tables: Vec<&String> = sqlite.keys().collect();
+    assert_eq!(pg_tables, sqlite_tables, "the same tables");
+    for (table, pg_table) in pg {
+        let sqlite_table = &sqlite[table];
+        assert_eq!(
+            pg_table.columns, sqlite_table.columns,
+            "{table}: columns and nullability"
+        );
+        assert_eq!(
+            pg_table.primary_key, sqlite_table.primary_key,
+            "{table}: primary key"
+        );
+        assert_eq!(
+            pg_table.unique, sqlite_table.unique,
+            "{table}: unique column sets"
+        );
+        assert_eq!(
+            pg_table.indexes, sqlite_table.indexes,
+            "{table}: indexed column lists (PostgreSQL GIN indexes aside)"
+        );
+    }
+}
