@@ -7,9 +7,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use engram_core::{
-    validate, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory,
-    MemoryBackend, MemoryQuery, MemoryUpdate, NewMemory, OnConflict, PolicyReport, PoolOptions,
-    Result, SqliteLocation, Stats, TierPolicy, Timestamp,
+    validate, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
+    MemoryQuery, MemoryUpdate, NewMemory, OnConflict, PolicyReport, PoolOptions, Result,
+    SqliteLocation, Stats, TierPolicy, Timestamp,
 };
 use engram_migrate::{Dialect, MigrationSet, Migrator};
 use engram_postgres::PostgresStore;
@@ -316,6 +316,9 @@ mod tests {
         assert_eq!(err.kind(), engram_core::ErrorKind::Connection, "{err}");
         let message = err.to_string();
         assert!(!message.contains("hunter2"), "{message}");
-        assert!(message.contains("postgres://engram:***@127.0.0.1:1/engram"), "{message}");
+        assert!(
+            message.contains("postgres://engram:***@127.0.0.1:1/engram"),
+            "{message}"
+        );
     }
 }

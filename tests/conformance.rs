@@ -102,16 +102,70 @@ mod cases {
     /// Ten memories over two users, three threads, three tiers, with distinct timestamps.
     fn seed(store: &Store) -> Vec<Memory> {
         let specs = [
-            ("alice", Some("t1"), "short_term", false, json!({"topic": "food", "tags": ["tea"]})),
-            ("alice", Some("t1"), "mid_term", true, json!({"topic": "food", "tags": ["coffee"]})),
-            ("alice", Some("t2"), "long_term", false, json!({"topic": "work"})),
-            ("alice", None, "short_term", false, json!({"topic": "work", "n": 1})),
-            ("alice", Some("t2"), "mid_term", false, json!({"topic": "travel", "n": 2})),
-            ("bob", Some("t3"), "short_term", true, json!({"topic": "food"})),
-            ("bob", Some("t3"), "long_term", false, json!({"topic": "work", "tags": ["tea"]})),
+            (
+                "alice",
+                Some("t1"),
+                "short_term",
+                false,
+                json!({"topic": "food", "tags": ["tea"]}),
+            ),
+            (
+                "alice",
+                Some("t1"),
+                "mid_term",
+                true,
+                json!({"topic": "food", "tags": ["coffee"]}),
+            ),
+            (
+                "alice",
+                Some("t2"),
+                "long_term",
+                false,
+                json!({"topic": "work"}),
+            ),
+            (
+                "alice",
+                None,
+                "short_term",
+                false,
+                json!({"topic": "work", "n": 1}),
+            ),
+            (
+                "alice",
+                Some("t2"),
+                "mid_term",
+                false,
+                json!({"topic": "travel", "n": 2}),
+            ),
+            (
+                "bob",
+                Some("t3"),
+                "short_term",
+                true,
+                json!({"topic": "food"}),
+            ),
+            (
+                "bob",
+                Some("t3"),
+                "long_term",
+                false,
+                json!({"topic": "work", "tags": ["tea"]}),
+            ),
             ("bob", None, "short_term", false, json!({})),
-            ("bob", Some("t3"), "mid_term", false, json!({"topic": "travel"})),
-            ("bob", Some("t1"), "short_term", false, json!({"topic": "food", "n": 1.0})),
+            (
+                "bob",
+                Some("t3"),
+                "mid_term",
+                false,
+                json!({"topic": "travel"}),
+            ),
+            (
+                "bob",
+                Some("t1"),
+                "short_term",
+                false,
+                json!({"topic": "food", "n": 1.0}),
+            ),
         ];
         let memories: Vec<NewMemory> = specs
             .into_iter()
@@ -124,7 +178,11 @@ mod cases {
                     .summarized(summarized)
                     .metadata(metadata)
                     .namespace(if i % 3 == 0 { "work" } else { "default" })
-                    .related_threads(if i % 2 == 0 { vec!["r1"] } else { vec!["r2", "r3"] })
+                    .related_threads(if i % 2 == 0 {
+                        vec!["r1"]
+                    } else {
+                        vec!["r2", "r3"]
+                    })
                     .at(at(i * 10), at(1000 - i * 7));
                 memory.thread_id = thread.map(str::to_string);
                 memory
@@ -215,10 +273,16 @@ mod cases {
         ];
         let err = store.insert_many(batch).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
-        let invalid = vec![NewMemory::new("u", "ok"), NewMemory::new("u", "bad").score(101)];
+        let invalid = vec![
+            NewMemory::new("u", "ok"),
+            NewMemory::new("u", "bad").score(101),
+        ];
         let err = store.insert_many(invalid).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-        assert!(err.to_string().contains("#2"), "names the bad memory: {err}");
+        assert!(
+            err.to_string().contains("#2"),
+            "names the bad memory: {err}"
+        );
         assert_eq!(store.count(MemoryQuery::new()).unwrap(), 1);
     }
 
@@ -237,7 +301,11 @@ mod cases {
 
     pub fn import_skips_ids_already_stored(store: &Store) {
         let rows: Vec<NewMemory> = (0..5)
-            .map(|i| NewMemory::new("u", format!("m{i}")).id(id(i)).at(at(1), at(2)))
+            .map(|i| {
+                NewMemory::new("u", format!("m{i}"))
+                    .id(id(i))
+                    .at(at(1), at(2))
+            })
             .collect();
         assert_eq!(store.import(rows.clone()).unwrap(), 5);
         assert_eq!(store.import(rows).unwrap(), 0);
@@ -250,7 +318,11 @@ mod cases {
 
     pub fn update_replaces_fields_and_moves_updated_at(store: &Store) {
         let stored = store
-            .insert(NewMemory::new("u", "old").at(at(0), at(0)).metadata(json!({"v": 1})))
+            .insert(
+                NewMemory::new("u", "old")
+                    .at(at(0), at(0))
+                    .metadata(json!({"v": 1})),
+            )
             .unwrap();
         let updated = store
             .update(
@@ -300,24 +372,47 @@ mod cases {
         let seeded = seed(store);
         let check = |query: MemoryQuery, keep: &dyn Fn(&Memory) -> bool, what: &str| {
             let want = expected(&seeded, keep);
-            assert!(!want.is_empty() && want.len() < seeded.len(), "{what}: seed covers it");
+            assert!(
+                !want.is_empty() && want.len() < seeded.len(),
+                "{what}: seed covers it"
+            );
             assert_eq!(ids(&store.query(query.clone()).unwrap()), want, "{what}");
-            assert_eq!(store.count(query).unwrap(), want.len() as u64, "{what} count");
+            assert_eq!(
+                store.count(query).unwrap(),
+                want.len() as u64,
+                "{what} count"
+            );
         };
-        check(MemoryQuery::new().user("bob"), &|m| m.user_id == "bob", "user");
-        check(MemoryQuery::new().namespace("work"), &|m| m.namespace == "work", "namespace");
+        check(
+            MemoryQuery::new().user("bob"),
+            &|m| m.user_id == "bob",
+            "user",
+        );
+        check(
+            MemoryQuery::new().namespace("work"),
+            &|m| m.namespace == "work",
+            "namespace",
+        );
         check(
             MemoryQuery::new().thread("t1"),
             &|m| m.thread_id.as_deref() == Some("t1"),
             "thread",
         );
-        check(MemoryQuery::new().tier("mid_term"), &|m| m.tier == "mid_term", "tier");
+        check(
+            MemoryQuery::new().tier("mid_term"),
+            &|m| m.tier == "mid_term",
+            "tier",
+        );
         check(
             MemoryQuery::new().tiers(["mid_term", "long_term"]),
             &|m| m.tier != "short_term",
             "tiers",
         );
-        check(MemoryQuery::new().summarized(true), &|m| m.summarized, "summarized");
+        check(
+            MemoryQuery::new().summarized(true),
+            &|m| m.summarized,
+            "summarized",
+        );
         check(
             MemoryQuery::new().created(Some(at(20)), Some(at(60))),
             &|m| m.created_at >= at(20) && m.created_at < at(60),
@@ -395,7 +490,12 @@ mod cases {
         store.insert_many(tie).unwrap();
         let all = store.query(MemoryQuery::new()).unwrap();
         assert_eq!(all.len(), seeded.len() + 4);
-        for order in [Order::UpdatedDesc, Order::UpdatedAsc, Order::CreatedDesc, Order::CreatedAsc] {
+        for order in [
+            Order::UpdatedDesc,
+            Order::UpdatedAsc,
+            Order::CreatedDesc,
+            Order::CreatedAsc,
+        ] {
             let mut want = all.clone();
             want.sort_by(|a, b| {
                 let key = |m: &Memory| match order {
@@ -428,13 +528,25 @@ mod cases {
         assert_eq!(paged, full);
         assert!(store.query(query.clone().offset(100)).unwrap().is_empty());
         assert!(store.query(query.clone().limit(0)).unwrap().is_empty());
-        assert_eq!(store.count(query.limit(2).offset(5)).unwrap(), 8, "count ignores paging");
+        assert_eq!(
+            store.count(query.limit(2).offset(5)).unwrap(),
+            8,
+            "count ignores paging"
+        );
     }
 
     pub fn empty_store_gives_empty_results(store: &Store) {
         assert!(store.query(MemoryQuery::new()).unwrap().is_empty());
-        assert_eq!(store.count(MemoryQuery::new().contains(json!({"a": 1}))).unwrap(), 0);
-        assert!(store.clusters(&ClusterQuery::user("nobody")).unwrap().is_empty());
+        assert_eq!(
+            store
+                .count(MemoryQuery::new().contains(json!({"a": 1})))
+                .unwrap(),
+            0
+        );
+        assert!(store
+            .clusters(&ClusterQuery::user("nobody"))
+            .unwrap()
+            .is_empty());
         let stats = store.stats(None).unwrap();
         assert_eq!(stats.total, 0);
         assert!(stats.per_tier.is_empty());
@@ -450,7 +562,9 @@ mod cases {
                 } else {
                     json!({"kind": "hay", "i": i})
                 };
-                NewMemory::new("u", "c").metadata(metadata).at(at(i), at(1000 - i))
+                NewMemory::new("u", "c")
+                    .metadata(metadata)
+                    .at(at(i), at(1000 - i))
             })
             .collect();
         store.insert_many(rows).unwrap();
@@ -473,7 +587,11 @@ mod cases {
             json!({"Key": "v"}),
         ];
         let inserted = store
-            .insert_many(docs.iter().map(|d| NewMemory::new("u", "c").metadata(d.clone())).collect())
+            .insert_many(
+                docs.iter()
+                    .map(|d| NewMemory::new("u", "c").metadata(d.clone()))
+                    .collect(),
+            )
             .unwrap();
         let hits = |filter: Value| -> BTreeSet<usize> {
             store
@@ -487,13 +605,24 @@ mod cases {
         assert_eq!(hits(json!({"items": [{"a": 1}]})), [0].into());
         assert_eq!(hits(json!({"flag": 1})), [].into(), "true is not 1");
         assert_eq!(hits(json!({"flag": true})), [1].into());
-        assert_eq!(hits(json!({"list": 5})), [].into(), "no scalar lifting below the top");
+        assert_eq!(
+            hits(json!({"list": 5})),
+            [].into(),
+            "no scalar lifting below the top"
+        );
         assert_eq!(hits(json!({"pairs": [[1, 2, 2]]})), [3].into());
         assert_eq!(hits(json!({"pairs": [[]]})), [3].into());
-        assert_eq!(hits(filter(r#"{"big": 12345678901234567890.0}"#)), [4].into());
+        assert_eq!(
+            hits(filter(r#"{"big": 12345678901234567890.0}"#)),
+            [4].into()
+        );
         assert_eq!(hits(filter(r#"{"big": 12345678901234567891}"#)), [].into());
         assert_eq!(hits(json!({"key": "v"})), [].into(), "keys are byte-exact");
-        assert_eq!(hits(json!({})).len(), docs.len(), "{{}} is contained by every object");
+        assert_eq!(
+            hits(json!({})).len(),
+            docs.len(),
+            "{{}} is contained by every object"
+        );
     }
 
     pub fn documents_read_back_in_postgres_form(store: &Store) {
@@ -502,7 +631,9 @@ mod cases {
                 "f": 1e400, "g": [1E+2, {"h": -0.0}]}"#,
         )
         .unwrap();
-        let stored = store.insert(NewMemory::new("u", "c").metadata(metadata)).unwrap();
+        let stored = store
+            .insert(NewMemory::new("u", "c").metadata(metadata))
+            .unwrap();
         let read = store.get(stored.id).unwrap().unwrap();
         let text = read.metadata.to_string();
         let expected = format!(
@@ -517,8 +648,14 @@ mod cases {
             let err = result.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{what}: {err}");
         };
-        invalid(store.insert(NewMemory::new("u", "c").metadata(json!([1]))), "array metadata");
-        invalid(store.insert(NewMemory::new("u", "c").metadata(json!("s"))), "string metadata");
+        invalid(
+            store.insert(NewMemory::new("u", "c").metadata(json!([1]))),
+            "array metadata",
+        );
+        invalid(
+            store.insert(NewMemory::new("u", "c").metadata(json!("s"))),
+            "string metadata",
+        );
         invalid(
             store.insert(NewMemory::new("u", "c").metadata(json!({"a": "x\u{0}y"}))),
             "NUL in metadata",
@@ -527,25 +664,53 @@ mod cases {
             store.insert(NewMemory::new("u", "c").metadata(json!({"a\u{0}": 1}))),
             "NUL in a key",
         );
-        invalid(store.insert(NewMemory::new("u", "a\u{0}b")), "NUL in content");
+        invalid(
+            store.insert(NewMemory::new("u", "a\u{0}b")),
+            "NUL in content",
+        );
         invalid(store.insert(NewMemory::new("", "c")), "empty user id");
-        invalid(store.insert(NewMemory::new("x".repeat(129), "c")), "long user id");
-        invalid(store.insert(NewMemory::new("u", "c").score(101)), "score 101");
+        invalid(
+            store.insert(NewMemory::new("x".repeat(129), "c")),
+            "long user id",
+        );
+        invalid(
+            store.insert(NewMemory::new("u", "c").score(101)),
+            "score 101",
+        );
         invalid(store.insert(NewMemory::new("u", "c").score(-1)), "score -1");
-        invalid(store.insert(NewMemory::new("u", "c").tier("Short Term")), "bad tier");
-        invalid(store.insert(NewMemory::new("u", "c").tier("")), "empty tier");
+        invalid(
+            store.insert(NewMemory::new("u", "c").tier("Short Term")),
+            "bad tier",
+        );
+        invalid(
+            store.insert(NewMemory::new("u", "c").tier("")),
+            "empty tier",
+        );
         let deep = (0..70).fold(json!(1), |inner, _| json!([inner]));
-        invalid(store.insert(NewMemory::new("u", "c").metadata(json!({"d": deep}))), "too deep");
+        invalid(
+            store.insert(NewMemory::new("u", "c").metadata(json!({"d": deep}))),
+            "too deep",
+        );
         let stored = store.insert(NewMemory::new("u", "c")).unwrap();
         let err = store
             .update(stored.id, MemoryUpdate::default().metadata(json!(null)))
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-        let err = store.query(MemoryQuery::new().contains(json!([1]))).unwrap_err();
+        let err = store
+            .query(MemoryQuery::new().contains(json!([1])))
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "array filter: {err}");
         let err = store.query(MemoryQuery::new().tier("NOPE")).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "bad tier filter: {err}");
-        assert_eq!(store.count(MemoryQuery::new()).unwrap(), 1, "nothing bad was stored");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidInput,
+            "bad tier filter: {err}"
+        );
+        assert_eq!(
+            store.count(MemoryQuery::new()).unwrap(),
+            1,
+            "nothing bad was stored"
+        );
     }
 
     pub fn clusters_upsert_get_and_delete(store: &Store) {
@@ -568,13 +733,21 @@ mod cases {
                 summary: "only tea".into(),
             })
             .unwrap();
-        assert_eq!(replaced.cluster_id, first.cluster_id, "same key, same cluster");
+        assert_eq!(
+            replaced.cluster_id, first.cluster_id,
+            "same key, same cluster"
+        );
         assert_eq!(replaced.created_at, first.created_at);
         assert!(replaced.updated_at >= first.updated_at);
         assert_eq!(replaced.memory_ids, vec![id(3)]);
         assert_eq!(replaced.memory_count, 1);
         assert_eq!(replaced.summary, "only tea");
-        for (topic, category) in [("work", ""), ("food", "meals"), ("Zebra", "a"), ("food", "")] {
+        for (topic, category) in [
+            ("work", ""),
+            ("food", "meals"),
+            ("Zebra", "a"),
+            ("food", ""),
+        ] {
             store
                 .upsert_cluster(ClusterUpsert {
                     user_id: "alice".into(),
@@ -585,8 +758,10 @@ mod cases {
                 .unwrap();
         }
         let all = store.clusters(&ClusterQuery::user("alice")).unwrap();
-        let keys: Vec<(String, String)> =
-            all.iter().map(|c| (c.topic.clone(), c.category.clone())).collect();
+        let keys: Vec<(String, String)> = all
+            .iter()
+            .map(|c| (c.topic.clone(), c.category.clone()))
+            .collect();
         let want: Vec<(String, String)> = [
             ("Zebra", "a"),
             ("food", ""),
@@ -598,17 +773,33 @@ mod cases {
         .map(|(t, c)| (t.to_string(), c.to_string()))
         .collect();
         assert_eq!(keys, want, "ordered by topic, category, bytewise");
-        assert_eq!(store.clusters(&ClusterQuery::user("alice").topic("food")).unwrap().len(), 3);
+        assert_eq!(
+            store
+                .clusters(&ClusterQuery::user("alice").topic("food"))
+                .unwrap()
+                .len(),
+            3
+        );
         let one = store
             .clusters(&ClusterQuery::user("alice").topic("food").category("drinks"))
             .unwrap();
         assert_eq!(one, vec![replaced.clone()]);
-        assert!(store.clusters(&ClusterQuery::user("bob")).unwrap().is_empty());
+        assert!(store
+            .clusters(&ClusterQuery::user("bob"))
+            .unwrap()
+            .is_empty());
         assert!(store.delete_cluster(replaced.cluster_id).unwrap());
         assert!(!store.delete_cluster(replaced.cluster_id).unwrap());
-        assert_eq!(store.clusters(&ClusterQuery::user("alice")).unwrap().len(), 4);
+        assert_eq!(
+            store.clusters(&ClusterQuery::user("alice")).unwrap().len(),
+            4
+        );
         let err = store
-            .upsert_cluster(ClusterUpsert { user_id: "".into(), topic: "t".into(), ..Default::default() })
+            .upsert_cluster(ClusterUpsert {
+                user_id: "".into(),
+                topic: "t".into(),
+                ..Default::default()
+            })
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
@@ -617,11 +808,26 @@ mod cases {
         let now = at(100_000);
         let day = 86_400;
         let rows = vec![
-            NewMemory::new("u", "old short").tier("short_term").id(id(1)).at(at(0), at(100_000 - 2 * day)),
-            NewMemory::new("u", "fresh short").tier("short_term").id(id(2)).at(at(0), at(100_000 - 10)),
-            NewMemory::new("u", "é".repeat(30)).tier("mid_term").id(id(3)).at(at(0), at(100_000 - 10)),
-            NewMemory::new("u", "short").tier("mid_term").id(id(4)).at(at(0), at(100_000 - 10)),
-            NewMemory::new("u", "x".repeat(30)).tier("long_term").id(id(5)).at(at(0), at(0)),
+            NewMemory::new("u", "old short")
+                .tier("short_term")
+                .id(id(1))
+                .at(at(0), at(100_000 - 2 * day)),
+            NewMemory::new("u", "fresh short")
+                .tier("short_term")
+                .id(id(2))
+                .at(at(0), at(100_000 - 10)),
+            NewMemory::new("u", "é".repeat(30))
+                .tier("mid_term")
+                .id(id(3))
+                .at(at(0), at(100_000 - 10)),
+            NewMemory::new("u", "short")
+                .tier("mid_term")
+                .id(id(4))
+                .at(at(0), at(100_000 - 10)),
+            NewMemory::new("u", "x".repeat(30))
+                .tier("long_term")
+                .id(id(5))
+                .at(at(0), at(0)),
         ];
         store.insert_many(rows).unwrap();
         let policies = [
@@ -637,21 +843,42 @@ mod cases {
         assert_eq!(
             steps,
             vec![
-                ("short_term".to_string(), PolicyAction::Moved { to: "mid_term".into() }, 1),
-                ("mid_term".to_string(), PolicyAction::Trimmed { max_chars: 10 }, 1),
+                (
+                    "short_term".to_string(),
+                    PolicyAction::Moved {
+                        to: "mid_term".into()
+                    },
+                    1
+                ),
+                (
+                    "mid_term".to_string(),
+                    PolicyAction::Trimmed { max_chars: 10 },
+                    1
+                ),
             ]
         );
         let moved = store.get(id(1)).unwrap().unwrap();
         assert_eq!(moved.tier, "mid_term");
         assert_eq!(moved.updated_at, now);
         assert_eq!(store.get(id(2)).unwrap().unwrap().tier, "short_term");
-        assert_eq!(store.get(id(3)).unwrap().unwrap().content, "é".repeat(10), "characters, not bytes");
+        assert_eq!(
+            store.get(id(3)).unwrap().unwrap().content,
+            "é".repeat(10),
+            "characters, not bytes"
+        );
         assert_eq!(store.get(id(4)).unwrap().unwrap().content, "short");
-        assert_eq!(store.get(id(5)).unwrap().unwrap().content.len(), 30, "other tiers untouched");
+        assert_eq!(
+            store.get(id(5)).unwrap().unwrap().content.len(),
+            30,
+            "other tiers untouched"
+        );
         let again = store.run_policies_at(&policies, now).unwrap();
         assert_eq!(again.total_rows(), 0, "a second run has nothing left to do");
         let err = store
-            .run_policies(&[TierPolicy { next_tier: None, ..TierPolicy::new("short_term").expire_after(Duration::from_secs(1), "x") }])
+            .run_policies(&[TierPolicy {
+                next_tier: None,
+                ..TierPolicy::new("short_term").expire_after(Duration::from_secs(1), "x")
+            }])
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
@@ -679,7 +906,11 @@ mod cases {
         let content = "multi\nline \t 日本語 🧠 \u{1} \"quoted\" \\ 'single'";
         let metadata = json!({"emoji": "🧠", "ctrl": "\u{1f}", "quote": "\"", "日本": ["語"]});
         let stored = store
-            .insert(NewMemory::new("ü", content).thread("ß").metadata(metadata.clone()))
+            .insert(
+                NewMemory::new("ü", content)
+                    .thread("ß")
+                    .metadata(metadata.clone()),
+            )
             .unwrap();
         let read = store.get(stored.id).unwrap().unwrap();
         assert_eq!(read.content, content);

@@ -7,7 +7,10 @@ use engram::Store;
 pub fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let dsn = format!("sqlite://{}", dir.path().join("engram.db").display());
-    let store = Store::builder(&dsn).pool_size(4).open().expect("open SQLite store");
+    let store = Store::builder(&dsn)
+        .pool_size(4)
+        .open()
+        .expect("open SQLite store");
     store.migrate().expect("migrate SQLite store");
     (store, dir)
 }
@@ -15,7 +18,10 @@ pub fn sqlite_store() -> (Store, tempfile::TempDir) {
 /// A migrated store on a new database of the test PostgreSQL server.
 pub fn postgres_store() -> Store {
     let url = engram_testkit::postgres::fresh_database_url();
-    let store = Store::builder(&url).pool_size(4).open().expect("open PostgreSQL store");
+    let store = Store::builder(&url)
+        .pool_size(4)
+        .open()
+        .expect("open PostgreSQL store");
     store.migrate().expect("migrate PostgreSQL store");
     store
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::{
-    Cluster, ClusterQuery, ClusterUpsert, Memory, MemoryQuery, MemoryUpdate, PolicyReport,
-    Result, Stats, TierPolicy, Timestamp,
+    Cluster, ClusterQuery, ClusterUpsert, Memory, MemoryQuery, MemoryUpdate, PolicyReport, Result,
+    Stats, TierPolicy, Timestamp,
 };
 
 /// Which database a store talks to.

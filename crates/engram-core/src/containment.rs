@@ -48,10 +48,9 @@ fn nested_contains(left: &Value, right: &Value) -> bool {
 
 fn object_contains(left: &Map<String, Value>, right: &Map<String, Value>) -> bool {
     right.len() <= left.len()
-        && right.iter().all(|(key, r)| {
-            left.get(key)
-                .is_some_and(|l| nested_contains(l, r))
-        })
+        && right
+            .iter()
+            .all(|(key, r)| left.get(key).is_some_and(|l| nested_contains(l, r)))
 }
 
 fn array_contains(left: &[Value], right: &[Value]) -> bool {

@@ -206,7 +206,9 @@ fn parse_exponent(text: &str) -> Option<i64> {
     }
     let magnitude = digits
         .bytes()
-        .try_fold(0i64, |acc, b| acc.checked_mul(10)?.checked_add(i64::from(b - b'0')))
+        .try_fold(0i64, |acc, b| {
+            acc.checked_mul(10)?.checked_add(i64::from(b - b'0'))
+        })
         .unwrap_or(i64::MAX);
     Some(if negative { -magnitude } else { magnitude })
 }
@@ -243,8 +245,8 @@ pub fn canonical_number(number: &Number, field: &str) -> Result<Number> {
     let digits: String = [decimal.integer, decimal.fraction].concat();
     let significant = digits.trim_start_matches('0');
     // Position of the decimal point counted from the first significant digit.
-    let point = decimal.integer.len() as i64 + decimal.exponent
-        - (digits.len() - significant.len()) as i64;
+    let point =
+        decimal.integer.len() as i64 + decimal.exponent - (digits.len() - significant.len()) as i64;
     let mut out = String::with_capacity(significant.len() + 4);
     if significant.is_empty() {
         out.push('0');
@@ -369,6 +371,9 @@ mod tests {
 
     #[test]
     fn duplicate_keys_keep_the_last_value() {
-        assert_eq!(parse(r#"{"a":1,"a":{"b":2}}"#, "m").unwrap().to_string(), r#"{"a":{"b":2}}"#);
+        assert_eq!(
+            parse(r#"{"a":1,"a":{"b":2}}"#, "m").unwrap().to_string(),
+            r#"{"a":{"b":2}}"#
+        );
     }
 }

@@ -60,7 +60,9 @@ impl Dsn {
         }
         if let Some(path) = trimmed.strip_prefix("sqlite://") {
             if path.is_empty() || path == "/" {
-                return Err(invalid("the SQLite URL has no file path (use sqlite://engram.db)"));
+                return Err(invalid(
+                    "the SQLite URL has no file path (use sqlite://engram.db)",
+                ));
             }
             return Ok(Dsn::Sqlite(SqliteLocation::File(PathBuf::from(path))));
         }
@@ -163,7 +165,10 @@ mod tests {
     #[test]
     fn redacts_passwords_with_at_signs_and_parameters() {
         assert_eq!(redact("postgres://u:a@b@h:1/d"), "postgres://u:***@h:1/d");
-        assert_eq!(redact("postgres://h/d?password=x"), "postgres://h/d?password=***");
+        assert_eq!(
+            redact("postgres://h/d?password=x"),
+            "postgres://h/d?password=***"
+        );
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
     }
 }

@@ -91,7 +91,9 @@ impl Timestamp {
     pub fn parse_rfc3339(text: &str) -> Result<Self> {
         let parsed =
             time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                .map_err(|e| Error::invalid("timestamp", format!("'{text}' is not RFC 3339: {e}")))?;
+                .map_err(|e| {
+                    Error::invalid("timestamp", format!("'{text}' is not RFC 3339: {e}"))
+                })?;
         let micros = parsed.unix_timestamp_nanos().div_euclid(1000);
         Ok(Timestamp(i64::try_from(micros).map_err(|_| {
             Error::invalid("timestamp", format!("'{text}' is out of range"))
@@ -118,7 +120,8 @@ impl Timestamp {
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let clamped = self.0.clamp(Self::MIN.0, Self::MAX.0);
-        let Ok(moment) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(clamped) * 1000)
+        let Ok(moment) =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(clamped) * 1000)
         else {
             return write!(f, "{}us", self.0);
         };
@@ -442,7 +445,12 @@ impl Stats {
         for (user, tier, count) in rows {
             stats.total += count;
             *stats.per_tier.entry(tier.clone()).or_default() += count;
-            *stats.per_user.entry(user).or_default().entry(tier).or_default() += count;
+            *stats
+                .per_user
+                .entry(user)
+                .or_default()
+                .entry(tier)
+                .or_default() += count;
         }
         stats
     }

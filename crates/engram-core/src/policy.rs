@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Timestamp;
+
 /// What happens to one tier's memories when policies run.
 ///
 /// ```
@@ -93,6 +95,69 @@ impl PolicyReport {
     /// Rows touched by all steps.
     pub fn total_rows(&self) -> u64 {
         self.steps.iter().map(|s| s.rows).sum()
+    }
+}
+
+/// One set-based statement of a policy run, as both backends execute it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyStatement {
+    /// Move `tier`'s memories with `updated_at < cutoff` to `to`.
+    Move {
+        /// The tier expired memories leave.
+        tier: String,
+        /// The tier they go to.
+        to: String,
+        /// Memories not updated since this time have expired.
+        cutoff: Timestamp,
+    },
+    /// Cut the content of `tier`'s memories to `max_chars` characters.
+    Trim {
+        /// The tier whose content is trimmed.
+        tier: String,
+        /// The limit, in characters.
+        max_chars: u32,
+    },
+}
+
+impl PolicyStatement {
+    /// The statements a run of `policies` as of `now` executes, in order: for each policy,
+    /// the move (if it has an expiry), then the trim (if it has a limit).
+    pub fn plan(policies: &[TierPolicy], now: Timestamp) -> Vec<PolicyStatement> {
+        let mut statements = Vec::new();
+        for policy in policies {
+            if let (Some(age), Some(next)) = (policy.expire_after, &policy.next_tier) {
+                statements.push(PolicyStatement::Move {
+                    tier: policy.tier.clone(),
+                    to: next.clone(),
+                    cutoff: now.saturating_sub(age),
+                });
+            }
+            if let Some(max_chars) = policy.max_content_chars {
+                statements.push(PolicyStatement::Trim {
+                    tier: policy.tier.clone(),
+                    max_chars,
+                });
+            }
+        }
+        statements
+    }
+
+    /// The report entry for this statement having changed `rows` rows.
+    pub fn step(&self, rows: u64) -> PolicyStep {
+        match self {
+            PolicyStatement::Move { tier, to, .. } => PolicyStep {
+                tier: tier.clone(),
+                action: PolicyAction::Moved { to: to.clone() },
+                rows,
+            },
+            PolicyStatement::Trim { tier, max_chars } => PolicyStep {
+                tier: tier.clone(),
+                action: PolicyAction::Trimmed {
+                    max_chars: *max_chars,
+                },
+                rows,
+            },
+        }
     }
 }
 

@@ -106,7 +106,11 @@ pub fn new_memory(memory: NewMemory, now: Timestamp) -> Result<Memory> {
     let score_value = memory.score.unwrap_or(DEFAULT_SCORE);
     score(score_value)?;
     related_threads(&memory.related_threads)?;
-    let metadata = metadata(memory.metadata.unwrap_or_else(|| Value::Object(Default::default())))?;
+    let metadata = metadata(
+        memory
+            .metadata
+            .unwrap_or_else(|| Value::Object(Default::default())),
+    )?;
     let created_at = memory.created_at.unwrap_or(now).validate("created_at")?;
     let updated_at = memory
         .updated_at
@@ -174,7 +178,10 @@ pub fn query(mut query: MemoryQuery) -> Result<MemoryQuery> {
         }
     }
     if query.offset > i64::MAX as u64 {
-        return Err(Error::invalid("offset", format!("{} is too large", query.offset)));
+        return Err(Error::invalid(
+            "offset",
+            format!("{} is too large", query.offset),
+        ));
     }
     Ok(query)
 }

@@ -117,16 +117,28 @@ pub fn memory_filter(query: &MemoryQuery) -> Filter {
         filter.bind(&mut conditions, "user_id = {}", Box::new(user.clone()));
     }
     if let Some(namespace) = &query.namespace {
-        filter.bind(&mut conditions, "namespace = {}", Box::new(namespace.clone()));
+        filter.bind(
+            &mut conditions,
+            "namespace = {}",
+            Box::new(namespace.clone()),
+        );
     }
     if let Some(thread) = &query.thread_id {
         filter.bind(&mut conditions, "thread_id = {}", Box::new(thread.clone()));
     }
     if !query.tiers.is_empty() {
-        filter.bind(&mut conditions, "tier = ANY({}::text[])", Box::new(query.tiers.clone()));
+        filter.bind(
+            &mut conditions,
+            "tier = ANY({}::text[])",
+            Box::new(query.tiers.clone()),
+        );
     }
     if let Some(contained) = &query.metadata_contains {
-        filter.bind(&mut conditions, "metadata @> {}::jsonb", Box::new(contained.clone()));
+        filter.bind(
+            &mut conditions,
+            "metadata @> {}::jsonb",
+            Box::new(contained.clone()),
+        );
     }
     if !query.related_to_any.is_empty() {
         filter.bind(

@@ -9,11 +9,11 @@ use r2d2_postgres::PostgresConnectionManager;
 use serde_json::Value;
 use uuid::Uuid;
 
-use engram_core::policy::PolicyAction;
+use engram_core::policy::PolicyStatement;
 use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
-    MemoryQuery, MemoryUpdate, OnConflict, PolicyReport, PolicyStep, PoolOptions, Result, Stats,
-    TierPolicy, Timestamp,
+    MemoryQuery, MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, Stats, TierPolicy,
+    Timestamp,
 };
 
 use crate::connection::{PgConnection, PgConnectionManager};
@@ -45,12 +45,12 @@ impl PostgresStore {
     /// error; the rest of the pool fills on demand.
     pub fn open(url: &str, options: &PoolOptions) -> Result<Self> {
         let redacted = Dsn::Postgres(url.to_string()).to_string();
-        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
-            Error::InvalidDsn {
-                dsn: redacted.clone(),
-                reason: e.to_string(),
-            }
-        })?;
+        let mut config: postgres::Config =
+            url.parse()
+                .map_err(|e: postgres::Error| Error::InvalidDsn {
+                    dsn: redacted.clone(),
+                    reason: e.to_string(),
+                })?;
         config.connect_timeout(options.connection_timeout);
         if config.get_application_name().is_none() {
             config.application_name("engram");
@@ -67,7 +67,9 @@ impl PostgresStore {
             .max_size(options.max_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(options.connection_timeout)
-            .build_unchecked(PgConnectionManager(PostgresConnectionManager::new(config, NoTls)));
+            .build_unchecked(PgConnectionManager(PostgresConnectionManager::new(
+                config, NoTls,
+            )));
         Ok(PostgresStore {
             pool,
             dsn: redacted,
@@ -127,7 +129,9 @@ fn db_error(context: &str, err: &postgres::Error) -> Error {
 }
 
 fn timestamp(row: &Row, index: usize) -> Result<Timestamp, postgres::Error> {
-    Ok(Timestamp::from_system_time(row.try_get::<_, SystemTime>(index)?))
+    Ok(Timestamp::from_system_time(
+        row.try_get::<_, SystemTime>(index)?,
+    ))
 }
 
 fn string_list(value: Value) -> Vec<String> {
@@ -207,13 +211,19 @@ impl MemoryBackend for PostgresStore {
                 let contents: Vec<&str> = chunk.iter().map(|m| m.content.as_str()).collect();
                 let scores: Vec<i32> = chunk.iter().map(|m| m.score).collect();
                 let metadata: Vec<&Value> = chunk.iter().map(|m| &m.metadata).collect();
-                let related: Vec<Value> =
-                    chunk.iter().map(|m| related_json(&m.related_threads)).collect();
+                let related: Vec<Value> = chunk
+                    .iter()
+                    .map(|m| related_json(&m.related_threads))
+                    .collect();
                 let summarized: Vec<bool> = chunk.iter().map(|m| m.summarized).collect();
-                let created: Vec<SystemTime> =
-                    chunk.iter().map(|m| m.created_at.to_system_time()).collect();
-                let updated: Vec<SystemTime> =
-                    chunk.iter().map(|m| m.updated_at.to_system_time()).collect();
+                let created: Vec<SystemTime> = chunk
+                    .iter()
+                    .map(|m| m.created_at.to_system_time())
+                    .collect();
+                let updated: Vec<SystemTime> = chunk
+                    .iter()
+                    .map(|m| m.updated_at.to_system_time())
+                    .collect();
                 written += tx.execute(
                     &insert,
                     &[
@@ -295,7 +305,9 @@ impl MemoryBackend for PostgresStore {
         let count = sql::count_memories(query);
         self.with_connection("counting memories", |conn| {
             let statement = conn.prepared(&count.clause)?;
-            let n: i64 = conn.query_one(&statement, &count.param_refs())?.try_get(0)?;
+            let n: i64 = conn
+                .query_one(&statement, &count.param_refs())?
+                .try_get(0)?;
             Ok(n as u64)
         })
     }
@@ -354,29 +366,18 @@ impl MemoryBackend for PostgresStore {
             let mut tx = conn.client().transaction()?;
             let mut report = PolicyReport::default();
             let now_time = now.to_system_time();
-            for policy in policies {
-                if let (Some(age), Some(next)) = (policy.expire_after, &policy.next_tier) {
-                    let cutoff = now.saturating_sub(age).to_system_time();
-                    let rows = tx.execute(
+            for statement in PolicyStatement::plan(policies, now) {
+                let rows = match &statement {
+                    PolicyStatement::Move { tier, to, cutoff } => tx.execute(
                         sql::POLICY_MOVE,
-                        &[next, &now_time, &policy.tier, &cutoff],
-                    )?;
-                    report.steps.push(PolicyStep {
-                        tier: policy.tier.clone(),
-                        action: PolicyAction::Moved { to: next.clone() },
-                        rows,
-                    });
-                }
-                if let Some(max_chars) = policy.max_content_chars {
-                    let limit = i32::try_from(max_chars).unwrap_or(i32::MAX);
-                    let rows =
-                        tx.execute(sql::POLICY_TRIM, &[&limit, &now_time, &policy.tier])?;
-                    report.steps.push(PolicyStep {
-                        tier: policy.tier.clone(),
-                        action: PolicyAction::Trimmed { max_chars },
-                        rows,
-                    });
-                }
+                        &[to, &now_time, tier, &cutoff.to_system_time()],
+                    )?,
+                    PolicyStatement::Trim { tier, max_chars } => {
+                        let limit = i32::try_from(*max_chars).unwrap_or(i32::MAX);
+                        tx.execute(sql::POLICY_TRIM, &[&limit, &now_time, tier])?
+                    }
+                };
+                report.steps.push(statement.step(rows));
             }
             tx.commit()?;
             Ok(report)

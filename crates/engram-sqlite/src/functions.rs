@@ -29,8 +29,8 @@ fn json_contains(ctx: &Context<'_>) -> rusqlite::Result<Option<bool>> {
     }
     // The filter is the same for every row of a statement: parse it once.
     let filter: Arc<Value> = ctx.get_or_create_aux(1, |raw| parse_json(raw))?;
-    let document = parse_json(ctx.get_raw(0))
-        .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+    let document =
+        parse_json(ctx.get_raw(0)).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
     Ok(Some(contains(&document, &filter)))
 }
 

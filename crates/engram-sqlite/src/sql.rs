@@ -97,7 +97,11 @@ pub fn memory_filter(query: &MemoryQuery) -> Filter {
     }
     if !query.tiers.is_empty() {
         let tiers = serde_json::Value::from(query.tiers.clone()).to_string();
-        text(&mut conditions, "tier IN (SELECT value FROM json_each(?))", &tiers);
+        text(
+            &mut conditions,
+            "tier IN (SELECT value FROM json_each(?))",
+            &tiers,
+        );
     }
     if let Some(filter) = &query.metadata_contains {
         text(
@@ -143,7 +147,9 @@ pub fn memory_filter(query: &MemoryQuery) -> Filter {
 /// filter's parameters.
 pub fn select_memories(query: &MemoryQuery) -> Filter {
     let mut filter = memory_filter(query);
-    let limit = query.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let limit = query
+        .limit
+        .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
     filter.params.push(SqlValue::Integer(limit));
     filter.params.push(SqlValue::Integer(offset));

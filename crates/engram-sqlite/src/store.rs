@@ -8,11 +8,11 @@ use rusqlite::{params, params_from_iter, ErrorCode, OptionalExtension, Row, Tran
 use serde_json::Value;
 use uuid::Uuid;
 
-use engram_core::policy::PolicyAction;
+use engram_core::policy::PolicyStatement;
 use engram_core::{
-    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Error, Memory, MemoryBackend,
-    MemoryQuery, MemoryUpdate, OnConflict, PolicyReport, PolicyStep, PoolOptions, Result,
-    SqliteLocation, Stats, TierPolicy, Timestamp,
+    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Error, Memory, MemoryBackend, MemoryQuery,
+    MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, SqliteLocation, Stats, TierPolicy,
+    Timestamp,
 };
 
 use crate::{functions, sql};
@@ -112,13 +112,12 @@ impl SqliteStore {
 
 fn create_parent_dir(path: &Path) -> Result<()> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Connection {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Connection {
                 backend: BACKEND,
                 dsn: format!("sqlite://{}", path.display()),
                 message: format!("cannot create directory {}: {e}", dir.display()),
-            })
-        }
+            }),
         _ => Ok(()),
     }
 }
@@ -354,30 +353,17 @@ impl MemoryBackend for SqliteStore {
     fn run_policies(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
         self.write("running tier policies", |tx| {
             let mut report = PolicyReport::default();
-            for policy in policies {
-                if let (Some(age), Some(next)) = (policy.expire_after, &policy.next_tier) {
-                    let cutoff = now.saturating_sub(age);
-                    let rows = tx.execute(
+            for statement in PolicyStatement::plan(policies, now) {
+                let rows = match &statement {
+                    PolicyStatement::Move { tier, to, cutoff } => tx.execute(
                         sql::POLICY_MOVE,
-                        params![next, now.as_micros(), policy.tier, cutoff.as_micros()],
-                    )?;
-                    report.steps.push(PolicyStep {
-                        tier: policy.tier.clone(),
-                        action: PolicyAction::Moved { to: next.clone() },
-                        rows: rows as u64,
-                    });
-                }
-                if let Some(max_chars) = policy.max_content_chars {
-                    let rows = tx.execute(
-                        sql::POLICY_TRIM,
-                        params![max_chars, now.as_micros(), policy.tier],
-                    )?;
-                    report.steps.push(PolicyStep {
-                        tier: policy.tier.clone(),
-                        action: PolicyAction::Trimmed { max_chars },
-                        rows: rows as u64,
-                    });
-                }
+                        params![to, now.as_micros(), tier, cutoff.as_micros()],
+                    )?,
+                    PolicyStatement::Trim { tier, max_chars } => {
+                        tx.execute(sql::POLICY_TRIM, params![max_chars, now.as_micros(), tier])?
+                    }
+                };
+                report.steps.push(statement.step(rows as u64));
             }
             Ok(report)
         })
