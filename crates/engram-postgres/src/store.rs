@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use postgres::error::SqlState;
-use postgres::{NoTls, Row};
+use postgres::{GenericClient, NoTls, Row, Statement};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use serde_json::Value;
@@ -107,7 +107,14 @@ fn error_message(err: &postgres::Error) -> String {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_string(),
         },
-        None => err.to_string(),
+        None => {
+            // The client-side error's own text is generic ("error connecting to server"):
+            // add its cause ("Connection refused", "timed out", ...).
+            match std::error::Error::source(err) {
+                Some(cause) => format!("{err}: {cause}"),
+                None => err.to_string(),
+            }
+        }
     }
 }
 
@@ -187,6 +194,55 @@ fn related_json(threads: &[String]) -> Value {
     Value::from(threads.to_vec())
 }
 
+/// Inserts `chunk` with one `INSERT … SELECT FROM unnest(…)` statement.
+fn insert_chunk(
+    client: &mut impl GenericClient,
+    insert: &Statement,
+    chunk: &[Memory],
+) -> Result<u64, postgres::Error> {
+    if chunk.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
+    let users: Vec<&str> = chunk.iter().map(|m| m.user_id.as_str()).collect();
+    let namespaces: Vec<&str> = chunk.iter().map(|m| m.namespace.as_str()).collect();
+    let threads: Vec<Option<&str>> = chunk.iter().map(|m| m.thread_id.as_deref()).collect();
+    let tiers: Vec<&str> = chunk.iter().map(|m| m.tier.as_str()).collect();
+    let contents: Vec<&str> = chunk.iter().map(|m| m.content.as_str()).collect();
+    let scores: Vec<i32> = chunk.iter().map(|m| m.score).collect();
+    let metadata: Vec<&Value> = chunk.iter().map(|m| &m.metadata).collect();
+    let related: Vec<Value> = chunk
+        .iter()
+        .map(|m| related_json(&m.related_threads))
+        .collect();
+    let summarized: Vec<bool> = chunk.iter().map(|m| m.summarized).collect();
+    let created: Vec<SystemTime> = chunk
+        .iter()
+        .map(|m| m.created_at.to_system_time())
+        .collect();
+    let updated: Vec<SystemTime> = chunk
+        .iter()
+        .map(|m| m.updated_at.to_system_time())
+        .collect();
+    client.execute(
+        insert,
+        &[
+            &ids,
+            &users,
+            &namespaces,
+            &threads,
+            &tiers,
+            &contents,
+            &scores,
+            &metadata,
+            &related,
+            &summarized,
+            &created,
+            &updated,
+        ],
+    )
+}
+
 impl MemoryBackend for PostgresStore {
     fn kind(&self) -> BackendKind {
         BACKEND
@@ -199,48 +255,14 @@ impl MemoryBackend for PostgresStore {
         };
         self.with_connection("inserting memories", |conn| {
             let insert = conn.prepared(statement)?;
+            if memories.len() <= INSERT_CHUNK {
+                // One statement is atomic on its own: no transaction, one round trip.
+                return insert_chunk(conn.client(), &insert, memories);
+            }
             let mut tx = conn.client().transaction()?;
             let mut written = 0;
             for chunk in memories.chunks(INSERT_CHUNK) {
-                let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
-                let users: Vec<&str> = chunk.iter().map(|m| m.user_id.as_str()).collect();
-                let namespaces: Vec<&str> = chunk.iter().map(|m| m.namespace.as_str()).collect();
-                let threads: Vec<Option<&str>> =
-                    chunk.iter().map(|m| m.thread_id.as_deref()).collect();
-                let tiers: Vec<&str> = chunk.iter().map(|m| m.tier.as_str()).collect();
-                let contents: Vec<&str> = chunk.iter().map(|m| m.content.as_str()).collect();
-                let scores: Vec<i32> = chunk.iter().map(|m| m.score).collect();
-                let metadata: Vec<&Value> = chunk.iter().map(|m| &m.metadata).collect();
-                let related: Vec<Value> = chunk
-                    .iter()
-                    .map(|m| related_json(&m.related_threads))
-                    .collect();
-                let summarized: Vec<bool> = chunk.iter().map(|m| m.summarized).collect();
-                let created: Vec<SystemTime> = chunk
-                    .iter()
-                    .map(|m| m.created_at.to_system_time())
-                    .collect();
-                let updated: Vec<SystemTime> = chunk
-                    .iter()
-                    .map(|m| m.updated_at.to_system_time())
-                    .collect();
-                written += tx.execute(
-                    &insert,
-                    &[
-                        &ids,
-                        &users,
-                        &namespaces,
-                        &threads,
-                        &tiers,
-                        &contents,
-                        &scores,
-                        &metadata,
-                        &related,
-                        &summarized,
-                        &created,
-                        &updated,
-                    ],
-                )?;
+                written += insert_chunk(&mut tx, &insert, chunk)?;
             }
             tx.commit()?;
             Ok(written)

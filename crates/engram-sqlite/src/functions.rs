@@ -28,7 +28,7 @@ fn json_contains(ctx: &Context<'_>) -> rusqlite::Result<Option<bool>> {
         return Ok(None);
     }
     // The filter is the same for every row of a statement: parse it once.
-    let filter: Arc<Value> = ctx.get_or_create_aux(1, |raw| parse_json(raw))?;
+    let filter: Arc<Value> = ctx.get_or_create_aux(1, parse_json)?;
     let document =
         parse_json(ctx.get_raw(0)).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
     Ok(Some(contains(&document, &filter)))

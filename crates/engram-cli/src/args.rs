@@ -1,0 +1,424 @@
+//! The command tree of the `engram` binary, declared with clap's derive API.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Store and query the long-term memories of AI agents, on SQLite or PostgreSQL";
+
+const LONG_ABOUT: &str = "\
+Store and query the long-term memories of AI agents, on SQLite or PostgreSQL.
+
+The database is named by a DSN: --database-url, else the environment variable
+ENGRAM_DATABASE_URL, else DATABASE_URL, else sqlite://engram.db (a file in the working
+directory). postgres://user:pass@host:5432/db selects PostgreSQL; sqlite://relative.db,
+sqlite:///absolute.db and sqlite::memory: select SQLite. Passwords are never printed.
+
+Exit status: 0 on success, 1 when the command failed (bad input, not found, migration
+refusal, connection failure; one line on stderr says what was wrong), 2 on a usage error.
+Logs go to stderr (filter with RUST_LOG, default: info for engram, warn for the rest);
+stdout carries only the command's output.";
+
+const EXAMPLES: &str = "\
+Examples:
+  engram demo                                    # a SQLite file with example memories
+  engram init-db                                 # create or upgrade the schema
+  engram put --user alice --metadata '{\"topic\":\"food\",\"tags\":[\"tea\"]}' --content 'prefers green tea'
+  engram query --user alice --where '{\"tags\":[\"tea\"]}' --format jsonl
+  engram --database-url postgres://engram@localhost/engram migrate status
+  engram export --user alice > alice.jsonl && engram import alice.jsonl";
+
+/// `engram`: the command line of the engram memory store.
+#[derive(Debug, Parser)]
+#[command(
+    name = "engram",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Database URL (postgres://user:pass@host/db, sqlite://path.db, sqlite::memory:).
+    /// Default: $ENGRAM_DATABASE_URL, else $DATABASE_URL, else sqlite://engram.db.
+    #[arg(long, global = true, value_name = "DSN")]
+    pub database_url: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store a few example memories and query them (try this first).
+    ///
+    /// Creates (or opens) the database, applies the migrations, stores six example memories
+    /// and runs a metadata-containment query. Safe to run again: the examples have fixed ids
+    /// and are stored once.
+    Demo,
+
+    /// Apply every pending migration (the same as `engram migrate up`).
+    InitDb,
+
+    /// Apply, revert, inspect and repair schema migrations.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+
+    /// Store one memory and print its id.
+    ///
+    /// The content comes from --content, or from standard input when --content is not
+    /// given (one trailing newline is dropped).
+    #[command(
+        after_help = "Example:\n  echo 'prefers green tea' | engram put --user alice --tier long_term --metadata '{\"topic\":\"food\"}'"
+    )]
+    Put(PutArgs),
+
+    /// Print one memory, by id.
+    Get(GetArgs),
+
+    /// Delete one memory, by id.
+    Delete(DeleteArgs),
+
+    /// Count memories per tier and per user.
+    Stats(StatsArgs),
+
+    /// Find memories by user, thread, tier, time, metadata containment and more.
+    ///
+    /// Every given filter must match. --where tests metadata containment with PostgreSQL
+    /// `jsonb @>` semantics on both backends. Results are ordered (default: most recently
+    /// updated first, ties by id) and paged with --limit/--offset.
+    #[command(
+        after_help = "Examples:\n  engram query --user alice --tier short_term --tier mid_term --limit 20\n  engram query --where '{\"topic\":\"food\",\"tags\":[\"tea\"]}' --format ids\n  engram query --user alice --count"
+    )]
+    Query(QueryArgs),
+
+    /// Import memories from JSON Lines (as `engram export` writes them).
+    ///
+    /// One memory per line, `-` reads standard input; `user_id` and `content` are required,
+    /// the other fields default as in `put`. Given ids and timestamps are kept; ids already
+    /// stored are skipped, so importing the same file twice adds nothing (lines without an
+    /// id get a new one each time). Each
+    /// batch is one transaction: a bad line fails the command, naming the line, and nothing
+    /// of its batch is written. Prints how many memories were read, inserted and skipped.
+    Import(ImportArgs),
+
+    /// Export memories as JSON Lines (every field, oldest first).
+    ///
+    /// Takes the same filters as `query`. Memories are read page by page, so the size of the
+    /// database does not matter.
+    Export(ExportArgs),
+
+    /// Tier policies: move memories to the next tier when they expire, trim long content.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+}
+
+/// `engram migrate …`
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply pending migrations, up to the newest or to --to V.
+    Up {
+        /// Stop after this version.
+        #[arg(long, value_name = "V")]
+        to: Option<u32>,
+        /// Print the SQL that would run, in order, and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Revert applied migrations, newest first.
+    ///
+    /// --steps N reverts the N newest; --to V reverts all newer than V (--to 0 reverts
+    /// everything).
+    Down(DownArgs),
+    /// Show every migration with its state.
+    ///
+    /// States: applied, pending, changed (its script differs from the one applied), failed
+    /// (a no-transaction script failed midway) or unknown (applied by another engram
+    /// build). Exits 1 when any is changed, failed or unknown.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// List the applied migrations with when they ran and how long they took.
+    History {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Record migrations up to V as applied without running them.
+    ///
+    /// For a database whose schema was built another way.
+    Stamp {
+        /// The version to stamp up to (e.g. 1 or 0001).
+        #[arg(value_name = "V")]
+        target: u32,
+    },
+    /// Create the files of a new migration.
+    ///
+    /// Four files: up and down, for PostgreSQL under ROOT/migrations-pg and for SQLite under
+    /// ROOT/migrations-sqlite. Does not touch the database.
+    New {
+        /// The migration's name: lowercase letters, digits and _.
+        name: String,
+        /// The folder that holds migrations-pg/ and migrations-sqlite/.
+        #[arg(long, value_name = "ROOT", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Clear the failed record of migration V.
+    ///
+    /// A no-transaction migration that fails midway stays recorded as failed and every
+    /// migration command refuses to run; fix the database by hand, then repair it.
+    Repair {
+        /// The failed version (e.g. 1 or 0001).
+        #[arg(value_name = "V")]
+        target: u32,
+    },
+}
+
+/// `engram migrate down …`
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["steps", "to"])))]
+pub struct DownArgs {
+    /// Revert this many of the newest applied migrations.
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u32>,
+    /// Revert every applied migration newer than V.
+    #[arg(long, value_name = "V")]
+    pub to: Option<u32>,
+    /// Print the SQL that would run, in order, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `engram policies …`
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// Run the tier policies once and print what each step did.
+    ///
+    /// All steps run in one transaction.
+    /// Without --config the default policies run: short_term memories not updated for
+    /// 7 days move to mid_term, mid_term memories not updated for 30 days move to
+    /// long_term; short_term content is trimmed to 4000 characters and mid_term content to
+    /// 16000; long_term memories are kept as they are. `engram policies show` prints them.
+    #[command(
+        after_help = "Config file example (a JSON list of tier policies):\n  [{\"tier\": \"short_term\", \"expire_after_secs\": 86400, \"next_tier\": \"mid_term\", \"max_content_chars\": 2000},\n   {\"tier\": \"mid_term\", \"expire_after_secs\": 2592000, \"next_tier\": \"long_term\"}]"
+    )]
+    Run {
+        /// A JSON file with a list of policies (tier, expire_after_secs, next_tier,
+        /// max_content_chars).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Print the policies `policies run` would use, as JSON (a starting point for --config).
+    Show {
+        /// A JSON file with a list of policies, checked and printed.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `engram put …`
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// The user the memory belongs to.
+    #[arg(long, value_name = "U")]
+    pub user: String,
+    /// Namespace inside the user's memories [default: default].
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// The conversation thread it came from.
+    #[arg(long, value_name = "T")]
+    pub thread: Option<String>,
+    /// Tier, [a-z0-9_]{1,32} [default: short_term].
+    #[arg(long, value_name = "T")]
+    pub tier: Option<String>,
+    /// Importance from 0 to 100 [default: 50].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub score: Option<i32>,
+    /// A JSON object, e.g. '{"topic":"food","tags":["tea"]}'.
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+    /// A related thread (repeat for several).
+    #[arg(long = "related", value_name = "T")]
+    pub related: Vec<String>,
+    /// The text; read from standard input when omitted.
+    #[arg(long, value_name = "TEXT")]
+    pub content: Option<String>,
+}
+
+/// `engram get ID`
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The memory's id (a UUID).
+    pub id: String,
+    /// Output format: table prints one field per line.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// `engram delete ID`
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The memory's id (a UUID).
+    pub id: String,
+}
+
+/// `engram stats …`
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only this user's memories.
+    #[arg(long, value_name = "U")]
+    pub user: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// The filters shared by `query` and `export`; all given filters must match.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FilterArgs {
+    /// Only this user's memories.
+    #[arg(long, value_name = "U")]
+    pub user: Option<String>,
+    /// Only this namespace.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Only this thread.
+    #[arg(long, value_name = "T")]
+    pub thread: Option<String>,
+    /// Only these tiers (repeat for any of several).
+    #[arg(long = "tier", value_name = "T")]
+    pub tiers: Vec<String>,
+    /// Only memories with this summarized flag.
+    #[arg(long, value_name = "BOOL")]
+    pub summarized: Option<bool>,
+    /// Only memories whose metadata contains this JSON object (PostgreSQL `@>`).
+    #[arg(long = "where", value_name = "JSON")]
+    pub where_json: Option<String>,
+    /// Only memories related to this thread (repeat for any of several).
+    #[arg(long = "related", value_name = "T")]
+    pub related: Vec<String>,
+    /// Only memories created at or after this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub created_from: Option<String>,
+    /// Only memories created before this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub created_until: Option<String>,
+    /// Only memories updated at or after this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub updated_from: Option<String>,
+    /// Only memories updated before this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub updated_until: Option<String>,
+}
+
+/// `engram query …`
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Which memories.
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Result order (ties broken by id in the same direction).
+    #[arg(long, value_enum, default_value_t = OrderArg::UpdatedDesc)]
+    pub order: OrderArg,
+    /// At most this many results.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Skip this many results first.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: u64,
+    /// Print only how many memories match the filters.
+    #[arg(long)]
+    pub count: bool,
+    /// Output format: a table, a JSON array, JSON Lines, or one id per line.
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    pub format: QueryFormat,
+}
+
+/// `engram import …`
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A JSON Lines file, or `-` for standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+    /// Lines per transaction.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_size: u64,
+}
+
+/// `engram export …`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Which memories.
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Output formats of commands that print records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable.
+    Table,
+    /// Pretty-printed JSON.
+    Json,
+    /// One compact JSON value per line.
+    Jsonl,
+}
+
+/// Output formats of `query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// Human-readable table.
+    Table,
+    /// A JSON array.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// One id per line.
+    Ids,
+}
+
+/// `--order` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrderArg {
+    /// Most recently updated first.
+    UpdatedDesc,
+    /// Least recently updated first.
+    UpdatedAsc,
+    /// Newest first.
+    CreatedDesc,
+    /// Oldest first.
+    CreatedAsc,
+}
+
+impl From<OrderArg> for engram::Order {
+    fn from(order: OrderArg) -> Self {
+        match order {
+            OrderArg::UpdatedDesc => engram::Order::UpdatedDesc,
+            OrderArg::UpdatedAsc => engram::Order::UpdatedAsc,
+            OrderArg::CreatedDesc => engram::Order::CreatedDesc,
+            OrderArg::CreatedAsc => engram::Order::CreatedAsc,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

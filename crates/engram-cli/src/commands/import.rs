@@ -1,0 +1,317 @@
+//! `engram import FILE|-`: JSON Lines in, one transaction per batch, ids already stored
+//! skipped, a bad line reported by number with nothing of its batch written.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
+
+use engram::{NewMemory, Store, Timestamp};
+use engram_core::document;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::args::ImportArgs;
+use crate::database::{self, Target};
+use crate::error::{CliError, OutputResult};
+use crate::progress;
+
+/// The fields of a memory line: those `engram export` writes.
+const FIELDS: [&str; 12] = [
+    "id",
+    "user_id",
+    "namespace",
+    "thread_id",
+    "tier",
+    "content",
+    "score",
+    "metadata",
+    "related_threads",
+    "summarized",
+    "created_at",
+    "updated_at",
+];
+
+/// `engram import …`
+pub fn run(args: ImportArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
+    let (mut reader, size, source): (Box<dyn BufRead>, Option<u64>, String) = if args.file == "-" {
+        (Box::new(io::stdin().lock()), None, "standard input".into())
+    } else {
+        let path = std::path::Path::new(&args.file);
+        let file = File::open(path).map_err(|err| CliError::file("open", path, err))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (
+            Box::new(BufReader::new(file)),
+            size,
+            path.display().to_string(),
+        )
+    };
+    let store = database::open_for_data(target)?;
+    let bar = match size {
+        Some(size) => progress::bytes_bar(size),
+        None => progress::bar(None, "lines"),
+    };
+    let batch_size = usize::try_from(args.batch_size).unwrap_or(usize::MAX);
+    let mut import = Import {
+        store: &store,
+        source: &source,
+        batch: Vec::with_capacity(batch_size.min(10_000)),
+        batch_first_line: 1,
+        read: 0,
+        inserted: 0,
+        committed: 0,
+    };
+    let mut line = Vec::new();
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        let bytes = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|err| import.failed(number + 1, &format!("cannot read it: {err}")))?;
+        if bytes == 0 {
+            break;
+        }
+        number += 1;
+        if size.is_some() {
+            bar.inc(bytes as u64);
+        } else {
+            bar.inc(1);
+        }
+        let text = std::str::from_utf8(&line)
+            .map_err(|_| import.failed(number, "not valid UTF-8"))?
+            .trim();
+        if text.is_empty() {
+            continue;
+        }
+        if import.batch.is_empty() {
+            import.batch_first_line = number;
+        }
+        let memory = parse_line(text).map_err(|reason| import.failed(number, &reason))?;
+        import.batch.push(memory);
+        import.read += 1;
+        if import.batch.len() >= batch_size {
+            import.commit(number)?;
+        }
+    }
+    import.commit(number)?;
+    bar.finish_and_clear();
+    writeln!(
+        out,
+        "{source}: {} read, {} inserted, {} skipped (already stored)",
+        plural(import.read, "memory", "memories"),
+        import.inserted,
+        import.read - import.inserted
+    )
+    .output()
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The state of a running import.
+struct Import<'a> {
+    store: &'a Store,
+    source: &'a str,
+    batch: Vec<NewMemory>,
+    batch_first_line: usize,
+    read: u64,
+    inserted: u64,
+    /// Memories read in batches already committed.
+    committed: u64,
+}
+
+impl Import<'_> {
+    /// Writes the batch in one transaction (ids already stored are skipped).
+    fn commit(&mut self, last_line: usize) -> Result<(), CliError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let count = batch.len() as u64;
+        let inserted = self.store.import(batch).map_err(|err| {
+            CliError::invalid(format!(
+                "{}: importing lines {} to {last_line} failed: {err}; {}",
+                self.source,
+                self.batch_first_line,
+                self.written_before()
+            ))
+        })?;
+        self.inserted += inserted;
+        self.committed += count;
+        tracing::debug!(lines = last_line, inserted, "imported a batch");
+        Ok(())
+    }
+
+    /// The error for a bad line: which line, what was wrong, and what was written before.
+    fn failed(&self, line: usize, reason: &str) -> CliError {
+        CliError::invalid(format!(
+            "{} line {line}: {reason}; {}",
+            self.source,
+            self.written_before()
+        ))
+    }
+
+    fn written_before(&self) -> String {
+        if self.committed == 0 {
+            "nothing was imported".to_string()
+        } else {
+            format!(
+                "the {} before line {} were imported ({} new), nothing after",
+                plural(self.committed, "memory", "memories"),
+                self.batch_first_line,
+                self.inserted
+            )
+        }
+    }
+}
+
+/// One line as a memory: a JSON object with the fields `engram export` writes (`user_id`
+/// and `content` required), checked like any memory before it is stored.
+fn parse_line(text: &str) -> Result<NewMemory, String> {
+    let value = document::parse(text, "memory").map_err(|err| err.to_string())?;
+    let Value::Object(fields) = value else {
+        return Err(format!(
+            "expected a JSON object, got {}",
+            document::type_name(&value)
+        ));
+    };
+    let memory = memory_from_fields(fields)?;
+    engram_core::validate::new_memory(memory.clone(), Timestamp::now())
+        .map_err(|err| err.to_string())?;
+    Ok(memory)
+}
+
+fn memory_from_fields(fields: Map<String, Value>) -> Result<NewMemory, String> {
+    for required in ["user_id", "content"] {
+        if !fields.contains_key(required) {
+            return Err(format!("missing field '{required}'"));
+        }
+    }
+    let mut memory = NewMemory::default();
+    for (key, value) in fields {
+        let field = key.as_str();
+        if !FIELDS.contains(&field) {
+            return Err(format!(
+                "unknown field '{field}' (expected {})",
+                FIELDS.join(", ")
+            ));
+        }
+        if value.is_null() && !matches!(field, "user_id" | "content") {
+            continue;
+        }
+        match field {
+            "id" => {
+                let text = string(value, field)?;
+                memory.id = Some(
+                    Uuid::parse_str(&text)
+                        .map_err(|err| format!("invalid id: '{text}' is not a UUID ({err})"))?,
+                );
+            }
+            "user_id" => memory.user_id = string(value, field)?,
+            "namespace" => memory.namespace = Some(string(value, field)?),
+            "thread_id" => memory.thread_id = Some(string(value, field)?),
+            "tier" => memory.tier = Some(string(value, field)?),
+            "content" => memory.content = string(value, field)?,
+            "score" => {
+                let score = value
+                    .as_i64()
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or_else(|| format!("invalid score: expected an integer, got {value}"))?;
+                memory.score = Some(score);
+            }
+            "metadata" => memory.metadata = Some(value),
+            "related_threads" => {
+                let Value::Array(items) = value else {
+                    return Err(wrong_type(field, "an array of strings", &value));
+                };
+                memory.related_threads = items
+                    .into_iter()
+                    .map(|item| string(item, field))
+                    .collect::<Result<_, _>>()?;
+            }
+            "summarized" => {
+                memory.summarized = value
+                    .as_bool()
+                    .ok_or_else(|| wrong_type(field, "true or false", &value))?;
+            }
+            "created_at" => memory.created_at = Some(timestamp(value, field)?),
+            _ => memory.updated_at = Some(timestamp(value, field)?),
+        }
+    }
+    Ok(memory)
+}
+
+fn string(value: Value, field: &str) -> Result<String, String> {
+    match value {
+        Value::String(text) => Ok(text),
+        other => Err(wrong_type(field, "a string", &other)),
+    }
+}
+
+fn timestamp(value: Value, field: &str) -> Result<Timestamp, String> {
+    let parsed = match &value {
+        Value::String(text) => Timestamp::parse_rfc3339(text).map_err(|err| err.to_string()),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Timestamp::from_micros)
+            .ok_or_else(|| format!("{n} is not a whole number of microseconds")),
+        other => Err(wrong_type(field, "an RFC 3339 string", other)),
+    };
+    parsed
+        .and_then(|t| t.validate(field).map_err(|err| err.to_string()))
+        .map_err(|reason| {
+            if reason.starts_with("invalid") {
+                reason.replacen("timestamp", field, 1)
+            } else {
+                format!("invalid {field}: {reason}")
+            }
+        })
+}
+
+fn wrong_type(field: &str, expected: &str, got: &Value) -> String {
+    format!(
+        "invalid {field}: expected {expected}, got {}",
+        document::type_name(got)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_name_what_is_wrong() {
+        let ok =
+            parse_line(r#"{"user_id":"u","content":"c","score":7,"metadata":{"n":1e2}}"#).unwrap();
+        assert_eq!(ok.score, Some(7));
+        assert_eq!(ok.metadata.unwrap().to_string(), r#"{"n":100}"#);
+        for (line, expected) in [
+            ("[1]", "expected a JSON object, got array"),
+            (r#"{"user_id":"u"}"#, "missing field 'content'"),
+            (
+                r#"{"user_id":"u","content":"c","x":1}"#,
+                "unknown field 'x'",
+            ),
+            (
+                r#"{"user_id":"u","content":"c","tier":"Bad"}"#,
+                "invalid tier",
+            ),
+            (
+                r#"{"user_id":"u","content":"c","score":"9"}"#,
+                "invalid score",
+            ),
+            (
+                r#"{"user_id":"u","content":"c","metadata":[]}"#,
+                "invalid metadata",
+            ),
+            (
+                r#"{"user_id":"u","content":"c","created_at":"x"}"#,
+                "invalid created_at",
+            ),
+            (r#"{"user_id":"u","content":"\u0000"}"#, "invalid memory"),
+            ("{", "not valid JSON"),
+        ] {
+            let err = parse_line(line).unwrap_err();
+            assert!(err.contains(expected), "{line}: {err}");
+        }
+    }
+}

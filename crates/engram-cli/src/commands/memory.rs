@@ -1,0 +1,125 @@
+//! `engram put`, `get`, `delete` and `stats`: single memories and counts.
+
+use std::io::{self, IsTerminal, Read, Write};
+
+use engram::{NewMemory, Stats};
+use engram_core::document;
+use uuid::Uuid;
+
+use crate::args::{DeleteArgs, GetArgs, OutputFormat, PutArgs, StatsArgs};
+use crate::database::{self, Target};
+use crate::error::{CliError, OutputResult};
+use crate::output::{self, Table};
+
+/// `engram put …`: stores one memory and prints its id.
+pub fn put(args: PutArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
+    let metadata = args
+        .metadata
+        .as_deref()
+        .map(|text| document::parse_object(text, "metadata"))
+        .transpose()?;
+    if let Some(tier) = &args.tier {
+        engram_core::validate::tier(tier)?;
+    }
+    if let Some(score) = args.score {
+        engram_core::validate::score(score)?;
+    }
+    let content = match args.content {
+        Some(content) => content,
+        None => read_stdin_content()?,
+    };
+    let mut memory = NewMemory::new(args.user, content).related_threads(args.related);
+    memory.namespace = args.namespace;
+    memory.thread_id = args.thread;
+    memory.tier = args.tier;
+    memory.score = args.score;
+    memory.metadata = metadata;
+    let store = database::open_for_data(target)?;
+    let stored = store.insert(memory)?;
+    writeln!(out, "{}", stored.id).output()
+}
+
+/// Standard input, less one trailing newline (`echo text | engram put …`).
+fn read_stdin_content() -> Result<String, CliError> {
+    if io::stdin().is_terminal() {
+        eprintln!("reading the content from standard input (end it with Ctrl-D)");
+    }
+    let mut content = String::new();
+    io::stdin()
+        .lock()
+        .read_to_string(&mut content)
+        .map_err(CliError::Stdin)?;
+    if content.ends_with('\n') {
+        content.pop();
+        if content.ends_with('\r') {
+            content.pop();
+        }
+    }
+    Ok(content)
+}
+
+/// A memory id from the command line.
+fn parse_id(text: &str) -> Result<Uuid, CliError> {
+    Uuid::parse_str(text.trim())
+        .map_err(|err| CliError::invalid(format!("invalid id '{text}': not a UUID ({err})")))
+}
+
+/// `engram get ID`
+pub fn get(args: GetArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
+    let id = parse_id(&args.id)?;
+    let store = database::open_for_data(target)?;
+    let memory = store.get(id)?.ok_or_else(|| engram::Error::NotFound {
+        what: "memory",
+        id: id.to_string(),
+    })?;
+    match args.format {
+        OutputFormat::Table => output::memory_fields(out, &memory),
+        OutputFormat::Json => output::json(out, &memory),
+        OutputFormat::Jsonl => output::json_line(out, &memory),
+    }
+}
+
+/// `engram delete ID`
+pub fn delete(args: DeleteArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
+    let id = parse_id(&args.id)?;
+    let store = database::open_for_data(target)?;
+    if !store.delete(id)? {
+        return Err(engram::Error::NotFound {
+            what: "memory",
+            id: id.to_string(),
+        }
+        .into());
+    }
+    writeln!(out, "deleted {id}").output()
+}
+
+/// `engram stats …`
+pub fn stats(args: StatsArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
+    let store = database::open_for_data(target)?;
+    let stats = store.stats(args.user.as_deref())?;
+    match args.format {
+        OutputFormat::Json => output::json(out, &stats),
+        OutputFormat::Jsonl => output::json_line(out, &stats),
+        OutputFormat::Table => stats_tables(out, &stats),
+    }
+}
+
+fn stats_tables(out: &mut dyn Write, stats: &Stats) -> Result<(), CliError> {
+    let mut tiers = Table::new(&["tier", "memories"]);
+    for (tier, count) in &stats.per_tier {
+        tiers.row(vec![tier.clone(), count.to_string()]);
+    }
+    tiers.row(vec!["total".into(), stats.total.to_string()]);
+    tiers.write(out)?;
+    if stats.per_user.is_empty() {
+        return Ok(());
+    }
+    writeln!(out).output()?;
+    let mut users = Table::new(&["user", "tier", "memories"]);
+    for (user, per_tier) in &stats.per_user {
+        for (tier, count) in per_tier {
+            users.row(vec![user.clone(), tier.clone(), count.to_string()]);
+        }
+    }
+    users.write(out)
+}

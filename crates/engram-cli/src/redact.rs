@@ -1,0 +1,152 @@
+//! Keeps database passwords out of every line the binary prints: errors, logs and output.
+//!
+//! The password of the DSN in use is registered once with [`remember_dsn`]; [`scrub`] then
+//! removes it from any text, both inside URLs (through [`engram_core::dsn::redact`]) and
+//! anywhere else it appears verbatim or percent-decoded.
+
+use std::sync::OnceLock;
+
+use engram_core::dsn::redact;
+
+/// The replacement for a removed password.
+const MASK: &str = "***";
+
+static SECRETS: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Registers the password(s) found in `dsn` so that [`scrub`] removes them. Only the first
+/// call has an effect.
+pub fn remember_dsn(dsn: &str) {
+    let _ = SECRETS.set(passwords(dsn));
+}
+
+/// `text` with every URL's password replaced by `***` and every registered password removed.
+pub fn scrub(text: &str) -> String {
+    let mut out = redact_urls(text);
+    if let Some(secrets) = SECRETS.get() {
+        for secret in secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), MASK);
+            }
+        }
+    }
+    out
+}
+
+/// Runs [`redact`] on each whitespace-separated word that looks like a URL or holds a
+/// `password=` parameter, leaving the rest of the text as it is.
+fn redact_urls(text: &str) -> String {
+    if !text.contains("://") && !text.contains("password=") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut word_start = None;
+    for (index, ch) in text.char_indices() {
+        if ch.is_whitespace() {
+            if let Some(start) = word_start.take() {
+                out.push_str(&redact_word(&text[start..index]));
+            }
+            out.push(ch);
+        } else if word_start.is_none() {
+            word_start = Some(index);
+        }
+    }
+    if let Some(start) = word_start {
+        out.push_str(&redact_word(&text[start..]));
+    }
+    out
+}
+
+fn redact_word(word: &str) -> String {
+    if word.contains("://") || word.contains("password=") {
+        redact(word)
+    } else {
+        word.to_string()
+    }
+}
+
+/// The passwords a DSN carries (`user:password@` and `password=`), raw and percent-decoded.
+fn passwords(dsn: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(scheme_end) = dsn.find("://") {
+        let authority_start = scheme_end + 3;
+        let authority_end = dsn[authority_start..]
+            .find(['/', '?'])
+            .map_or(dsn.len(), |i| authority_start + i);
+        let authority = &dsn[authority_start..authority_end];
+        if let Some(at) = authority.rfind('@') {
+            if let Some(colon) = authority[..at].find(':') {
+                found.push(authority[colon + 1..at].to_string());
+            }
+        }
+    }
+    let mut rest = dsn;
+    while let Some(position) = rest.find("password=") {
+        let value = &rest[position + "password=".len()..];
+        let end = value.find(['&', ' ']).unwrap_or(value.len());
+        found.push(value[..end].to_string());
+        rest = &value[end..];
+    }
+    let decoded: Vec<String> = found.iter().filter_map(|p| percent_decode(p)).collect();
+    found.extend(decoded);
+    found.retain(|p| !p.is_empty() && p != MASK);
+    // Longest first, so that a password containing another is removed whole.
+    found.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    found.dedup();
+    found
+}
+
+/// The percent-decoded form of `text`, when it has escapes and decodes to UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_passwords_in_userinfo_and_parameters() {
+        assert_eq!(
+            passwords("postgres://u:p%40ss@h/db"),
+            vec!["p%40ss", "p@ss"]
+        );
+        assert_eq!(
+            passwords("postgres://u@h/db?password=x1&sslmode=disable"),
+            vec!["x1"]
+        );
+        assert!(passwords("sqlite://engram.db").is_empty());
+        assert!(passwords("postgres://u@h/db").is_empty());
+    }
+
+    #[test]
+    fn redacts_only_url_words() {
+        assert_eq!(
+            redact_urls("cannot connect to 'postgres://u:pw@h:1/db': refused"),
+            "cannot connect to 'postgres://u:***@h:1/db': refused"
+        );
+        assert_eq!(redact_urls("plain text: a:b@c"), "plain text: a:b@c");
+    }
+}
