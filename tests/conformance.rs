@@ -197,7 +197,7 @@ mod cases {
     /// The seed's ids that satisfy `keep`, in the default order.
     fn expected(seeded: &[Memory], keep: impl Fn(&Memory) -> bool) -> Vec<Uuid> {
         let mut rows: Vec<&Memory> = seeded.iter().filter(|m| keep(m)).collect();
-        rows.sort_by(|a, b| (b.updated_at, b.id).cmp(&(a.updated_at, a.id)));
+        rows.sort_by_key(|m| std::cmp::Reverse((m.updated_at, m.id)));
         rows.iter().map(|m| m.id).collect()
     }
 
