@@ -20,8 +20,14 @@ CREATE TABLE memories (
 -- One index per query pattern; none is a prefix of another.
 CREATE INDEX memories_user_thread_idx ON memories (user_id, thread_id);
 CREATE INDEX memories_user_tier_updated_idx ON memories (user_id, tier, updated_at);
-CREATE INDEX memories_tier_updated_idx ON memories (tier, updated_at);
+-- Policy scans (tier = ? AND updated_at < ?) in (updated_at, id) order: with id in the index
+-- the order needs no sort, and the plan stays right whether or not statistics exist.
+CREATE INDEX memories_tier_updated_idx ON memories (tier, updated_at, id);
 CREATE INDEX memories_namespace_idx ON memories (namespace);
+-- The default order (updated_at DESC, id DESC): an unfiltered page, or a broad metadata
+-- filter's first page, reads rows newest first and stops at the limit instead of sorting
+-- every match.
+CREATE INDEX memories_updated_idx ON memories (updated_at, id);
 
 -- Metadata is only ever queried with @>, which jsonb_path_ops serves with an index about a
 -- third the size of jsonb_ops' (one hashed entry per path to a value instead of one per key

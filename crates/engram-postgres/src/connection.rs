@@ -1,6 +1,7 @@
 //! Pooled PostgreSQL connections that keep their prepared statements.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls, Statement};
 use r2d2::ManageConnection;
@@ -9,11 +10,19 @@ use r2d2_postgres::PostgresConnectionManager;
 /// How many prepared statements one connection keeps before it starts over.
 const STATEMENT_CACHE_SIZE: usize = 256;
 
+/// A connection idle in the pool for at least this long is checked with a round trip before
+/// it is handed out; one returned more recently, in working order, is handed out as it is.
+/// (Checking every checkout cost a round trip per operation, doubling the latency of a
+/// lookup by id.)
+const VALIDATE_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// A PostgreSQL connection from the store's pool (derefs to [`postgres::Client`]), with a
 /// cache of the statements it has prepared, so that a repeated query costs one round trip.
 pub struct PgConnection {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// When the connection last went back to the pool unbroken.
+    returned: Option<Instant>,
 }
 
 impl PgConnection {
@@ -61,14 +70,24 @@ impl ManageConnection for PgConnectionManager {
         Ok(PgConnection {
             client: self.0.connect()?,
             statements: HashMap::new(),
+            returned: None,
         })
     }
 
     fn is_valid(&self, conn: &mut PgConnection) -> Result<(), postgres::Error> {
+        let recently_returned = conn
+            .returned
+            .is_some_and(|at| at.elapsed() < VALIDATE_AFTER_IDLE);
+        if recently_returned && !conn.client.is_closed() {
+            return Ok(());
+        }
         self.0.is_valid(&mut conn.client)
     }
 
+    /// Called by the pool when a connection comes back.
     fn has_broken(&self, conn: &mut PgConnection) -> bool {
-        self.0.has_broken(&mut conn.client)
+        let broken = self.0.has_broken(&mut conn.client);
+        conn.returned = (!broken).then(Instant::now);
+        broken
     }
 }

@@ -1,6 +1,7 @@
 //! Every SQL statement the PostgreSQL backend runs, and the builder that turns a
 //! [`MemoryQuery`] into a WHERE clause with bound parameters.
 
+use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use postgres::types::ToSql;
@@ -26,18 +27,23 @@ pub const INSERT_MEMORIES_OR_SKIP: &str = "INSERT INTO memories (id, user_id, na
      $6::text[], $7::int4[], $8::jsonb[], $9::jsonb[], $10::bool[], $11::timestamptz[], \
      $12::timestamptz[]) ON CONFLICT (id) DO NOTHING";
 
-pub fn get_memory() -> String {
-    format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE id = $1")
+pub fn get_memory() -> &'static str {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE id = $1"));
+    &SQL
 }
 
-pub fn update_memory() -> String {
-    format!(
-        "UPDATE memories SET content = coalesce($2, content), \
-         metadata = coalesce($3, metadata), tier = coalesce($4, tier), \
-         score = coalesce($5, score), related_threads = coalesce($6, related_threads), \
-         summarized = coalesce($7, summarized), updated_at = $8 \
-         WHERE id = $1 RETURNING {MEMORY_COLUMNS}"
-    )
+pub fn update_memory() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE memories SET content = coalesce($2, content), \
+             metadata = coalesce($3, metadata), tier = coalesce($4, tier), \
+             score = coalesce($5, score), related_threads = coalesce($6, related_threads), \
+             summarized = coalesce($7, summarized), updated_at = $8 \
+             WHERE id = $1 RETURNING {MEMORY_COLUMNS}"
+        )
+    });
+    &SQL
 }
 
 pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = $1";
@@ -45,27 +51,33 @@ pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = $1";
 pub const CLUSTER_COLUMNS: &str = "cluster_id, user_id, topic, category, memory_ids, summary, \
      memory_count, created_at, updated_at, last_built_at";
 
-pub fn upsert_cluster() -> String {
-    format!(
-        "INSERT INTO memory_clusters (cluster_id, user_id, topic, category, memory_ids, \
-         summary, memory_count, created_at, updated_at, last_built_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
-         ON CONFLICT (user_id, topic, category) DO UPDATE SET \
-         memory_ids = EXCLUDED.memory_ids, summary = EXCLUDED.summary, \
-         memory_count = EXCLUDED.memory_count, updated_at = EXCLUDED.updated_at, \
-         last_built_at = EXCLUDED.last_built_at \
-         RETURNING {CLUSTER_COLUMNS}"
-    )
+pub fn upsert_cluster() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO memory_clusters (cluster_id, user_id, topic, category, memory_ids, \
+             summary, memory_count, created_at, updated_at, last_built_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
+             ON CONFLICT (user_id, topic, category) DO UPDATE SET \
+             memory_ids = EXCLUDED.memory_ids, summary = EXCLUDED.summary, \
+             memory_count = EXCLUDED.memory_count, updated_at = EXCLUDED.updated_at, \
+             last_built_at = EXCLUDED.last_built_at \
+             RETURNING {CLUSTER_COLUMNS}"
+        )
+    });
+    &SQL
 }
 
 /// Ordered by byte value (`COLLATE "C"`), as SQLite orders text, whatever the database's
 /// own collation.
-pub fn get_clusters() -> String {
-    format!(
-        "SELECT {CLUSTER_COLUMNS} FROM memory_clusters WHERE user_id = $1 \
-         AND ($2::text IS NULL OR topic = $2) AND ($3::text IS NULL OR category = $3) \
-         ORDER BY topic COLLATE \"C\", category COLLATE \"C\""
-    )
+pub fn get_clusters() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {CLUSTER_COLUMNS} FROM memory_clusters WHERE user_id = $1 \
+             AND ($2::text IS NULL OR topic = $2) AND ($3::text IS NULL OR category = $3) \
+             ORDER BY topic COLLATE \"C\", category COLLATE \"C\""
+        )
+    });
+    &SQL
 }
 
 pub const DELETE_CLUSTER: &str = "DELETE FROM memory_clusters WHERE cluster_id = $1";
@@ -126,12 +138,16 @@ pub fn memory_filter(query: &MemoryQuery) -> Filter {
     if let Some(thread) = &query.thread_id {
         filter.bind(&mut conditions, "thread_id = {}", Box::new(thread.clone()));
     }
-    if !query.tiers.is_empty() {
-        filter.bind(
+    match query.tiers.as_slice() {
+        [] => {}
+        // `tier = ANY(…)` keeps the planner from reading the (tier, updated_at) index in
+        // order, so one tier (the policy scan) gets a plain equality.
+        [tier] => filter.bind(&mut conditions, "tier = {}", Box::new(tier.clone())),
+        tiers => filter.bind(
             &mut conditions,
             "tier = ANY({}::text[])",
-            Box::new(query.tiers.clone()),
-        );
+            Box::new(tiers.to_vec()),
+        ),
     }
     if let Some(contained) = &query.metadata_contains {
         filter.bind(

@@ -271,7 +271,7 @@ impl MemoryBackend for PostgresStore {
 
     fn get_memory(&self, id: Uuid) -> Result<Option<Memory>> {
         self.with_connection("reading a memory", |conn| {
-            let statement = conn.prepared(&sql::get_memory())?;
+            let statement = conn.prepared(sql::get_memory())?;
             conn.query_opt(&statement, &[&id])?
                 .map(|row| memory_from_row(&row))
                 .transpose()
@@ -286,7 +286,7 @@ impl MemoryBackend for PostgresStore {
     ) -> Result<Option<Memory>> {
         let related = update.related_threads.as_deref().map(related_json);
         self.with_connection("updating a memory", |conn| {
-            let statement = conn.prepared(&sql::update_memory())?;
+            let statement = conn.prepared(sql::update_memory())?;
             conn.query_opt(
                 &statement,
                 &[
@@ -348,7 +348,7 @@ impl MemoryBackend for PostgresStore {
                 .collect::<Vec<_>>(),
         );
         self.with_connection("upserting a cluster", |conn| {
-            let statement = conn.prepared(&sql::upsert_cluster())?;
+            let statement = conn.prepared(sql::upsert_cluster())?;
             let row = conn.query_one(
                 &statement,
                 &[
@@ -368,7 +368,7 @@ impl MemoryBackend for PostgresStore {
 
     fn get_clusters(&self, query: &ClusterQuery) -> Result<Vec<Cluster>> {
         self.with_connection("reading clusters", |conn| {
-            let statement = conn.prepared(&sql::get_clusters())?;
+            let statement = conn.prepared(sql::get_clusters())?;
             conn.query(&statement, &[&query.user_id, &query.topic, &query.category])?
                 .iter()
                 .map(cluster_from_row)

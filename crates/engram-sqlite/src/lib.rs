@@ -9,5 +9,5 @@ mod functions;
 mod sql;
 mod store;
 
-pub use functions::CONTAINS_FUNCTION;
+pub use functions::{register_functions, CONTAINS_FUNCTION};
 pub use store::{SqliteConnection, SqliteStore};

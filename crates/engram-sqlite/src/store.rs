@@ -54,10 +54,14 @@ impl SqliteStore {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
-            functions::register(conn)
+            functions::register_functions(conn)
         });
         let pool = Pool::builder()
             .max_size(max_size)
+            // An in-process SQLite handle cannot go stale the way a network connection can,
+            // and the check (running an empty statement) cost about a sixth of a lookup
+            // by id.
+            .test_on_check_out(false)
             .connection_timeout(options.connection_timeout)
             .build(manager)
             .map_err(|e| Error::Connection {
@@ -175,6 +179,15 @@ fn string_list(value: Value, column: &str) -> rusqlite::Result<Vec<String>> {
     })
 }
 
+/// A column holding a JSON list of strings: read straight into a `Vec` when it is one;
+/// anything else goes through [`parse_json`] and [`string_list`], which give the error.
+fn json_string_list(text: &str, column: &str) -> rusqlite::Result<Vec<String>> {
+    match serde_json::from_str(text) {
+        Ok(list) => Ok(list),
+        Err(_) => string_list(parse_json(text, column)?, column),
+    }
+}
+
 fn memory_from_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
     let metadata: String = row.get(7)?;
     let related: String = row.get(8)?;
@@ -187,7 +200,7 @@ fn memory_from_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
         content: row.get(5)?,
         score: row.get(6)?,
         metadata: parse_json(&metadata, "metadata")?,
-        related_threads: string_list(parse_json(&related, "related_threads")?, "related_threads")?,
+        related_threads: json_string_list(&related, "related_threads")?,
         summarized: row.get(9)?,
         created_at: Timestamp::from_micros(row.get(10)?),
         updated_at: Timestamp::from_micros(row.get(11)?),
@@ -196,10 +209,15 @@ fn memory_from_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
 
 fn cluster_from_row(row: &Row<'_>) -> rusqlite::Result<Cluster> {
     let ids: String = row.get(4)?;
-    let memory_ids = string_list(parse_json(&ids, "memory_ids")?, "memory_ids")?
-        .iter()
-        .map(|id| parse_uuid(id))
-        .collect::<rusqlite::Result<_>>()?;
+    // Straight into ids when the text is a list of them; anything else the long way, which
+    // gives the error.
+    let memory_ids = match serde_json::from_str::<Vec<Uuid>>(&ids) {
+        Ok(ids) => ids,
+        Err(_) => string_list(parse_json(&ids, "memory_ids")?, "memory_ids")?
+            .iter()
+            .map(|id| parse_uuid(id))
+            .collect::<rusqlite::Result<_>>()?,
+    };
     Ok(Cluster {
         cluster_id: parse_uuid(&row.get::<_, String>(0)?)?,
         user_id: row.get(1)?,
@@ -249,7 +267,7 @@ impl MemoryBackend for SqliteStore {
 
     fn get_memory(&self, id: Uuid) -> Result<Option<Memory>> {
         self.read("reading a memory", |conn| {
-            conn.prepare_cached(&sql::get_memory())?
+            conn.prepare_cached(sql::get_memory())?
                 .query_row([id.to_string()], memory_from_row)
                 .optional()
         })
@@ -262,7 +280,7 @@ impl MemoryBackend for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Memory>> {
         self.write("updating a memory", |tx| {
-            tx.prepare_cached(&sql::update_memory())?
+            tx.prepare_cached(sql::update_memory())?
                 .query_row(
                     params![
                         id.to_string(),
@@ -317,7 +335,7 @@ impl MemoryBackend for SqliteStore {
     ) -> Result<Cluster> {
         let ids: Vec<String> = cluster.memory_ids.iter().map(Uuid::to_string).collect();
         self.write("upserting a cluster", |tx| {
-            tx.prepare_cached(&sql::upsert_cluster())?.query_row(
+            tx.prepare_cached(sql::upsert_cluster())?.query_row(
                 params![
                     cluster_id.to_string(),
                     cluster.user_id,
@@ -335,7 +353,7 @@ impl MemoryBackend for SqliteStore {
 
     fn get_clusters(&self, query: &ClusterQuery) -> Result<Vec<Cluster>> {
         self.read("reading clusters", |conn| {
-            conn.prepare_cached(&sql::get_clusters())?
+            conn.prepare_cached(sql::get_clusters())?
                 .query_map(
                     params![query.user_id, query.topic, query.category],
                     cluster_from_row,
