@@ -12,7 +12,7 @@
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use engram::{MemoryQuery, NewMemory, Order, Store, TimeRange, Timestamp};
-use engram_core::containment::contains;
+use engram_core::containment::{contains, PINNED_CASES};
 use engram_core::document::normalize;
 use postgres::{Client, NoTls, Statement};
 use proptest::test_runner::{
@@ -125,40 +125,17 @@ fn raw(doc: &Doc) -> Result<Value, TestCaseError> {
 /// matcher (on the raw and the normalized document) AND the live PostgreSQL must give it.
 #[test]
 fn pinned_cases_agree_with_postgres() {
-    let cases = [
-        (r#"[{"a":1,"b":2}]"#, r#"[{"a":1}]"#, true),
-        (r#"{"x":true}"#, r#"{"x":1}"#, false),
-        (r#"{"a":[5]}"#, r#"{"a":5}"#, false),
-        ("[5]", "5", true),
-        ("[[5]]", "[5]", false),
-        ("5", "[5]", false),
-        ("[[1,2]]", "[[1,2,2]]", true),
-        (r#"{"a":1.0}"#, r#"{"a":1}"#, true),
-        (r#"{"a":1e0}"#, r#"{"a":1.00}"#, true),
+    let cases = PINNED_CASES.iter().copied().chain([
         ("[1E+2]", "100", true),
         ("[15e-1]", "[1.50]", true),
-        ("[-0]", "[0]", true),
-        ("[12345678901234567890]", "[12345678901234567891]", false),
         ("[18446744073709551616]", "[18446744073709551616.0]", true),
-        ("[0.1]", "[0.10000000000000001]", false),
         ("[9007199254740992]", "[9007199254740993]", false),
         ("[1e400]", "[1E+400]", true),
-        ("[true]", "[1]", false),
         ("[false]", "[0]", false),
-        ("[null]", "[null]", true),
-        ("null", "null", true),
-        ("{}", "{}", true),
-        ("[]", "{}", false),
-        ("{}", "[]", false),
-        (r#"[{"a":1}]"#, "[[]]", false),
-        ("[1,[2]]", "[[]]", true),
-        (r#"{"A":1}"#, r#"{"a":1}"#, false),
         (r#"{"a":"é"}"#, r#"{"a":"e\u0301"}"#, false),
         (r#"{"a":"\u00e9"}"#, r#"{"a":"é"}"#, true),
         (r#"{"a":1,"a":2}"#, r#"{"a":1}"#, false),
-        (r#"[{"a":[1,{"b":2}]}]"#, r#"[{"a":[{"b":2}]}]"#, true),
-        (r#"[{"a":[1,{"b":2}]}]"#, r#"[{"a":[{"b":3}]}]"#, false),
-    ];
+    ]);
     let mut wrong = Vec::new();
     for (left, right, expected) in cases {
         let raw_left: Value = serde_json::from_str(left).expect("left is JSON");

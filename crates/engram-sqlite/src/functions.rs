@@ -532,7 +532,7 @@ mod tape {
     #[cfg(test)]
     mod tests {
         use super::*;
-        use engram_core::containment;
+        use engram_core::containment::{self, PINNED_CASES};
 
         /// The fast path's answer, checked against serde_json and the matcher: when it
         /// answers, serde_json must read the document and the matcher agree.
@@ -556,34 +556,7 @@ mod tape {
 
         #[test]
         fn pinned_cases_agree_with_the_matcher() {
-            let cases = [
-                (r#"[{"a":1,"b":2}]"#, r#"[{"a":1}]"#, true),
-                (r#"{"x":true}"#, r#"{"x":1}"#, false),
-                (r#"{"a":[5]}"#, r#"{"a":5}"#, false),
-                ("[5]", "5", true),
-                ("[[5]]", "[5]", false),
-                ("5", "[5]", false),
-                ("[[1,2]]", "[[1,2,2]]", true),
-                (r#"{"a":1.0}"#, r#"{"a":1}"#, true),
-                (r#"{"a":1e0}"#, r#"{"a":1.00}"#, true),
-                ("[12345678901234567890]", "[12345678901234567891]", false),
-                ("[0.1]", "[0.10000000000000001]", false),
-                ("[-0]", "[0]", true),
-                ("{}", "{}", true),
-                (r#"{"a":1}"#, "{}", true),
-                ("[1]", "[]", true),
-                ("[]", "{}", false),
-                ("{}", "[]", false),
-                (r#"{"a":{"b":1}}"#, r#"{"a":[]}"#, false),
-                (r#"[{"a":1}]"#, "[[]]", false),
-                ("[1,[2]]", "[[]]", true),
-                (r#"{"A":1}"#, r#"{"a":1}"#, false),
-                ("[null]", "[null]", true),
-                ("null", "null", true),
-                ("[true]", "[1]", false),
-                (r#"["1"]"#, "[1]", false),
-                (r#"[{"a":[1,{"b":2}]}]"#, r#"[{"a":[{"b":2}]}]"#, true),
-                (r#"[{"a":[1,{"b":2}]}]"#, r#"[{"a":[{"b":3}]}]"#, false),
+            let cases = PINNED_CASES.iter().copied().chain([
                 (r#"{"a":1,"a":2}"#, r#"{"a":2}"#, true),
                 (r#"{"a":1,"a":2}"#, r#"{"a":1}"#, false),
                 (r#"{"k\"ey":"v\\al\n"}"#, r#"{"k\"ey":"v\\al\n"}"#, true),
@@ -606,7 +579,7 @@ mod tape {
                 ),
                 (r#"{"n":-1.5E+3}"#, r#"{"n":-1500}"#, true),
                 (r#"{"n":1E400}"#, r#"{"n":1e400}"#, true),
-            ];
+            ]);
             for (left, right, expected) in cases {
                 let got = check(left, &json(right));
                 assert_eq!(got, Some(expected), "{left} @> {right}");
