@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use engram_core::{
     validate, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
-    MemoryQuery, MemoryUpdate, NewMemory, OnConflict, PolicyReport, PoolOptions, Result,
-    SqliteLocation, Stats, TierPolicy, Timestamp,
+    MemoryQuery, MemoryUpdate, NewMemory, OnConflict, PolicyReport, PoolOptions, Result, Stats,
+    TierPolicy, Timestamp,
 };
 use engram_migrate::{Dialect, MigrationSet, Migrator};
 use engram_postgres::PostgresStore;
@@ -118,14 +118,6 @@ impl Store {
     /// The DSN, printable: its password is replaced by `***`.
     pub fn dsn(&self) -> &Dsn {
         &self.dsn
-    }
-
-    /// Where the SQLite database lives, when this store is on SQLite.
-    pub fn sqlite_location(&self) -> Option<&SqliteLocation> {
-        match &*self.backend {
-            Backend::Sqlite(store) => Some(store.location()),
-            Backend::Postgres(_) => None,
-        }
     }
 
     /// The backend itself, for callers that work with [`MemoryBackend`] directly (inputs are

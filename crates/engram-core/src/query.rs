@@ -14,13 +14,6 @@ pub struct TimeRange {
     pub until: Option<Timestamp>,
 }
 
-impl TimeRange {
-    /// True when neither end is set.
-    pub fn is_open(&self) -> bool {
-        self.from.is_none() && self.until.is_none()
-    }
-}
-
 /// The order of query results. Every order ends with `id` in the same direction, so that
 /// results and pages are the same on both backends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

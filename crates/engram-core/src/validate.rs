@@ -6,7 +6,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::document::{check_text, normalize, normalize_object};
+use crate::document::{check_text, normalize_object};
 use crate::{
     ClusterQuery, ClusterUpsert, Error, Memory, MemoryQuery, MemoryUpdate, NewMemory, Result,
     TierPolicy, Timestamp, DEFAULT_NAMESPACE, DEFAULT_SCORE, SHORT_TERM,
@@ -225,9 +225,4 @@ pub fn policies(policies: &[TierPolicy]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Checks any JSON document (for example the right side of a containment test).
-pub fn document(value: Value, field: &str) -> Result<Value> {
-    normalize(value, field)
 }
