@@ -104,7 +104,7 @@ pub enum Command {
     /// of its batch is written. Prints how many memories were read, inserted and skipped.
     Import(ImportArgs),
 
-    /// Export memories as JSON Lines (every field, oldest first).
+    /// Export memories as JSON Lines (every field, least recently updated first).
     ///
     /// Takes the same filters as `query`. Memories are read page by page, so the size of the
     /// database does not matter.

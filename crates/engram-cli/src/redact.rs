@@ -11,6 +11,9 @@ use engram_core::dsn::redact;
 /// The replacement for a removed password.
 const MASK: &str = "***";
 
+/// Passwords shorter than this are removed only from URLs, not from free text.
+const MIN_SCRUBBED_CHARS: usize = 4;
+
 static SECRETS: OnceLock<Vec<String>> = OnceLock::new();
 
 /// Registers the password(s) found in `dsn` so that [`scrub`] removes them. Only the first
@@ -21,12 +24,14 @@ pub fn remember_dsn(dsn: &str) {
 
 /// `text` with every URL's password replaced by `***` and every registered password removed.
 pub fn scrub(text: &str) -> String {
+    scrub_with(text, SECRETS.get().map_or(&[], Vec::as_slice))
+}
+
+fn scrub_with(text: &str, secrets: &[String]) -> String {
     let mut out = redact_urls(text);
-    if let Some(secrets) = SECRETS.get() {
-        for secret in secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), MASK);
-            }
+    for secret in secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), MASK);
         }
     }
     out
@@ -88,7 +93,13 @@ fn passwords(dsn: &str) -> Vec<String> {
     }
     let decoded: Vec<String> = found.iter().filter_map(|p| percent_decode(p)).collect();
     found.extend(decoded);
-    found.retain(|p| !p.is_empty() && p != MASK);
+    // Replacing a short password, or one that is also the user, host or database name,
+    // wherever it appears would garble messages ("***://***:***@…"); URLs are redacted
+    // whole anyway, so such passwords are left to that.
+    let rest_of_dsn = redact(dsn);
+    found.retain(|p| {
+        p.chars().count() >= MIN_SCRUBBED_CHARS && p != MASK && !rest_of_dsn.contains(p.as_str())
+    });
     // Longest first, so that a password containing another is removed whole.
     found.sort_by_key(|p| std::cmp::Reverse(p.len()));
     found.dedup();
@@ -134,10 +145,20 @@ mod tests {
             vec!["p%40ss", "p@ss"]
         );
         assert_eq!(
-            passwords("postgres://u@h/db?password=x1&sslmode=disable"),
-            vec!["x1"]
+            passwords("postgres://u@h/db?password=x1y2z3&sslmode=disable"),
+            vec!["x1y2z3"]
         );
         assert!(passwords("sqlite://engram.db").is_empty());
+    }
+
+    #[test]
+    fn short_passwords_and_names_are_left_to_url_redaction() {
+        assert!(passwords("postgres://u:e@h/db").is_empty());
+        assert!(passwords("postgres://postgres:postgres@h/db").is_empty());
+        assert_eq!(
+            scrub_with("cannot connect to 'postgres://postgres:postgres@h/db'", &[]),
+            "cannot connect to 'postgres://postgres:***@h/db'"
+        );
         assert!(passwords("postgres://u@h/db").is_empty());
     }
 

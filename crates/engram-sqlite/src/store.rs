@@ -59,12 +59,16 @@ impl SqliteStore {
             SqliteLocation::Memory => (SqliteConnectionManager::memory(), 1),
             SqliteLocation::File(path) => {
                 create_parent_dir(path)?;
+                enable_wal(path, busy_timeout).map_err(|e| Error::Connection {
+                    backend: BACKEND,
+                    dsn: engram_core::Dsn::Sqlite(location.clone()).to_string(),
+                    message: format!("cannot switch the database to WAL mode: {e}"),
+                })?;
                 (SqliteConnectionManager::file(path), options.max_size.max(1))
             }
         };
         let manager = manager.with_init(move |conn| {
             conn.busy_timeout(busy_timeout)?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.pragma_update(None, "cache_size", SQLITE_CACHE_KIB)?;
@@ -127,6 +131,36 @@ impl SqliteStore {
     ) -> Result<T> {
         let conn = self.connection()?;
         work(&conn).map_err(|e| db_error(context, e))
+    }
+}
+
+/// Puts the database file in WAL mode, once, before the pool opens its connections. The mode
+/// is stored in the file, so every later connection is in WAL mode too. Switching needs an
+/// exclusive lock, for which SQLite may answer "database is locked" at once, without waiting
+/// on the busy timeout, while another process opens the same new file: retry until the busy
+/// timeout has passed.
+fn enable_wal(path: &Path, busy_timeout: std::time::Duration) -> rusqlite::Result<()> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(busy_timeout)?;
+    let deadline = std::time::Instant::now() + busy_timeout;
+    loop {
+        let mode = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0));
+        match mode {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(rusqlite::Error::InvalidParameterName(format!(
+                    "SQLite kept journal mode '{mode}'"
+                )))
+            }
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(other) => return Err(other),
+        }
     }
 }
 

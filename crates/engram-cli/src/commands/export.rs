@@ -1,4 +1,4 @@
-//! `engram export`: every field of the matching memories as JSON Lines, oldest first,
+//! `engram export`: every field of the matching memories as JSON Lines, least recently updated first,
 //! read page by page so that memory use does not grow with the database.
 
 use std::fs::File;
@@ -44,12 +44,13 @@ pub fn run(args: ExportArgs, target: &Target, out: &mut dyn Write) -> Result<(),
     }
 }
 
-/// Writes the memories `query` matches, in `created_at, id` order, one JSON object per
+/// Writes the memories `query` matches, in `updated_at, id` order, one JSON object per
 /// line; returns how many.
 ///
-/// Pages are read by keyset on `created_at`: each page starts at the last page's newest
-/// `created_at`, skipping the rows with that timestamp already written, so a page costs the
-/// same at the end of a large table as at its start.
+/// Pages are read by keyset on `updated_at` (served by the `(updated_at, id)` index): each
+/// page starts at the last page's newest `updated_at`, skipping the rows with that timestamp
+/// already written, so a page costs about the same at the end of a large table as at its
+/// start.
 fn export(store: &Store, query: MemoryQuery, out: &mut dyn Write) -> Result<u64, CliError> {
     let total = if std::io::stderr().is_terminal() {
         Some(store.count(query.clone())?)
@@ -57,12 +58,12 @@ fn export(store: &Store, query: MemoryQuery, out: &mut dyn Write) -> Result<u64,
         None
     };
     let bar = progress::bar(total, "memories");
-    let mut cursor = query.created.from;
+    let mut cursor = query.updated.from;
     let mut skip = 0;
     let mut written = 0;
     loop {
-        let mut page_query = query.clone().order(Order::CreatedAsc).limit(PAGE_SIZE);
-        page_query.created.from = cursor;
+        let mut page_query = query.clone().order(Order::UpdatedAsc).limit(PAGE_SIZE);
+        page_query.updated.from = cursor;
         page_query.offset = skip;
         let page = store.query(page_query)?;
         for memory in &page {
@@ -77,12 +78,12 @@ fn export(store: &Store, query: MemoryQuery, out: &mut dyn Write) -> Result<u64,
         let ties = page
             .iter()
             .rev()
-            .take_while(|m| m.created_at == last.created_at)
+            .take_while(|m| m.updated_at == last.updated_at)
             .count() as u64;
-        if cursor == Some(last.created_at) {
+        if cursor == Some(last.updated_at) {
             skip += ties;
         } else {
-            cursor = Some(last.created_at);
+            cursor = Some(last.updated_at);
             skip = ties;
         }
     }

@@ -75,14 +75,14 @@ pub fn run(args: ImportArgs, target: &Target, out: &mut dyn Write) -> Result<(),
         } else {
             bar.inc(1);
         }
+        if import.batch.is_empty() {
+            import.batch_first_line = number;
+        }
         let text = std::str::from_utf8(&line)
             .map_err(|_| import.failed(number, "not valid UTF-8"))?
             .trim();
         if text.is_empty() {
             continue;
-        }
-        if import.batch.is_empty() {
-            import.batch_first_line = number;
         }
         let memory = parse_line(text).map_err(|reason| import.failed(number, &reason))?;
         import.batch.push(memory);
