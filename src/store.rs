@@ -268,11 +268,14 @@ impl Store {
     /// `updated_at` to `now` on the rows they change. Returns the rows each step touched.
     pub fn run_policies_at(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
         validate::policies(policies)?;
-        self.backend().run_policies(policies, now)
+        self.backend().run_policies(policies, now.validate("now")?)
     }
 
     /// Memory counts per tier and per user, optionally for one user.
     pub fn stats(&self, user_id: Option<&str>) -> Result<Stats> {
+        if let Some(user) = user_id {
+            engram_core::document::check_text(user, "user_id")?;
+        }
         self.backend().stats(user_id)
     }
 }

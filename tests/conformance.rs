@@ -706,6 +706,35 @@ mod cases {
             ErrorKind::InvalidInput,
             "bad tier filter: {err}"
         );
+        let err = store.stats(Some("a\u{0}b")).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidInput,
+            "NUL in a stats user: {err}"
+        );
+        for bound in [i64::MIN, -300_000_000_000_000_000, i64::MAX] {
+            let at = Some(Timestamp::from_micros(bound));
+            let err = store
+                .query(MemoryQuery::new().updated(at, None))
+                .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::InvalidInput,
+                "time bound {bound}: {err}"
+            );
+            let err = store
+                .count(MemoryQuery::new().created(None, at))
+                .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::InvalidInput,
+                "time bound {bound}: {err}"
+            );
+        }
+        let err = store
+            .run_policies_at(&[], Timestamp::from_micros(i64::MAX))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "policy time: {err}");
         assert_eq!(
             store.count(MemoryQuery::new()).unwrap(),
             1,

@@ -104,7 +104,7 @@ fn normalize_at(value: Value, field: &str, depth: usize) -> Result<Value> {
     };
     Ok(match value {
         Value::String(s) => {
-            check_text(&s, field)?;
+            check_json_string(&s, field)?;
             Value::String(s)
         }
         Value::Number(n) => Value::Number(canonical_number(&n, field)?),
@@ -121,13 +121,30 @@ fn normalize_at(value: Value, field: &str, depth: usize) -> Result<Value> {
             let depth = nested(depth)?;
             let mut out = Map::new();
             for (key, item) in entries {
-                check_text(&key, field)?;
+                check_json_string(&key, field)?;
                 out.insert(key, normalize_at(item, field, depth)?);
             }
             Value::Object(out)
         }
         scalar => scalar,
     })
+}
+
+/// The longest string (key or value) a PostgreSQL `jsonb` document can hold, in bytes.
+pub const MAX_STRING_BYTES: usize = (1 << 28) - 1;
+
+fn check_json_string(text: &str, field: &str) -> Result<()> {
+    check_text(text, field)?;
+    if text.len() > MAX_STRING_BYTES {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "a string of {} bytes is longer than the {MAX_STRING_BYTES} bytes PostgreSQL's jsonb allows",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Rejects text PostgreSQL cannot store: the NUL character.

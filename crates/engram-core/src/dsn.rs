@@ -110,14 +110,18 @@ impl fmt::Debug for Dsn {
 pub fn redact(dsn: &str) -> String {
     let mut out = dsn.to_string();
     if let Some(scheme_end) = out.find("://") {
-        let authority_start = scheme_end + 3;
-        let authority_end = out[authority_start..]
-            .find(['/', '?'])
-            .map_or(out.len(), |i| authority_start + i);
-        if let Some(at) = out[authority_start..authority_end].rfind('@') {
-            let userinfo_end = authority_start + at;
-            if let Some(colon) = out[authority_start..userinfo_end].find(':') {
-                out.replace_range(authority_start + colon + 1..userinfo_end, "***");
+        let rest_start = scheme_end + 3;
+        // Like the PostgreSQL driver, the user info ends at the first `@`, even when the
+        // password holds `/` or `?`; a password may also hold `@` itself, so the redaction
+        // runs to the last `@` before the path or query that follows.
+        let rest = &out[rest_start..];
+        if let (Some(colon), Some(first_at)) = (rest.find(':'), rest.find('@')) {
+            if colon < first_at {
+                let boundary = rest[first_at..]
+                    .find(['/', '?'])
+                    .map_or(rest.len(), |i| first_at + i);
+                let last_at = rest[..boundary].rfind('@').unwrap_or(first_at);
+                out.replace_range(rest_start + colon + 1..rest_start + last_at, "***");
             }
         }
     }
@@ -170,5 +174,14 @@ mod tests {
             "postgres://h/d?password=***"
         );
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(redact("postgres://u@h:5432/d"), "postgres://u@h:5432/d");
+        assert_eq!(
+            redact("postgres://u:hunt/er2@h:1/d"),
+            "postgres://u:***@h:1/d"
+        );
+        assert_eq!(
+            redact("postgres://u:hunt?er2@h:1/d"),
+            "postgres://u:***@h:1/d"
+        );
     }
 }

@@ -66,6 +66,24 @@ pub fn tier(value: &str) -> Result<()> {
     }
 }
 
+/// The longest content PostgreSQL's `text` can hold, in bytes (1 GiB less one).
+pub const MAX_CONTENT_BYTES: usize = (1 << 30) - 1;
+
+/// Checks memory content: no NUL, at most [`MAX_CONTENT_BYTES`].
+pub fn content(value: &str) -> Result<()> {
+    check_text(value, "content")?;
+    if value.len() > MAX_CONTENT_BYTES {
+        return Err(Error::invalid(
+            "content",
+            format!(
+                "{} bytes is more than the {MAX_CONTENT_BYTES} PostgreSQL can store",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a score: 0 to 100.
 pub fn score(value: i32) -> Result<()> {
     if (0..=100).contains(&value) {
@@ -102,7 +120,7 @@ pub fn new_memory(memory: NewMemory, now: Timestamp) -> Result<Memory> {
     }
     let tier_name = memory.tier.unwrap_or_else(|| SHORT_TERM.to_string());
     tier(&tier_name)?;
-    check_text(&memory.content, "content")?;
+    content(&memory.content)?;
     let score_value = memory.score.unwrap_or(DEFAULT_SCORE);
     score(score_value)?;
     related_threads(&memory.related_threads)?;
@@ -134,8 +152,8 @@ pub fn new_memory(memory: NewMemory, now: Timestamp) -> Result<Memory> {
 
 /// Checks an update and normalizes its metadata.
 pub fn update(mut update: MemoryUpdate) -> Result<MemoryUpdate> {
-    if let Some(content) = &update.content {
-        check_text(content, "content")?;
+    if let Some(text) = &update.content {
+        content(text)?;
     }
     if let Some(value) = update.metadata.take() {
         update.metadata = Some(metadata(value)?);
@@ -169,6 +187,16 @@ pub fn query(mut query: MemoryQuery) -> Result<MemoryQuery> {
         .related_to_any
         .iter()
         .try_for_each(|t| check_text(t, "related_to_any"))?;
+    for (bound, field) in [
+        (query.created.from, "created from"),
+        (query.created.until, "created until"),
+        (query.updated.from, "updated from"),
+        (query.updated.until, "updated until"),
+    ] {
+        if let Some(at) = bound {
+            at.validate(field)?;
+        }
+    }
     if let Some(filter) = query.metadata_contains.take() {
         query.metadata_contains = Some(normalize_object(filter, "metadata filter")?);
     }

@@ -64,7 +64,10 @@ impl SqliteStore {
                     dsn: engram_core::Dsn::Sqlite(location.clone()).to_string(),
                     message: format!("cannot switch the database to WAL mode: {e}"),
                 })?;
-                (SqliteConnectionManager::file(path), options.max_size.max(1))
+                (
+                    SqliteConnectionManager::file(path).with_flags(file_flags()),
+                    options.max_size.max(1),
+                )
             }
         };
         let manager = manager.with_init(move |conn| {
@@ -140,7 +143,7 @@ impl SqliteStore {
 /// on the busy timeout, while another process opens the same new file: retry until the busy
 /// timeout has passed.
 fn enable_wal(path: &Path, busy_timeout: std::time::Duration) -> rusqlite::Result<()> {
-    let conn = rusqlite::Connection::open(path)?;
+    let conn = rusqlite::Connection::open_with_flags(path, file_flags())?;
     conn.busy_timeout(busy_timeout)?;
     let deadline = std::time::Instant::now() + busy_timeout;
     loop {
@@ -162,6 +165,15 @@ fn enable_wal(path: &Path, busy_timeout: std::time::Duration) -> rusqlite::Resul
             Err(other) => return Err(other),
         }
     }
+}
+
+/// How database files are opened: read-write, created if missing, and the path is always a
+/// file name (SQLite's `file:` URI syntax is off, so `sqlite://file::memory:` is a file named
+/// `file::memory:`, not a private in-memory database per pooled connection).
+fn file_flags() -> rusqlite::OpenFlags {
+    rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+        | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
 }
 
 fn create_parent_dir(path: &Path) -> Result<()> {
