@@ -187,14 +187,13 @@ pub fn query(mut query: MemoryQuery) -> Result<MemoryQuery> {
         .related_to_any
         .iter()
         .try_for_each(|t| check_text(t, "related_to_any"))?;
-    for (bound, field) in [
-        (query.created.from, "created from"),
-        (query.created.until, "created until"),
-        (query.updated.from, "updated from"),
-        (query.updated.until, "updated until"),
-    ] {
-        if let Some(at) = bound {
-            at.validate(field)?;
+    // No stored time lies outside [MIN, MAX], so a bound beyond them selects the same rows
+    // as one just outside them; clamping keeps every bound representable on both backends.
+    let lowest = Timestamp::from_micros(Timestamp::MIN.as_micros() - 1);
+    let highest = Timestamp::from_micros(Timestamp::MAX.as_micros() + 1);
+    for range in [&mut query.created, &mut query.updated] {
+        for bound in [&mut range.from, &mut range.until] {
+            *bound = bound.map(|at| at.clamp(lowest, highest));
         }
     }
     if let Some(filter) = query.metadata_contains.take() {
