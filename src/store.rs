@@ -182,7 +182,7 @@ impl Store {
         Ok(rows.iter().map(|m| m.id).collect())
     }
 
-    /// Stores many memories in one transaction, skipping those whose id is already stored
+    /// Stores many memories in one transaction, leaving out those whose id is already stored
     /// (so running the same import twice adds nothing). Returns how many were new.
     pub fn import(&self, memories: Vec<NewMemory>) -> Result<u64> {
         let rows = self.prepare_rows(memories)?;

@@ -48,7 +48,7 @@ pub fn run(args: ExportArgs, target: &Target, out: &mut dyn Write) -> Result<(),
 /// line; returns how many.
 ///
 /// Pages are read by keyset on `updated_at` (served by the `(updated_at, id)` index): each
-/// page starts at the last page's newest `updated_at`, skipping the rows with that timestamp
+/// page starts at the last page's newest `updated_at`, passing over the rows with that timestamp
 /// already written, so a page costs about the same at the end of a large table as at its
 /// start.
 fn export(store: &Store, query: MemoryQuery, out: &mut dyn Write) -> Result<u64, CliError> {
