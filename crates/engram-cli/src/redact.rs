@@ -71,26 +71,10 @@ fn redact_word(word: &str) -> String {
 
 /// The passwords a DSN carries (`user:password@` and `password=`), raw and percent-decoded.
 fn passwords(dsn: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    if let Some(scheme_end) = dsn.find("://") {
-        let authority_start = scheme_end + 3;
-        let authority_end = dsn[authority_start..]
-            .find(['/', '?'])
-            .map_or(dsn.len(), |i| authority_start + i);
-        let authority = &dsn[authority_start..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            if let Some(colon) = authority[..at].find(':') {
-                found.push(authority[colon + 1..at].to_string());
-            }
-        }
-    }
-    let mut rest = dsn;
-    while let Some(position) = rest.find("password=") {
-        let value = &rest[position + "password=".len()..];
-        let end = value.find(['&', ' ']).unwrap_or(value.len());
-        found.push(value[..end].to_string());
-        rest = &value[end..];
-    }
+    let mut found: Vec<String> = engram_core::dsn::passwords(dsn)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let decoded: Vec<String> = found.iter().filter_map(|p| percent_decode(p)).collect();
     found.extend(decoded);
     // Replacing a short password, or one that is also the user, host or database name,
@@ -148,6 +132,7 @@ mod tests {
             passwords("postgres://u@h/db?password=x1y2z3&sslmode=disable"),
             vec!["x1y2z3"]
         );
+        assert_eq!(passwords("postgres://u:hunt/er2@h/db"), vec!["hunt/er2"]);
         assert!(passwords("sqlite://engram.db").is_empty());
     }
 

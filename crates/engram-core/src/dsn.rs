@@ -109,32 +109,57 @@ impl fmt::Debug for Dsn {
 /// ```
 pub fn redact(dsn: &str) -> String {
     let mut out = dsn.to_string();
-    if let Some(scheme_end) = out.find("://") {
+    // Right to left, so that earlier byte ranges stay valid.
+    for span in password_spans(dsn).into_iter().rev() {
+        out.replace_range(span, "***");
+    }
+    out
+}
+
+/// The passwords a database URL carries, in order: the one of `user:password@` and those of
+/// `password=` parameters, as written (percent-encoding not decoded).
+///
+/// ```
+/// use engram_core::dsn::passwords;
+/// assert_eq!(passwords("postgres://u:hunt/er2@h/db?password=x"), ["hunt/er2", "x"]);
+/// assert!(passwords("postgres://u@h:5432/db").is_empty());
+/// ```
+pub fn passwords(dsn: &str) -> Vec<&str> {
+    password_spans(dsn)
+        .into_iter()
+        .map(|span| &dsn[span])
+        .collect()
+}
+
+/// Byte ranges of the passwords in `dsn`, ascending and disjoint.
+fn password_spans(dsn: &str) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    if let Some(scheme_end) = dsn.find("://") {
         let rest_start = scheme_end + 3;
         // Like the PostgreSQL driver, the user info ends at the first `@`, even when the
-        // password holds `/` or `?`; a password may also hold `@` itself, so the redaction
+        // password holds `/` or `?`; a password may also hold `@` itself, so the password
         // runs to the last `@` before the path or query that follows.
-        let rest = &out[rest_start..];
+        let rest = &dsn[rest_start..];
         if let (Some(colon), Some(first_at)) = (rest.find(':'), rest.find('@')) {
             if colon < first_at {
                 let boundary = rest[first_at..]
                     .find(['/', '?'])
                     .map_or(rest.len(), |i| first_at + i);
                 let last_at = rest[..boundary].rfind('@').unwrap_or(first_at);
-                out.replace_range(rest_start + colon + 1..rest_start + last_at, "***");
+                spans.push(rest_start + colon + 1..rest_start + last_at);
             }
         }
     }
-    let mut search_from = 0;
-    while let Some(found) = out[search_from..].find("password=") {
+    let mut search_from = spans.last().map_or(0, |span| span.end);
+    while let Some(found) = dsn[search_from..].find("password=") {
         let value_start = search_from + found + "password=".len();
-        let value_end = out[value_start..]
+        let value_end = dsn[value_start..]
             .find(['&', ' '])
-            .map_or(out.len(), |i| value_start + i);
-        out.replace_range(value_start..value_end, "***");
-        search_from = value_start + 3;
+            .map_or(dsn.len(), |i| value_start + i);
+        spans.push(value_start..value_end);
+        search_from = value_end;
     }
-    out
+    spans
 }
 
 #[cfg(test)]
