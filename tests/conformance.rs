@@ -408,6 +408,17 @@ mod cases {
             &|m| m.tier != "short_term",
             "tiers",
         );
+        // Many tiers at once, real ones among unknown ones (SQLite switches from one
+        // placeholder per tier to a JSON list past 64).
+        let many: Vec<String> = (0..100)
+            .map(|i| format!("unused_{i}"))
+            .chain(["mid_term".to_string(), "long_term".to_string()])
+            .collect();
+        check(
+            MemoryQuery::new().tiers(many),
+            &|m| m.tier != "short_term",
+            "a hundred tiers",
+        );
         check(
             MemoryQuery::new().summarized(true),
             &|m| m.summarized,
