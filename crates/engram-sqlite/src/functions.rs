@@ -455,17 +455,8 @@ mod tape {
                     self.pos += 1;
                     self.whitespace();
                     self.value()?;
-                    self.whitespace();
-                    match self.peek()? {
-                        b',' => {
-                            self.pos += 1;
-                            self.whitespace();
-                        }
-                        b'}' => {
-                            self.pos += 1;
-                            break;
-                        }
-                        _ => return None,
+                    if !self.more_elements(b'}')? {
+                        break;
                     }
                 }
             }
@@ -496,6 +487,22 @@ mod tape {
             }
         }
 
+        /// After an element: `true` past a `,` (another element follows), `false` past
+        /// `close` (the container ends), `None` on anything else.
+        fn more_elements(&mut self, close: u8) -> Option<bool> {
+            self.whitespace();
+            let next = self.peek()?;
+            self.pos += 1;
+            if next == b',' {
+                self.whitespace();
+                Some(true)
+            } else if next == close {
+                Some(false)
+            } else {
+                None
+            }
+        }
+
         fn array(&mut self) -> Option<()> {
             self.enter()?;
             let at = self.tape.len();
@@ -507,17 +514,8 @@ mod tape {
             } else {
                 loop {
                     self.value()?;
-                    self.whitespace();
-                    match self.peek()? {
-                        b',' => {
-                            self.pos += 1;
-                            self.whitespace();
-                        }
-                        b']' => {
-                            self.pos += 1;
-                            break;
-                        }
-                        _ => return None,
+                    if !self.more_elements(b']')? {
+                        break;
                     }
                 }
             }
