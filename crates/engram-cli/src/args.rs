@@ -41,12 +41,21 @@ Examples:
 pub struct Cli {
     /// Database URL (postgres://user:pass@host/db, sqlite://path.db, sqlite::memory:).
     /// Default: $ENGRAM_DATABASE_URL, else $DATABASE_URL, else sqlite://engram.db.
-    #[arg(long, global = true, value_name = "DSN")]
+    #[arg(long, global = true, value_name = "DSN", value_parser = non_blank)]
     pub database_url: Option<String>,
 
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// A `--database-url` must name a database: an empty one is a usage error, not the default.
+fn non_blank(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("the DSN is empty (leave --database-url out to use the default)".to_string())
+    } else {
+        Ok(value.to_string())
+    }
 }
 
 /// The top-level commands.
@@ -70,6 +79,10 @@ pub enum Command {
     ///
     /// The content comes from --content, or from standard input when --content is not
     /// given (one trailing newline is dropped).
+    ///
+    /// Exit status 1 after the memory was written is possible (the id could not be printed,
+    /// say to a full disk): to retry without storing it twice, give the memory an id with
+    /// --id, and run the same command again.
     #[command(
         after_help = "Example:\n  echo 'prefers green tea' | engram put --user alice --tier long_term --metadata '{\"topic\":\"food\"}'"
     )]
@@ -102,12 +115,18 @@ pub enum Command {
     /// id get a new one each time). Each
     /// batch is one transaction: a bad line fails the command, naming the line, and nothing
     /// of its batch is written. Prints how many memories were read, inserted and skipped.
+    ///
+    /// Timestamps are RFC 3339 strings (a bare number is refused: its unit would be a
+    /// guess). A line may hold at most 64 MiB; a UTF-8 byte order mark at the start of the
+    /// file is skipped.
     Import(ImportArgs),
 
     /// Export memories as JSON Lines (every field, least recently updated first).
     ///
     /// Takes the same filters as `query`. Memories are read page by page, so the size of the
-    /// database does not matter.
+    /// database does not matter. With --output, the export is written to a temporary file
+    /// beside FILE and renamed over it only when complete: a failed export leaves FILE as it
+    /// was.
     Export(ExportArgs),
 
     /// Tier policies: move memories to the next tier when they expire, trim long content.
@@ -130,7 +149,8 @@ pub enum MigrateCommand {
     /// Revert applied migrations, newest first.
     ///
     /// --steps N reverts the N newest; --to V reverts all newer than V (--to 0 reverts
-    /// everything).
+    /// everything). A down script that drops tables while the database holds memories is
+    /// refused unless --yes is given.
     Down(DownArgs),
     /// Show every migration with its state.
     ///
@@ -188,6 +208,9 @@ pub struct DownArgs {
     /// Revert every applied migration newer than V.
     #[arg(long, value_name = "V")]
     pub to: Option<u32>,
+    /// Revert even when a down script drops tables that hold memories (they are lost).
+    #[arg(long)]
+    pub yes: bool,
     /// Print the SQL that would run, in order, and run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -226,6 +249,10 @@ pub enum PoliciesCommand {
 /// `engram put …`
 #[derive(Debug, Args)]
 pub struct PutArgs {
+    /// The memory's id (a UUID) instead of a new one. A retry with the same id and fields
+    /// stores nothing and succeeds; the same id with other fields is an error.
+    #[arg(long, value_name = "UUID")]
+    pub id: Option<uuid::Uuid>,
     /// The user the memory belongs to.
     #[arg(long, value_name = "U")]
     pub user: String,

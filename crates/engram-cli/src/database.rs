@@ -33,7 +33,8 @@ pub struct Target {
 
 impl Target {
     /// The DSN from `--database-url`, else `ENGRAM_DATABASE_URL`, else `DATABASE_URL`,
-    /// else `sqlite://engram.db`. Empty values count as unset.
+    /// else `sqlite://engram.db`. Empty environment variables count as unset (clap refuses
+    /// an empty flag before this runs).
     pub fn resolve(flag: Option<String>) -> Self {
         let from_env = |var: &'static str| {
             std::env::var(var)
@@ -66,7 +67,7 @@ impl Target {
     pub fn display(&self) -> String {
         match Dsn::parse(&self.raw) {
             Ok(dsn) => dsn.to_string(),
-            Err(_) => engram_core::dsn::redact(&self.raw),
+            Err(_) => engram_core::dsn::mask_unparsed(&self.raw),
         }
     }
 }

@@ -7,6 +7,7 @@ mod database;
 mod error;
 mod logging;
 mod output;
+mod pages;
 mod progress;
 mod redact;
 

@@ -48,7 +48,7 @@ impl Dsn {
     /// Parses a DSN; the error names the DSN (password removed) and the accepted forms.
     pub fn parse(dsn: &str) -> Result<Self> {
         let invalid = |reason: &str| Error::InvalidDsn {
-            dsn: redact(dsn),
+            dsn: mask_unparsed(dsn),
             reason: reason.to_string(),
         };
         let trimmed = dsn.trim();
@@ -95,6 +95,33 @@ impl fmt::Display for Dsn {
 impl fmt::Debug for Dsn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Dsn({self})")
+    }
+}
+
+/// What may be shown of a DSN that could not be parsed: its start, up to the first `:` or
+/// `@` (keeping a `://` that follows), then `***`. A malformed DSN may hold a password
+/// anywhere (`postgres//user:secret@host`, `user:secret@host/db`), so nothing past the user
+/// name's place is shown.
+///
+/// ```
+/// use engram_core::dsn::mask_unparsed;
+/// assert_eq!(mask_unparsed("postgres//engram:S3cr3t@h/db"), "postgres//engram***");
+/// assert_eq!(mask_unparsed("engram:S3cr3t@h/db"), "engram***");
+/// assert_eq!(mask_unparsed("mysql://u:S3cr3t@h/db"), "mysql://***");
+/// assert_eq!(mask_unparsed("engram.db"), "engram.db");
+/// ```
+pub fn mask_unparsed(dsn: &str) -> String {
+    let trimmed = dsn.trim();
+    match trimmed.find([':', '@']) {
+        None => trimmed.to_string(),
+        Some(end) => {
+            let keep = if trimmed[end..].starts_with("://") {
+                end + 3
+            } else {
+                end
+            };
+            format!("{}***", &trimmed[..keep])
+        }
     }
 }
 
@@ -153,8 +180,10 @@ fn password_spans(dsn: &str) -> Vec<std::ops::Range<usize>> {
     let mut search_from = spans.last().map_or(0, |span| span.end);
     while let Some(found) = dsn[search_from..].find("password=") {
         let value_start = search_from + found + "password=".len();
+        // A value ends at the next parameter, or where the URL ends inside a message: white
+        // space or a closing quote.
         let value_end = dsn[value_start..]
-            .find(['&', ' '])
+            .find(|c: char| c == '&' || c == '\'' || c == '"' || c.is_whitespace())
             .map_or(dsn.len(), |i| value_start + i);
         spans.push(value_start..value_end);
         search_from = value_end;
@@ -189,6 +218,45 @@ mod tests {
             assert_eq!(err.kind(), crate::ErrorKind::InvalidDsn, "{bad}");
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
+    }
+
+    #[test]
+    fn malformed_dsns_never_show_their_password() {
+        for bad in [
+            "postgres//engram:S3cr3tPw@127.0.0.1:5432/db",
+            "postgres:/engram:S3cr3tPw@127.0.0.1:5432/db",
+            "postgres:engram:S3cr3tPw@127.0.0.1:5432/db",
+            "postgres:\\\\engram:S3cr3tPw@127.0.0.1:5432/db",
+            "engram:S3cr3tPw@host/db",
+            "mysql://engram:S3cr3tPw@host/db",
+            "pg://host/db?password=S3cr3tPw",
+        ] {
+            let err = Dsn::parse(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidDsn, "{bad}");
+            let message = err.to_string();
+            assert!(!message.contains("S3cr3tPw"), "{message}");
+            assert!(!message.contains("127.0.0.1"), "{message}");
+        }
+        assert_eq!(
+            Dsn::parse("postgres//engram:S3cr3tPw@h/db")
+                .unwrap_err()
+                .to_string()
+                .split(':')
+                .next(),
+            Some("invalid database URL 'postgres//engram***'")
+        );
+    }
+
+    #[test]
+    fn a_password_parameter_ends_at_a_closing_quote() {
+        assert_eq!(
+            redact("invalid 'postgres://h/d?password=x': refused"),
+            "invalid 'postgres://h/d?password=***': refused"
+        );
+        assert_eq!(
+            redact("\"postgres://h/d?password=x\""),
+            "\"postgres://h/d?password=***\""
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! `engram export`: every field of the matching memories as JSON Lines, least recently updated first,
-//! read page by page so that memory use does not grow with the database.
+//! `engram export`: every field of the matching memories as JSON Lines, least recently
+//! updated first, read page by page so that memory use does not grow with the database.
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
 
 use engram::{MemoryQuery, Order, Store};
 
@@ -10,10 +10,7 @@ use crate::args::ExportArgs;
 use crate::commands::query::filters;
 use crate::database::{self, Target};
 use crate::error::{CliError, OutputResult};
-use crate::{output, progress};
-
-/// Memories read per query.
-const PAGE_SIZE: u64 = 1000;
+use crate::{output, pages, progress};
 
 /// `engram export …`
 pub fn run(args: ExportArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
@@ -25,14 +22,40 @@ pub fn run(args: ExportArgs, target: &Target, out: &mut dyn Write) -> Result<(),
             Ok(())
         }
         Some(path) => {
-            let file = File::create(path).map_err(|err| CliError::file("create", path, err))?;
-            let mut writer = BufWriter::new(file);
+            // Written beside the target and renamed over it once complete, so that a failed
+            // export (a read error midway, a full disk) leaves an existing file untouched;
+            // the temporary file is removed when dropped unpersisted.
+            let folder = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            let partial = partial_file(folder)
+                .map_err(|err| CliError::file("create a temporary file beside", path, err))?;
+            // A file replaced keeps its permissions; a new one gets those `File::create`
+            // gives (0666 less the umask).
+            if let Ok(existing) = std::fs::metadata(path) {
+                partial
+                    .as_file()
+                    .set_permissions(existing.permissions())
+                    .map_err(|err| CliError::file("copy the permissions of", path, err))?;
+            }
+            let mut writer = BufWriter::new(partial);
             let count = export(&store, query, &mut writer)
                 .and_then(|count| writer.flush().output().map(|()| count))
                 .map_err(|err| match err {
                     CliError::Output(source) => CliError::file("write", path, source),
                     other => other,
                 })?;
+            let partial = writer
+                .into_inner()
+                .map_err(|err| CliError::file("write", path, err.into_error()))?;
+            partial
+                .as_file()
+                .sync_all()
+                .map_err(|err| CliError::file("write", path, err))?;
+            partial
+                .persist(path)
+                .map_err(|err| CliError::file("replace", path, err.error))?;
             writeln!(
                 out,
                 "exported {count} {} to {}",
@@ -44,13 +67,20 @@ pub fn run(args: ExportArgs, target: &Target, out: &mut dyn Write) -> Result<(),
     }
 }
 
+/// A new temporary file in `folder`, created with the permissions `File::create` would give.
+fn partial_file(folder: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".engram-export-").suffix(".partial");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(folder)
+}
+
 /// Writes the memories `query` matches, in `updated_at, id` order, one JSON object per
 /// line; returns how many.
-///
-/// Pages are read by keyset on `updated_at` (served by the `(updated_at, id)` index): each
-/// page starts at the last page's newest `updated_at`, passing over the rows with that timestamp
-/// already written, so a page costs about the same at the end of a large table as at its
-/// start.
 fn export(store: &Store, query: MemoryQuery, out: &mut dyn Write) -> Result<u64, CliError> {
     let total = if std::io::stderr().is_terminal() {
         Some(store.count(query.clone())?)
@@ -58,35 +88,12 @@ fn export(store: &Store, query: MemoryQuery, out: &mut dyn Write) -> Result<u64,
         None
     };
     let bar = progress::bar(total, "memories");
-    let mut cursor = query.updated.from;
-    let mut skip = 0;
-    let mut written = 0;
-    loop {
-        let mut page_query = query.clone().order(Order::UpdatedAsc).limit(PAGE_SIZE);
-        page_query.updated.from = cursor;
-        page_query.offset = skip;
-        let page = store.query(page_query)?;
-        for memory in &page {
-            output::json_line(out, memory)?;
-        }
-        written += page.len() as u64;
+    let written = pages::for_each_page(store, &query.order(Order::UpdatedAsc), |page| {
+        page.iter()
+            .try_for_each(|memory| output::json_line(out, memory))?;
         bar.inc(page.len() as u64);
-        let Some(last) = page.last() else { break };
-        if (page.len() as u64) < PAGE_SIZE {
-            break;
-        }
-        let ties = page
-            .iter()
-            .rev()
-            .take_while(|m| m.updated_at == last.updated_at)
-            .count() as u64;
-        if cursor == Some(last.updated_at) {
-            skip += ties;
-        } else {
-            cursor = Some(last.updated_at);
-            skip = ties;
-        }
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
     Ok(written)
 }

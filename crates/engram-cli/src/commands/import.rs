@@ -2,7 +2,7 @@
 //! skipped, a bad line reported by number with nothing of its batch written.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 
 use engram::{NewMemory, Store, Timestamp};
 use engram_core::document;
@@ -29,6 +29,14 @@ const FIELDS: [&str; 12] = [
     "created_at",
     "updated_at",
 ];
+
+/// The longest line import reads, in bytes: room for a memory with a long content, large
+/// metadata and a 16,000-dimension embedding many times over. A longer line (or a file with
+/// no line breaks, such as `/dev/zero`) fails the import, naming the line.
+pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The UTF-8 byte order mark some editors put at the start of a file; import skips it.
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
 /// `engram import …`
 pub fn run(args: ImportArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
@@ -63,13 +71,29 @@ pub fn run(args: ImportArgs, target: &Target, out: &mut dyn Write) -> Result<(),
     let mut number = 0usize;
     loop {
         line.clear();
+        // One byte past the limit tells a line that is too long from one exactly at it.
         let bytes = reader
+            .by_ref()
+            .take(MAX_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|err| import.failed(number + 1, &format!("cannot read it: {err}")))?;
         if bytes == 0 {
             break;
         }
         number += 1;
+        let content_bytes = line.len() - usize::from(line.last() == Some(&b'\n'));
+        if content_bytes > MAX_LINE_BYTES {
+            return Err(import.failed(
+                number,
+                &format!(
+                    "the line is longer than {} MiB, the most import reads",
+                    MAX_LINE_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+        if number == 1 && line.starts_with(BYTE_ORDER_MARK) {
+            line.drain(..BYTE_ORDER_MARK.len());
+        }
         if size.is_some() {
             bar.inc(bytes as u64);
         } else {
@@ -250,11 +274,13 @@ fn string(value: Value, field: &str) -> Result<String, String> {
 fn timestamp(value: Value, field: &str) -> Result<Timestamp, String> {
     let parsed = match &value {
         Value::String(text) => Timestamp::parse_rfc3339(text).map_err(|err| err.to_string()),
-        Value::Number(n) => n
-            .as_i64()
-            .map(Timestamp::from_micros)
-            .ok_or_else(|| format!("{n} is not a whole number of microseconds")),
-        other => Err(wrong_type(field, "an RFC 3339 string", other)),
+        // A bare number is refused rather than guessed at: 1700000000 could be seconds,
+        // milliseconds or microseconds, and a wrong guess lands the memory in another year.
+        other => Err(wrong_type(
+            field,
+            "an RFC 3339 string such as \"2026-01-02T03:04:05Z\"",
+            other,
+        )),
     };
     parsed
         .and_then(|t| t.validate(field).map_err(|err| err.to_string()))
@@ -309,6 +335,10 @@ mod tests {
             ),
             (r#"{"user_id":"u","content":"\u0000"}"#, "invalid memory"),
             ("{", "not valid JSON"),
+            (
+                r#"{"user_id":"u","content":"c","created_at":1700000000}"#,
+                "invalid created_at: expected an RFC 3339 string",
+            ),
         ] {
             let err = parse_line(line).unwrap_err();
             assert!(err.contains(expected), "{line}: {err}");

@@ -34,9 +34,54 @@ pub fn put(args: PutArgs, target: &Target, out: &mut dyn Write) -> Result<(), Cl
     memory.tier = args.tier;
     memory.score = args.score;
     memory.metadata = metadata;
+    memory.id = args.id;
     let store = database::open_for_data(target)?;
-    let stored = store.insert(memory)?;
-    writeln!(out, "{}", stored.id).output()
+    let id = match memory.id {
+        None => store.insert(memory)?.id,
+        Some(id) => put_idempotent(&store, id, memory)?,
+    };
+    writeln!(out, "{id}").output()
+}
+
+/// Stores `memory` under the caller's `id`, unless a memory with that id is already stored
+/// with the same fields (a retry of the same `put`): then nothing is written and the command
+/// still succeeds. A stored memory with other fields is a conflict.
+fn put_idempotent(store: &engram::Store, id: Uuid, memory: NewMemory) -> Result<Uuid, CliError> {
+    let wanted = engram_core::validate::new_memory(memory.clone(), engram::Timestamp::now())?;
+    if store.import(vec![memory])? == 1 {
+        return Ok(id);
+    }
+    let same = store.get(id)?.is_some_and(|stored| {
+        (
+            &stored.user_id,
+            &stored.namespace,
+            &stored.thread_id,
+            &stored.tier,
+            &stored.content,
+            stored.score,
+            &stored.metadata,
+            &stored.related_threads,
+        ) == (
+            &wanted.user_id,
+            &wanted.namespace,
+            &wanted.thread_id,
+            &wanted.tier,
+            &wanted.content,
+            wanted.score,
+            &wanted.metadata,
+            &wanted.related_threads,
+        )
+    });
+    if same {
+        tracing::info!(%id, "memory already stored with these fields; nothing written");
+        Ok(id)
+    } else {
+        Err(engram::Error::Conflict {
+            what: "memory",
+            detail: format!("{id} is stored with other fields"),
+        }
+        .into())
+    }
 }
 
 /// Standard input, less one trailing newline (`echo text | engram put …`).

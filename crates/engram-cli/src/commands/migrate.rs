@@ -106,6 +106,9 @@ fn down(args: DownArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliE
         let steps = store.with_migrator(|m| m.plan_down(down_target))?;
         return write_plan(out, "down", target, &store, &steps);
     }
+    if !args.yes {
+        refuse_dropping_memories(&store, down_target)?;
+    }
     let (runs, records) = store.with_migrator(|m| {
         let runs = m.down(down_target)?;
         Ok((runs, m.history()?))
@@ -122,6 +125,34 @@ fn down(args: DownArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliE
         writeln!(out, "the database is now at {}", current_version(&records)).output()?;
     }
     Ok(())
+}
+
+/// Fails when the down scripts that would run drop a table while the database holds
+/// memories, so that `migrate down` never deletes data without `--yes`.
+fn refuse_dropping_memories(
+    store: &engram::Store,
+    down_target: DownTarget,
+) -> Result<(), CliError> {
+    let steps = store.with_migrator(|m| m.plan_down(down_target))?;
+    let dropping: Vec<String> = steps
+        .iter()
+        .filter(|step| step.sql.to_ascii_uppercase().contains("DROP TABLE"))
+        .map(|step| format!("{:04} {}", step.version, step.name))
+        .collect();
+    if dropping.is_empty() {
+        return Ok(());
+    }
+    // A schema too old or too broken to count in holds no memories engram could lose.
+    let memories = store.count(engram::MemoryQuery::new()).unwrap_or(0);
+    if memories == 0 {
+        return Ok(());
+    }
+    Err(CliError::invalid(format!(
+        "reverting {} drops tables while the database holds {memories} {}; \
+         export them first (engram export -o FILE), or run again with --yes to revert anyway",
+        dropping.join(", "),
+        if memories == 1 { "memory" } else { "memories" }
+    )))
 }
 
 /// `0001 initial_schema`, or `version 0 (no migrations applied)`.

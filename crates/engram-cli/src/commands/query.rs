@@ -8,7 +8,7 @@ use engram_core::document;
 use crate::args::{FilterArgs, QueryArgs, QueryFormat};
 use crate::database::{self, Target};
 use crate::error::{CliError, OutputResult};
-use crate::output;
+use crate::{output, pages};
 
 /// `engram query …`
 pub fn run(args: QueryArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
@@ -25,21 +25,26 @@ pub fn run(args: QueryArgs, target: &Target, out: &mut dyn Write) -> Result<(), 
             QueryFormat::Table | QueryFormat::Ids => writeln!(out, "{count}").output(),
         };
     }
-    let memories = store.query(query)?;
+    // Scripts' formats stream page by page; the table and the JSON array need every row.
     match args.format {
+        QueryFormat::Jsonl => pages::for_each_page(&store, &query, |page| {
+            page.iter()
+                .try_for_each(|memory| output::json_line(out, memory))
+        })
+        .map(drop),
+        QueryFormat::Ids => pages::for_each_page(&store, &query, |page| {
+            page.iter()
+                .try_for_each(|memory| writeln!(out, "{}", memory.id).output())
+        })
+        .map(drop),
+        QueryFormat::Json => output::json(out, &store.query(query)?),
         QueryFormat::Table => {
+            let memories = store.query(query)?;
             if memories.is_empty() {
                 return writeln!(out, "no memories match").output();
             }
             output::memory_table(&memories).write(out)
         }
-        QueryFormat::Json => output::json(out, &memories),
-        QueryFormat::Jsonl => memories
-            .iter()
-            .try_for_each(|memory| output::json_line(out, memory)),
-        QueryFormat::Ids => memories
-            .iter()
-            .try_for_each(|memory| writeln!(out, "{}", memory.id).output()),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod cases;
 mod common;
+mod corners;
 mod standalone;
 
 /// Generates `mod sqlite { #[test] fn case() }` and `mod postgres { … }`, each running the

@@ -1,0 +1,277 @@
+//! The corners where the binary must fail clean or stay safe: endless import lines, byte
+//! order marks, numeric timestamps, exports that fail midway, retried puts, streamed queries
+//! and down migrations that would drop memories. Each case runs on both backends.
+
+use serde_json::{json, Value};
+
+use crate::common::{id, Kind, TestDb};
+
+// Stand-in until the shared cross-backend harness lands.
+macro_rules! corner_cases {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $case() { super::$case(&super::TestDb::new(super::Kind::Sqlite)); } )*
+        }
+        mod postgres {
+            $( #[test] fn $case() { super::$case(&super::TestDb::new(super::Kind::Postgres)); } )*
+        }
+    };
+}
+
+corner_cases!(
+    import_bounds_a_line,
+    import_skips_a_byte_order_mark,
+    import_refuses_numeric_timestamps,
+    failed_export_keeps_the_old_file,
+    put_with_an_id_can_be_retried,
+    streamed_queries_equal_one_query,
+    down_that_drops_memories_needs_yes,
+);
+
+fn init(db: &TestDb) {
+    db.ok(&["init-db"]);
+}
+
+fn memory_line(n: u32, updated: &str) -> String {
+    json!({"id": id(n), "user_id": "u", "content": format!("memory {n}"),
+           "created_at": updated, "updated_at": updated})
+    .to_string()
+}
+
+/// `engram import /dev/zero` (one endless line) fails with exit 1 naming line 1, instead
+/// of growing until the allocator aborts.
+pub fn import_bounds_a_line(db: &TestDb) {
+    init(db);
+    let message = db.fail(&["import", "/dev/zero"]);
+    assert!(
+        message.contains("line 1") && message.contains("longer than 64 MiB"),
+        "{message}"
+    );
+    assert_eq!(db.ok(&["query", "--count"]), "0\n");
+}
+
+/// A UTF-8 byte order mark at the start of the file is skipped.
+pub fn import_skips_a_byte_order_mark(db: &TestDb) {
+    init(db);
+    let text = format!(
+        "\u{feff}{}\n{}\n",
+        memory_line(1, "2025-01-01T00:00:00Z"),
+        memory_line(2, "2025-01-02T00:00:00Z")
+    );
+    let printed = db.ok_stdin(&["import", "-"], &text);
+    assert!(printed.contains("2 memories read, 2 inserted"), "{printed}");
+}
+
+/// A numeric `created_at` is refused (its unit would be a guess), naming field and line.
+pub fn import_refuses_numeric_timestamps(db: &TestDb) {
+    init(db);
+    let line = json!({"user_id": "u", "content": "c", "created_at": 1_700_000_000}).to_string();
+    let output = db
+        .cmd()
+        .args(["import", "-"])
+        .write_stdin(format!(
+            "{}\n{line}\n",
+            memory_line(1, "2025-01-01T00:00:00Z")
+        ))
+        .output()
+        .expect("run engram");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 2")
+            && stderr.contains("invalid created_at: expected an RFC 3339 string"),
+        "{stderr}"
+    );
+    assert_eq!(db.ok(&["query", "--count"]), "0\n");
+}
+
+/// An export to a file that fails midway (a stored row that cannot be read, past the
+/// first page) leaves the file that was there untouched, and no temporary file behind.
+pub fn failed_export_keeps_the_old_file(db: &TestDb) {
+    init(db);
+    let lines: Vec<String> = (1..=1500)
+        .map(|n| memory_line(n, &format!("2025-01-01T00:00:{:02}.{n:06}Z", n % 60)))
+        .collect();
+    db.ok_stdin(&["import", "-"], &(lines.join("\n") + "\n"));
+    let file = db.path("export.jsonl");
+    let file_arg = file.to_str().expect("path");
+    db.ok(&["export", "-o", file_arg]);
+    let good = std::fs::read_to_string(&file).expect("read export");
+    assert_eq!(good.lines().count(), 1500);
+
+    // A row whose related_threads is not a list of strings cannot be decoded by either
+    // backend; it is among the last ones exported.
+    db.execute(&format!(
+        "UPDATE memories SET related_threads = '[1]' WHERE id = '{}'",
+        id(1499)
+    ));
+    let message = db.fail(&["export", "-o", file_arg]);
+    assert!(message.contains("related_threads"), "{message}");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read export"),
+        good,
+        "the old export is untouched"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(db.dir())
+        .expect("list dir")
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// `put --id` makes a retry idempotent; the same id with other fields is a conflict.
+pub fn put_with_an_id_can_be_retried(db: &TestDb) {
+    init(db);
+    let memory_id = id(7);
+    let put = [
+        "put",
+        "--id",
+        &memory_id,
+        "--user",
+        "u",
+        "--metadata",
+        r#"{"n":1e2}"#,
+        "--content",
+        "once",
+    ];
+    assert_eq!(db.ok(&put), format!("{memory_id}\n"));
+    assert_eq!(db.ok(&put), format!("{memory_id}\n"), "the retry succeeds");
+    assert_eq!(db.ok(&["query", "--count"]), "1\n");
+    let message = db.fail(&[
+        "put",
+        "--id",
+        &memory_id,
+        "--user",
+        "u",
+        "--content",
+        "other",
+    ]);
+    assert!(message.contains("already exists"), "{message}");
+    assert_eq!(db.ok(&["query", "--count"]), "1\n");
+    db.usage_error(&["put", "--id", "not-a-uuid", "--user", "u", "--content", "x"]);
+}
+
+/// `query --format ids|jsonl` streams page by page: the same rows in the same order as one
+/// unpaged query (the oracle: `--format json`), in every order, with ties of timestamps
+/// across page boundaries, with and without offset and limit.
+pub fn streamed_queries_equal_one_query(db: &TestDb) {
+    init(db);
+    // 2,600 memories over 3 updated times and 4 created times: every page boundary falls
+    // inside a run of ties.
+    let lines: Vec<String> = (1..=2600)
+        .map(|n| {
+            json!({"id": id(n), "user_id": "u", "content": "c",
+                   "created_at": format!("2025-01-0{}T00:00:00Z", 1 + n % 4),
+                   "updated_at": format!("2025-02-0{}T00:00:00Z", 1 + n % 3)})
+            .to_string()
+        })
+        .collect();
+    db.ok_stdin(&["import", "-"], &(lines.join("\n") + "\n"));
+    for order in ["updated-desc", "updated-asc", "created-desc", "created-asc"] {
+        let all: Vec<Value> =
+            serde_json::from_str(&db.ok(&["query", "--order", order, "--format", "json"]))
+                .expect("json");
+        let all_ids: Vec<String> = all
+            .iter()
+            .map(|m| m["id"].as_str().expect("id").to_string())
+            .collect();
+        assert_eq!(all_ids.len(), 2600);
+        for (offset, limit) in [(0, None), (1500, Some(700)), (999, None), (1, Some(2000))] {
+            let mut args = vec![
+                "--order".to_string(),
+                order.to_string(),
+                "--offset".to_string(),
+                offset.to_string(),
+            ];
+            if let Some(limit) = limit {
+                args.extend(["--limit".to_string(), limit.to_string()]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let end = limit.map_or(all_ids.len(), |l| (offset + l).min(all_ids.len()));
+            let expected = &all_ids[offset..end];
+            assert_eq!(
+                db.ids(&args),
+                expected,
+                "{order} offset {offset} limit {limit:?}"
+            );
+            let mut jsonl_args = vec!["query"];
+            jsonl_args.extend_from_slice(&args);
+            jsonl_args.extend_from_slice(&["--format", "jsonl"]);
+            let streamed: Vec<Value> = db
+                .ok(&jsonl_args)
+                .lines()
+                .map(|line| serde_json::from_str(line).expect("json line"))
+                .collect();
+            assert_eq!(streamed, all[offset..end], "{order} jsonl offset {offset}");
+        }
+    }
+}
+
+/// `migrate down` refuses to drop tables that hold memories unless `--yes` is given.
+pub fn down_that_drops_memories_needs_yes(db: &TestDb) {
+    init(db);
+    db.ok(&["put", "--user", "u", "--content", "keep me"]);
+    let message = db.fail(&["migrate", "down", "--to", "0"]);
+    assert!(
+        message.contains("1 memory") && message.contains("--yes"),
+        "{message}"
+    );
+    assert_eq!(db.ok(&["query", "--count"]), "1\n", "nothing was reverted");
+    db.ok(&["migrate", "down", "--to", "0", "--yes"]);
+    assert!(!db.has_table("memories"));
+    // An empty database reverts without --yes.
+    init(db);
+    db.ok(&["migrate", "down", "--steps", "1"]);
+    assert!(!db.has_table("memories"));
+}
+
+/// `--database-url ''` is a usage error, not the default database.
+#[test]
+fn an_empty_dsn_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for empty in ["", "  "] {
+        let output = crate::common::bare_cmd(dir.path())
+            .args(["--database-url", empty, "stats"])
+            .output()
+            .expect("run engram");
+        assert_eq!(output.status.code(), Some(2), "{empty:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("the DSN is empty"), "{stderr}");
+    }
+    assert!(!dir.path().join("engram.db").exists(), "nothing is created");
+}
+
+/// A malformed DSN is never echoed with its password, whatever its shape.
+#[test]
+fn malformed_dsns_never_show_their_password() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for dsn in [
+        "postgres//engram:S3cr3tPw@127.0.0.1:5432/db",
+        "postgres:/engram:S3cr3tPw@127.0.0.1:5432/db",
+        "postgres:engram:S3cr3tPw@127.0.0.1:5432/db",
+        "postgres:\\\\engram:S3cr3tPw@127.0.0.1:5432/db",
+        "engram:S3cr3tPw@host/db",
+        "postgres://engram@127.0.0.1:1/db?password=S3cr3tPw",
+    ] {
+        let output = crate::common::bare_cmd(dir.path())
+            .args(["--database-url", dsn, "stats"])
+            .output()
+            .expect("run engram");
+        assert_eq!(output.status.code(), Some(1), "{dsn}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            !stderr.contains("S3cr3tPw") && !stdout.contains("S3cr3tPw"),
+            "{dsn}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{dsn}: {stderr}");
+        if dsn.contains("password=") {
+            assert!(
+                stderr.contains("password=***'"),
+                "the quote stays: {stderr}"
+            );
+        }
+    }
+}
