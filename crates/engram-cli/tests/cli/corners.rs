@@ -25,6 +25,7 @@ corner_cases!(
     failed_export_keeps_the_old_file,
     put_with_an_id_can_be_retried,
     streamed_queries_equal_one_query,
+    unlimited_queries_stream_their_rows,
     down_that_drops_memories_needs_yes,
 );
 
@@ -206,6 +207,32 @@ pub fn streamed_queries_equal_one_query(db: &TestDb) {
                 .collect();
             assert_eq!(streamed, all[offset..end], "{order} jsonl offset {offset}");
         }
+    }
+}
+
+/// `query --format ids|jsonl` without a limit writes rows as it reads them, a page at a
+/// time, instead of holding the whole result: a row that cannot be read on a later page
+/// fails the command after the earlier pages were written.
+pub fn unlimited_queries_stream_their_rows(db: &TestDb) {
+    init(db);
+    let lines: Vec<String> = (1..=2500)
+        .map(|n| memory_line(n, &format!("2025-01-01T00:00:00.{n:06}Z")))
+        .collect();
+    db.ok_stdin(&["import", "-"], &(lines.join("\n") + "\n"));
+    // Newest first: memory 1 is read last, on the third page.
+    db.execute(&format!(
+        "UPDATE memories SET related_threads = '[1]' WHERE id = '{}'",
+        id(1)
+    ));
+    for format in ["ids", "jsonl"] {
+        let output = db
+            .cmd()
+            .args(["query", "--format", format])
+            .output()
+            .expect("run engram");
+        assert_eq!(output.status.code(), Some(1), "{format}");
+        let written = String::from_utf8_lossy(&output.stdout).lines().count();
+        assert!(written >= 2000, "{format}: {written} rows before the error");
     }
 }
 
