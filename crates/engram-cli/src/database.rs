@@ -93,7 +93,7 @@ pub fn open(target: &Target, access: Access) -> Result<Store, CliError> {
             SqliteLocation::Memory => tracing::info!(
                 "using SQLite in memory (set --database-url or {DSN_VAR} for PostgreSQL)"
             ),
-            SqliteLocation::File(path) => {
+            SqliteLocation::File { path, .. } => {
                 tracing::info!(
                     "using SQLite at {} (set --database-url or {DSN_VAR} for PostgreSQL)",
                     shown_path(path)

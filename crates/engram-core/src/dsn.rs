@@ -8,10 +8,51 @@ use crate::{BackendKind, Error, Result};
 /// Where a SQLite database lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SqliteLocation {
-    /// A file, relative to the working directory or absolute.
-    File(PathBuf),
+    /// A file, relative to the working directory or absolute, opened as `mode` says.
+    File {
+        /// The file's path, percent-decoded.
+        path: PathBuf,
+        /// How it is opened (`?mode=` in the DSN).
+        mode: SqliteMode,
+    },
     /// A private in-memory database that lives as long as the store.
     Memory,
+}
+
+impl SqliteLocation {
+    /// A file opened read-write and created if missing (the default mode).
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        SqliteLocation::File {
+            path: path.into(),
+            mode: SqliteMode::ReadWriteCreate,
+        }
+    }
+}
+
+/// How a SQLite file is opened: the `mode` option of a SQLite DSN, as SQLite's own URI
+/// filenames and sqlx name it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SqliteMode {
+    /// `mode=ro`: read only; the file must exist, and nothing is written to it (not even the
+    /// switch to WAL mode), so a file or folder the user may not write can be read.
+    ReadOnly,
+    /// `mode=rw`: read and write; the file must exist.
+    ReadWrite,
+    /// `mode=rwc` (the default): read and write, creating the file (and its folder) if
+    /// missing.
+    #[default]
+    ReadWriteCreate,
+}
+
+impl SqliteMode {
+    /// The DSN spelling: `ro`, `rw` or `rwc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteMode::ReadOnly => "ro",
+            SqliteMode::ReadWrite => "rw",
+            SqliteMode::ReadWriteCreate => "rwc",
+        }
+    }
 }
 
 /// A parsed database URL.
@@ -21,14 +62,26 @@ pub enum SqliteLocation {
 /// | `postgres://user:pass@host:5432/db`, `postgresql://…` | PostgreSQL |
 /// | `sqlite://relative/path.db` | SQLite file relative to the working directory |
 /// | `sqlite:///absolute/path.db` | SQLite file at an absolute path |
+/// | `sqlite:///absolute/path.db?mode=ro` | the same file, read only (`ro`, `rw`, `rwc`, `memory`) |
 /// | `sqlite::memory:` | SQLite in memory |
 ///
+/// A SQLite path is percent-decoded (`my%20notes.db` is `my notes.db`; write a `%` as `%25`
+/// and a `?` as `%3F`), and what follows `?` are options: `mode=ro` (read only, the file
+/// must exist), `mode=rw` (read-write, the file must exist), `mode=rwc` (the default:
+/// read-write, created if missing) or `mode=memory` (a private in-memory database). Any
+/// other option is an error.
+///
 /// ```
-/// use engram_core::{Dsn, SqliteLocation};
+/// use engram_core::{Dsn, SqliteLocation, SqliteMode};
 /// assert_eq!(
 ///     Dsn::parse("sqlite:///var/lib/engram.db").unwrap(),
-///     Dsn::Sqlite(SqliteLocation::File("/var/lib/engram.db".into()))
+///     Dsn::Sqlite(SqliteLocation::file("/var/lib/engram.db"))
 /// );
+/// assert_eq!(
+///     Dsn::parse("sqlite://my%20notes.db?mode=ro").unwrap(),
+///     Dsn::Sqlite(SqliteLocation::File { path: "my notes.db".into(), mode: SqliteMode::ReadOnly })
+/// );
+/// assert!(Dsn::parse("sqlite://x.db?cache=shared").is_err());
 /// let pg = Dsn::parse("postgres://app:secret@db:5432/memories").unwrap();
 /// assert_eq!(pg.to_string(), "postgres://app:***@db:5432/memories");
 /// assert!(Dsn::parse("mysql://x").is_err());
@@ -55,16 +108,13 @@ impl Dsn {
         if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
             return Ok(Dsn::Postgres(trimmed.to_string()));
         }
-        if trimmed == "sqlite::memory:" || trimmed == "sqlite://:memory:" {
+        if trimmed == "sqlite::memory:" {
             return Ok(Dsn::Sqlite(SqliteLocation::Memory));
         }
-        if let Some(path) = trimmed.strip_prefix("sqlite://") {
-            if path.is_empty() || path == "/" {
-                return Err(invalid(
-                    "the SQLite URL has no file path (use sqlite://engram.db)",
-                ));
-            }
-            return Ok(Dsn::Sqlite(SqliteLocation::File(PathBuf::from(path))));
+        if let Some(rest) = trimmed.strip_prefix("sqlite://") {
+            return parse_sqlite(rest)
+                .map(Dsn::Sqlite)
+                .map_err(|reason| invalid(&reason));
         }
         Err(invalid(
             "expected postgres://…, postgresql://…, sqlite://relative.db, \
@@ -81,13 +131,73 @@ impl Dsn {
     }
 }
 
+/// The part of a SQLite DSN after `sqlite://`: a percent-encoded path, then options.
+fn parse_sqlite(rest: &str) -> std::result::Result<SqliteLocation, String> {
+    let (encoded_path, options) = match rest.split_once('?') {
+        Some((path, options)) => (path, Some(options)),
+        None => (rest, None),
+    };
+    let mut mode = None;
+    for option in options.into_iter().flat_map(|o| o.split('&')) {
+        if option.is_empty() {
+            continue;
+        }
+        let (key, value) = option.split_once('=').unwrap_or((option, ""));
+        let (key, value) = (percent_decoded(key)?, percent_decoded(value)?);
+        if key != "mode" {
+            return Err(format!(
+                "unknown SQLite option '{key}' (the one option is mode=ro|rw|rwc|memory)"
+            ));
+        }
+        if mode.is_some() {
+            return Err("the SQLite option mode is given twice".to_string());
+        }
+        mode = Some(match value.as_str() {
+            "ro" => Some(SqliteMode::ReadOnly),
+            "rw" => Some(SqliteMode::ReadWrite),
+            "rwc" => Some(SqliteMode::ReadWriteCreate),
+            "memory" => None,
+            other => {
+                return Err(format!(
+                    "unknown SQLite mode '{other}' (expected ro, rw, rwc or memory)"
+                ))
+            }
+        });
+    }
+    let path = percent_decoded(encoded_path)?;
+    match mode {
+        Some(None) => Ok(SqliteLocation::Memory),
+        _ if path == ":memory:" => Ok(SqliteLocation::Memory),
+        _ if path.is_empty() || path == "/" => {
+            Err("the SQLite URL has no file path (use sqlite://engram.db)".to_string())
+        }
+        mode => Ok(SqliteLocation::File {
+            path: PathBuf::from(path),
+            mode: mode.flatten().unwrap_or_default(),
+        }),
+    }
+}
+
+fn percent_decoded(text: &str) -> std::result::Result<String, String> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| format!("'{text}' is not UTF-8 once percent-decoded"))
+}
+
 impl fmt::Display for Dsn {
     /// The DSN with any password replaced by `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Dsn::Postgres(url) => f.write_str(&redact(url)),
             Dsn::Sqlite(SqliteLocation::Memory) => f.write_str("sqlite::memory:"),
-            Dsn::Sqlite(SqliteLocation::File(path)) => write!(f, "sqlite://{}", path.display()),
+            Dsn::Sqlite(SqliteLocation::File { path, mode }) => {
+                write!(f, "sqlite://{}", path.display())?;
+                match mode {
+                    SqliteMode::ReadWriteCreate => Ok(()),
+                    mode => write!(f, "?mode={}", mode.as_str()),
+                }
+            }
         }
     }
 }
@@ -203,12 +313,80 @@ mod tests {
         );
         assert_eq!(
             Dsn::parse("sqlite://data/engram.db").unwrap(),
-            Dsn::Sqlite(SqliteLocation::File("data/engram.db".into()))
+            Dsn::Sqlite(SqliteLocation::file("data/engram.db"))
+        );
+        assert_eq!(
+            Dsn::parse("sqlite://:memory:").unwrap(),
+            Dsn::Sqlite(SqliteLocation::Memory)
+        );
+        assert_eq!(
+            Dsn::parse("sqlite://x.db?mode=memory").unwrap(),
+            Dsn::Sqlite(SqliteLocation::Memory)
         );
         assert_eq!(
             Dsn::parse("sqlite::memory:").unwrap(),
             Dsn::Sqlite(SqliteLocation::Memory)
         );
+    }
+
+    #[test]
+    fn sqlite_paths_are_percent_decoded_and_options_are_not_part_of_the_name() {
+        let file = |path: &str, mode| {
+            Dsn::Sqlite(SqliteLocation::File {
+                path: path.into(),
+                mode,
+            })
+        };
+        for (dsn, expected) in [
+            (
+                "sqlite:///tmp/x.db?mode=ro",
+                file("/tmp/x.db", SqliteMode::ReadOnly),
+            ),
+            ("sqlite://x.db?mode=rw", file("x.db", SqliteMode::ReadWrite)),
+            (
+                "sqlite://x.db?mode=rwc",
+                file("x.db", SqliteMode::ReadWriteCreate),
+            ),
+            ("sqlite://x.db?", file("x.db", SqliteMode::ReadWriteCreate)),
+            (
+                "sqlite://with%20space.db",
+                file("with space.db", SqliteMode::ReadWriteCreate),
+            ),
+            (
+                "sqlite://100%25.db",
+                file("100%.db", SqliteMode::ReadWriteCreate),
+            ),
+            (
+                "sqlite://what%3F.db",
+                file("what?.db", SqliteMode::ReadWriteCreate),
+            ),
+            (
+                "sqlite://caf%C3%A9.db",
+                file("café.db", SqliteMode::ReadWriteCreate),
+            ),
+        ] {
+            assert_eq!(Dsn::parse(dsn).unwrap(), expected, "{dsn}");
+        }
+        assert_eq!(
+            Dsn::parse("sqlite:///tmp/x.db?mode=ro")
+                .unwrap()
+                .to_string(),
+            "sqlite:///tmp/x.db?mode=ro"
+        );
+        for (bad, reason) in [
+            (
+                "sqlite://x.db?cache=shared",
+                "unknown SQLite option 'cache'",
+            ),
+            ("sqlite://x.db?mode=rox", "unknown SQLite mode 'rox'"),
+            ("sqlite://x.db?mode=ro&mode=rw", "given twice"),
+            ("sqlite://%FF.db", "not UTF-8"),
+            ("sqlite://?mode=ro", "no file path"),
+        ] {
+            let err = Dsn::parse(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidDsn, "{bad}");
+            assert!(err.to_string().contains(reason), "{bad}: {err}");
+        }
     }
 
     #[test]

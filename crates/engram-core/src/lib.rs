@@ -17,7 +17,7 @@ pub mod query;
 pub mod validate;
 
 pub use backend::{BackendKind, MemoryBackend, OnConflict, PoolOptions};
-pub use dsn::{Dsn, SqliteLocation};
+pub use dsn::{Dsn, SqliteLocation, SqliteMode};
 pub use error::{Error, ErrorKind, Result};
 pub use model::{
     Cluster, ClusterUpsert, Memory, MemoryUpdate, NewMemory, Stats, Timestamp, DEFAULT_NAMESPACE,

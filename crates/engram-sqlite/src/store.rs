@@ -11,8 +11,8 @@ use uuid::Uuid;
 use engram_core::policy::PolicyStatement;
 use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Error, Memory, MemoryBackend, MemoryQuery,
-    MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, SqliteLocation, Stats, TierPolicy,
-    Timestamp,
+    MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, SqliteLocation, SqliteMode, Stats,
+    TierPolicy, Timestamp,
 };
 
 use crate::{functions, sql};
@@ -57,17 +57,44 @@ impl SqliteStore {
         let busy_timeout = options.busy_timeout;
         let (manager, max_size) = match location {
             SqliteLocation::Memory => (SqliteConnectionManager::memory(), 1),
-            SqliteLocation::File(path) => {
-                create_parent_dir(path)?;
-                enable_wal(path, busy_timeout).map_err(|e| Error::Connection {
+            SqliteLocation::File { path, mode } => {
+                let connection_error = |message: String| Error::Connection {
                     backend: BACKEND,
                     dsn: engram_core::Dsn::Sqlite(location.clone()).to_string(),
-                    message: format!("cannot switch the database to WAL mode: {e}"),
-                })?;
-                (
-                    SqliteConnectionManager::file(path).with_flags(file_flags()),
-                    options.max_size.max(1),
-                )
+                    message,
+                };
+                let read_only = match mode {
+                    SqliteMode::ReadOnly => true,
+                    SqliteMode::ReadWrite | SqliteMode::ReadWriteCreate => {
+                        if *mode == SqliteMode::ReadWriteCreate {
+                            create_parent_dir(path)?;
+                        }
+                        match enable_wal(path, *mode, busy_timeout) {
+                            Ok(()) => false,
+                            // A file this user may read but not write (or in a folder they
+                            // may not write) is still readable: open it read-only, and let
+                            // writes fail as SQLite's "readonly database".
+                            Err(e) if is_read_only_error(&e) && path.exists() => {
+                                tracing::warn!(
+                                    "{} is read-only for this user: opened read-only",
+                                    path.display()
+                                );
+                                true
+                            }
+                            Err(e) => {
+                                return Err(connection_error(format!(
+                                    "cannot switch the database to WAL mode: {e}"
+                                )))
+                            }
+                        }
+                    }
+                };
+                let manager = if read_only {
+                    read_only_manager(path).map_err(connection_error)?
+                } else {
+                    SqliteConnectionManager::file(path).with_flags(file_flags(*mode))
+                };
+                (manager, options.max_size.max(1))
             }
         };
         let manager = manager.with_init(move |conn| {
@@ -142,8 +169,12 @@ impl SqliteStore {
 /// exclusive lock, for which SQLite may answer "database is locked" at once, without waiting
 /// on the busy timeout, while another process opens the same new file: retry until the busy
 /// timeout has passed.
-fn enable_wal(path: &Path, busy_timeout: std::time::Duration) -> rusqlite::Result<()> {
-    let conn = rusqlite::Connection::open_with_flags(path, file_flags())?;
+fn enable_wal(
+    path: &Path,
+    mode: SqliteMode,
+    busy_timeout: std::time::Duration,
+) -> rusqlite::Result<()> {
+    let conn = rusqlite::Connection::open_with_flags(path, file_flags(mode))?;
     conn.busy_timeout(busy_timeout)?;
     let deadline = std::time::Instant::now() + busy_timeout;
     loop {
@@ -167,14 +198,68 @@ fn enable_wal(path: &Path, busy_timeout: std::time::Duration) -> rusqlite::Resul
     }
 }
 
-/// How database files are opened: read-write, created if missing, and the path is always a
-/// file name (SQLite's `file:` URI syntax is off, so `sqlite://file::memory:` is a file named
-/// `file::memory:`, not a private in-memory database per pooled connection).
-fn file_flags() -> rusqlite::OpenFlags {
-    rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
-        | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
-        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+/// How database files are opened for writing: read-write, created if missing when `mode`
+/// says so, and the path is always a file name (SQLite's `file:` URI syntax is off, so
+/// `sqlite://file::memory:` is a file named `file::memory:`, not a private in-memory database
+/// per pooled connection).
+fn file_flags(mode: SqliteMode) -> rusqlite::OpenFlags {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if mode == SqliteMode::ReadWriteCreate {
+        flags | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        flags
+    }
 }
+
+/// Whether opening or switching the journal failed because the file or its folder may not be
+/// written.
+fn is_read_only_error(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(failure, _)
+        if matches!(failure.code, ErrorCode::ReadOnly | ErrorCode::CannotOpen))
+}
+
+/// The pool's connections for a database opened read-only, nothing written to it.
+///
+/// A WAL database needs its `-shm` index to be read; when there is none and the folder may not
+/// be written to create it, SQLite reads the file as immutable instead, which is right when
+/// no `-wal` file holds changes not yet in the database file (there is none: a `-wal` file
+/// without a writable folder is refused with what to do).
+fn read_only_manager(path: &Path) -> std::result::Result<SqliteConnectionManager, String> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let probe = rusqlite::Connection::open_with_flags(path, flags)
+        .and_then(|conn| conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())));
+    match probe {
+        Ok(()) => Ok(SqliteConnectionManager::file(path).with_flags(flags)),
+        Err(e) if is_read_only_error(&e) => {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            if Path::new(&wal).exists() {
+                return Err(format!(
+                    "cannot read it read-only: its write-ahead log {} holds changes, and \
+                     reading them needs write access to the folder; run any command once as a \
+                     user who may write it, to fold the log into the database",
+                    Path::new(&wal).display()
+                ));
+            }
+            let uri = format!(
+                "file:{}?mode=ro&immutable=1",
+                percent_encoding::utf8_percent_encode(&path.to_string_lossy(), URI_PATH_ESCAPES)
+            );
+            Ok(SqliteConnectionManager::file(uri)
+                .with_flags(flags | rusqlite::OpenFlags::SQLITE_OPEN_URI))
+        }
+        Err(e) => Err(format!("cannot open it read-only: {e}")),
+    }
+}
+
+/// What a file path must escape inside a SQLite `file:` URI.
+const URI_PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b'%')
+    .add(b'?')
+    .add(b'#')
+    .add(b' ');
 
 fn create_parent_dir(path: &Path) -> Result<()> {
     match path.parent() {

@@ -302,3 +302,127 @@ fn malformed_dsns_never_show_their_password() {
         }
     }
 }
+
+/// Whether the tests run as root (CI does), who may write any file whatever its mode.
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// Read commands work on a SQLite file in a folder the user may not write (no WAL switch,
+/// no `-shm` file needed); writes fail with one clear line. As root, the binary runs as
+/// `nobody`, for whom the modes apply.
+#[test]
+fn a_read_only_sqlite_database_can_be_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let folder = dir.path().join("ro");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let db = folder.join("m.db");
+    let url = format!("sqlite://{}", db.display());
+    let bin = dir.path().join("engram");
+    std::fs::copy(crate::common::BIN, &bin).expect("copy the binary");
+    let made = crate::common::bare_cmd(dir.path())
+        .args(["--database-url", &url, "demo"])
+        .output()
+        .expect("run engram");
+    assert!(made.status.success());
+    let mode = |path: &std::path::Path, bits| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(bits)).expect("chmod")
+    };
+    mode(&db, 0o444);
+    mode(&folder, 0o555);
+    mode(dir.path(), 0o755);
+    let run = |args: &[&str]| {
+        let mut cmd = if running_as_root() {
+            let mut cmd = std::process::Command::new("runuser");
+            cmd.args(["-u", "nobody", "--"]).arg(&bin);
+            cmd
+        } else {
+            std::process::Command::new(&bin)
+        };
+        cmd.current_dir(dir.path())
+            .env("RUST_LOG", "error")
+            .env_remove("ENGRAM_DATABASE_URL")
+            .env_remove("DATABASE_URL")
+            .arg("--database-url")
+            .arg(&url)
+            .args(args)
+            .output()
+            .expect("run engram")
+    };
+    for args in [
+        &["stats"][..],
+        &["query", "--format", "ids"],
+        &["export"],
+        &["migrate", "status"],
+    ] {
+        let output = run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!output.stdout.is_empty(), "{args:?}");
+    }
+    let put = run(&["put", "--user", "u", "--content", "x"]);
+    assert_eq!(put.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&put.stderr);
+    assert!(stderr.contains("readonly database"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    mode(&folder, 0o755);
+}
+
+/// A SQLite DSN's `?mode=` is an option, not part of the file name, and its path is
+/// percent-decoded; unknown options are refused.
+#[test]
+fn sqlite_dsn_options_and_escapes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |url: &str, args: &[&str]| {
+        crate::common::bare_cmd(dir.path())
+            .env("RUST_LOG", "error")
+            .arg("--database-url")
+            .arg(url)
+            .args(args)
+            .output()
+            .expect("run engram")
+    };
+    let spaced = format!("sqlite://{}/with%20space.db", dir.path().display());
+    assert!(run(&spaced, &["init-db"]).status.success());
+    assert!(dir.path().join("with space.db").exists());
+    assert!(run(&spaced, &["put", "--user", "u", "--content", "x"])
+        .status
+        .success());
+
+    let read_only = format!("{spaced}?mode=ro");
+    let stats = run(&read_only, &["query", "--count"]);
+    assert_eq!(String::from_utf8_lossy(&stats.stdout), "1\n");
+    let put = run(&read_only, &["put", "--user", "u", "--content", "y"]);
+    assert_eq!(put.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&put.stderr).contains("readonly database"));
+
+    let missing = format!("sqlite://{}/missing.db?mode=rw", dir.path().display());
+    assert_eq!(run(&missing, &["init-db"]).status.code(), Some(1));
+    let unknown = format!("{spaced}?cache=shared");
+    let refused = run(&unknown, &["stats"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown SQLite option 'cache'"));
+
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|name| !name.contains('?') && !name.contains('%')),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|name| name.starts_with("missing")),
+        "{names:?}"
+    );
+}
