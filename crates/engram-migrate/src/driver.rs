@@ -118,7 +118,7 @@ pub(crate) trait Driver {
     /// Inside the open transaction: runs the script of `migration` for `direction` and
     /// records the result in the same transaction (up: writes its row; down: removes it).
     /// Returns how long the script took.
-    fn apply(
+    fn run_in_transaction(
         &mut self,
         migration: &Migration,
         direction: Direction,
@@ -149,7 +149,7 @@ pub(crate) trait Driver {
     /// Outside any transaction: runs a claimed script statement by statement, then records
     /// it as done (up: its row marked successful; down: its row removed). Returns how long
     /// it took.
-    fn apply_claimed(
+    fn run_claimed(
         &mut self,
         migration: &Migration,
         direction: Direction,
@@ -184,11 +184,12 @@ impl<'d> Exclusive<'d> {
         self.end()
     }
 
-    /// Runs the script of `migration` for `direction` and ends the transaction. A script in
-    /// a transaction runs here with its tracking row ([`Driver::apply`]) and both commit
-    /// together; a `-- engram:no-transaction` script is claimed here ([`Driver::claim`]), the
-    /// claim commits, and the script then runs on the bare connection
-    /// ([`Driver::apply_claimed`]). Returns how long the script took.
+    /// Runs the script of `migration` for `direction` and ends the transaction (the apply or
+    /// revert step). A script in a transaction runs here with its tracking row
+    /// ([`Driver::run_in_transaction`]) and both commit together; a
+    /// `-- engram:no-transaction` script is claimed here ([`Driver::claim`]), the claim
+    /// commits, and the script then runs on the bare connection ([`Driver::run_claimed`]).
+    /// Returns how long the script took.
     pub(crate) fn run(
         mut self,
         migration: &Migration,
@@ -197,9 +198,9 @@ impl<'d> Exclusive<'d> {
         if migration.runs_outside_transaction(direction) {
             self.claim(migration, direction)?;
             self.end()?;
-            self.driver.apply_claimed(migration, direction)
+            self.driver.run_claimed(migration, direction)
         } else {
-            let duration = self.apply(migration, direction)?;
+            let duration = self.run_in_transaction(migration, direction)?;
             self.end()?;
             Ok(duration)
         }

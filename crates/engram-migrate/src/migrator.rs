@@ -190,7 +190,12 @@ impl<'a> Migrator<'a> {
                 let mut stamped = Vec::new();
                 for migration in pending(set, &records, version) {
                     db.insert_record(&NewRecord::of(migration, 0, true))?;
-                    tracing::info!(dialect = %db.backend(), version = migration.version, name = %migration.name, "stamped migration");
+                    tracing::info!(
+                        dialect = %db.backend(),
+                        version = migration.version,
+                        name = %migration.name,
+                        "stamped migration"
+                    );
                     stamped.push(StampedMigration {
                         version: migration.version,
                         name: migration.name.to_string(),
@@ -211,7 +216,12 @@ impl<'a> Migrator<'a> {
                 match records.into_iter().find(|r| r.version == version) {
                     Some(record) if !record.success => {
                         db.delete_record(version)?;
-                        tracing::info!(dialect = %db.backend(), version, name = %record.name, "cleared failed migration");
+                        tracing::info!(
+                            dialect = %db.backend(),
+                            version,
+                            name = %record.name,
+                            "cleared failed migration"
+                        );
                         Ok(record)
                     }
                     found => Err(MigrateError::NotFailed {
@@ -359,7 +369,7 @@ impl<'a> Migrator<'a> {
 impl std::fmt::Debug for Migrator<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Migrator")
-            .field("dialect", &self.backend())
+            .field("backend", &self.backend())
             .field("migrations", &self.set.len())
             .field("lock_timeout", &self.lock_timeout)
             .finish()
