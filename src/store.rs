@@ -11,7 +11,7 @@ use engram_core::{
     MemoryQuery, MemoryUpdate, NewMemory, OnConflict, PolicyReport, PoolOptions, Result, Stats,
     TierPolicy, Timestamp,
 };
-use engram_migrate::{Dialect, MigrationSet, Migrator};
+use engram_migrate::{MigrationSet, Migrator};
 use engram_postgres::PostgresStore;
 use engram_sqlite::SqliteStore;
 
@@ -128,10 +128,7 @@ impl Store {
 
     /// The migration set for this store's dialect, embedded in the binary.
     pub fn migrations(&self) -> &'static MigrationSet {
-        MigrationSet::embedded(match self.kind() {
-            BackendKind::Sqlite => Dialect::Sqlite,
-            BackendKind::Postgres => Dialect::Postgres,
-        })
+        MigrationSet::embedded(self.kind())
     }
 
     /// Runs `work` with a [`Migrator`] on one of the store's connections, holding the

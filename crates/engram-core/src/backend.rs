@@ -19,6 +19,16 @@ pub enum BackendKind {
     Postgres,
 }
 
+impl BackendKind {
+    /// Both backends, PostgreSQL first.
+    ///
+    /// ```
+    /// use engram_core::BackendKind;
+    /// assert_eq!(BackendKind::ALL, [BackendKind::Postgres, BackendKind::Sqlite]);
+    /// ```
+    pub const ALL: [BackendKind; 2] = [BackendKind::Postgres, BackendKind::Sqlite];
+}
+
 impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

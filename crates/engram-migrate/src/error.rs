@@ -1,10 +1,12 @@
-//! The errors of the migration runner, each naming the versions, dialect or file involved.
+//! The errors of the migration runner, each naming the versions, backend or file involved.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::migration::{Dialect, Direction};
+use engram_core::BackendKind;
+
+use crate::migration::Direction;
 
 /// An applied migration whose up script no longer matches the one it was applied from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,9 +33,9 @@ pub struct UnknownMigration {
 /// Everything that can go wrong while planning or running migrations.
 ///
 /// ```
-/// use engram_migrate::{Dialect, MigrateError};
+/// use engram_migrate::{BackendKind, MigrateError};
 /// let err = MigrateError::FailedMigration {
-///     dialect: Dialect::Postgres,
+///     dialect: BackendKind::Postgres,
 ///     version: 2,
 ///     name: "add_index".into(),
 /// };
@@ -53,7 +55,7 @@ pub enum MigrateError {
     #[error("{dialect} error while {context}: {message}")]
     Database {
         /// Which database.
-        dialect: Dialect,
+        dialect: BackendKind,
         /// What the migrator was doing.
         context: String,
         /// The driver's message.
@@ -68,7 +70,7 @@ pub enum MigrateError {
     )]
     ScriptFailed {
         /// Which database.
-        dialect: Dialect,
+        dialect: BackendKind,
         /// The migration's version.
         version: u32,
         /// The migration's name.
@@ -92,7 +94,7 @@ pub enum MigrateError {
     )]
     ChecksumChanged {
         /// Which database.
-        dialect: Dialect,
+        dialect: BackendKind,
         /// The changed migrations, versions ascending.
         migrations: Vec<ChangedMigration>,
     },
@@ -106,7 +108,7 @@ pub enum MigrateError {
     )]
     UnknownApplied {
         /// Which database.
-        dialect: Dialect,
+        dialect: BackendKind,
         /// The unknown migrations, versions ascending.
         migrations: Vec<UnknownMigration>,
     },
@@ -117,7 +119,7 @@ pub enum MigrateError {
     )]
     FailedMigration {
         /// Which database.
-        dialect: Dialect,
+        dialect: BackendKind,
         /// The failed migration's version.
         version: u32,
         /// The failed migration's name.
@@ -127,7 +129,7 @@ pub enum MigrateError {
     #[error("there is no {dialect} migration {version:04}{}", HeadSuffix(*head))]
     UnknownVersion {
         /// Which database.
-        dialect: Dialect,
+        dialect: BackendKind,
         /// The version asked for.
         version: u32,
         /// The newest version the set has.
@@ -141,7 +143,7 @@ pub enum MigrateError {
     )]
     NotFailed {
         /// Which database.
-        dialect: Dialect,
+        dialect: BackendKind,
         /// The version asked for.
         version: u32,
         /// Whether the version is recorded as successfully applied.
@@ -169,7 +171,7 @@ pub enum MigrateError {
     #[error("invalid row in the {dialect} table engram_schema_migrations: {detail}")]
     InvalidRecord {
         /// Which database.
-        dialect: Dialect,
+        dialect: BackendKind,
         /// What is wrong.
         detail: String,
     },
@@ -208,7 +210,7 @@ impl From<MigrateError> for engram_core::Error {
                 context,
                 message,
             } => engram_core::Error::Database {
-                backend: dialect.backend_kind(),
+                backend: dialect,
                 context,
                 message,
             },
@@ -308,7 +310,7 @@ mod tests {
     #[test]
     fn messages_name_the_versions() {
         let err = MigrateError::ChecksumChanged {
-            dialect: Dialect::Sqlite,
+            dialect: BackendKind::Sqlite,
             migrations: vec![ChangedMigration {
                 version: 1,
                 name: "initial_schema".into(),
@@ -321,7 +323,7 @@ mod tests {
         assert!(text.contains("aaaaaaaaaaaa,"), "{text}");
 
         let err = MigrateError::UnknownApplied {
-            dialect: Dialect::Postgres,
+            dialect: BackendKind::Postgres,
             migrations: vec![
                 UnknownMigration {
                     version: 2,
@@ -347,7 +349,7 @@ mod tests {
     #[test]
     fn database_errors_keep_their_message_in_core() {
         let err = MigrateError::Database {
-            dialect: Dialect::Sqlite,
+            dialect: BackendKind::Sqlite,
             context: "reading engram_schema_migrations".into(),
             message: "disk I/O error".into(),
         };

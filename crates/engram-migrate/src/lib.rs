@@ -15,12 +15,13 @@
 //! CRLF read as LF.
 //!
 //! ```
-//! use engram_migrate::{Dialect, DownTarget, MigrationSet, Migrator};
+//! use engram_migrate::{BackendKind, DownTarget, MigrationSet, Migrator};
 //! let mut conn = rusqlite::Connection::open_in_memory()?;
-//! let mut migrator = Migrator::sqlite(&mut conn, MigrationSet::embedded(Dialect::Sqlite));
+//! let set = MigrationSet::embedded(BackendKind::Sqlite);
+//! let mut migrator = Migrator::sqlite(&mut conn, set);
 //! migrator.up(None)?;
 //! let reverted = migrator.down(DownTarget::To(0))?;
-//! assert_eq!(reverted[0].version, MigrationSet::embedded(Dialect::Sqlite).head().unwrap_or(0));
+//! assert_eq!(reverted[0].version, set.head().unwrap_or(0));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -37,8 +38,11 @@ mod split;
 mod sqlite;
 
 pub use driver::TRACKING_TABLE;
+/// Which backend a migration set, a migrator or an error is about (re-exported from
+/// engram-core).
+pub use engram_core::BackendKind;
 pub use error::{ChangedMigration, MigrateError, UnknownMigration};
-pub use migration::{Dialect, Direction, Migration, MigrationSet, NO_TRANSACTION_MARKER};
+pub use migration::{Direction, Migration, MigrationSet, NO_TRANSACTION_MARKER};
 pub use migrator::{Migrator, DEFAULT_LOCK_TIMEOUT};
 pub use postgres::ADVISORY_LOCK_KEY;
 pub use report::{

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use engram_core::BackendKind;
 use sha2::{Digest, Sha256};
 
 use crate::error::MigrateError;
@@ -12,62 +13,6 @@ pub const NO_TRANSACTION_MARKER: &str = "-- engram:no-transaction";
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_migrations.rs"));
-}
-
-/// The SQL dialect a migration set is written for.
-///
-/// ```
-/// use engram_migrate::Dialect;
-/// assert_eq!(Dialect::Postgres.to_string(), "PostgreSQL");
-/// assert_eq!(Dialect::Sqlite.folder(), "migrations-sqlite");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Dialect {
-    /// PostgreSQL, migrations from `migrations-pg/`.
-    Postgres,
-    /// SQLite, migrations from `migrations-sqlite/`.
-    Sqlite,
-}
-
-impl Dialect {
-    /// Both dialects.
-    pub const ALL: [Dialect; 2] = [Dialect::Postgres, Dialect::Sqlite];
-
-    /// The folder under the repository root that holds this dialect's migration files.
-    pub const fn folder(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "migrations-pg",
-            Dialect::Sqlite => "migrations-sqlite",
-        }
-    }
-
-    /// The matching [`engram_core::BackendKind`].
-    ///
-    /// ```
-    /// use engram_migrate::Dialect;
-    /// assert_eq!(Dialect::Sqlite.backend_kind(), engram_core::BackendKind::Sqlite);
-    /// ```
-    pub const fn backend_kind(self) -> engram_core::BackendKind {
-        match self {
-            Dialect::Postgres => engram_core::BackendKind::Postgres,
-            Dialect::Sqlite => engram_core::BackendKind::Sqlite,
-        }
-    }
-}
-
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Dialect::Postgres => "PostgreSQL",
-            Dialect::Sqlite => "SQLite",
-        })
-    }
-}
-
-impl From<Dialect> for engram_core::BackendKind {
-    fn from(dialect: Dialect) -> Self {
-        dialect.backend_kind()
-    }
 }
 
 /// Which way a migration script moves the schema.
@@ -198,11 +143,11 @@ fn has_no_transaction_marker(script: &str) -> bool {
         .is_some_and(|line| line.trim() == NO_TRANSACTION_MARKER)
 }
 
-/// An ordered set of migrations for one dialect, versions ascending and unique.
+/// An ordered set of migrations for one backend, versions ascending and unique.
 ///
 /// ```
-/// use engram_migrate::{Dialect, MigrationSet};
-/// let set = MigrationSet::embedded(Dialect::Sqlite);
+/// use engram_migrate::{BackendKind, MigrationSet};
+/// let set = MigrationSet::embedded(BackendKind::Sqlite);
 /// assert_eq!(set.migrations()[0].version, 1);
 /// assert_eq!(set.get(1).map(|m| &*m.name), Some("initial_schema"));
 /// assert!(set.head().is_some());
@@ -222,10 +167,25 @@ static SQLITE_SET: MigrationSet = MigrationSet {
 
 impl MigrationSet {
     /// The set compiled into this binary from `migrations-pg/` or `migrations-sqlite/`.
-    pub fn embedded(dialect: Dialect) -> &'static MigrationSet {
-        match dialect {
-            Dialect::Postgres => &POSTGRES_SET,
-            Dialect::Sqlite => &SQLITE_SET,
+    pub fn embedded(backend: BackendKind) -> &'static MigrationSet {
+        match backend {
+            BackendKind::Postgres => &POSTGRES_SET,
+            BackendKind::Sqlite => &SQLITE_SET,
+        }
+    }
+
+    /// The folder under the repository root that holds the migration files of `backend`,
+    /// the source of [`MigrationSet::embedded`].
+    ///
+    /// ```
+    /// use engram_migrate::{BackendKind, MigrationSet};
+    /// assert_eq!(MigrationSet::folder(BackendKind::Sqlite), "migrations-sqlite");
+    /// assert_eq!(MigrationSet::folder(BackendKind::Postgres), "migrations-pg");
+    /// ```
+    pub const fn folder(backend: BackendKind) -> &'static str {
+        match backend {
+            BackendKind::Postgres => "migrations-pg",
+            BackendKind::Sqlite => "migrations-sqlite",
         }
     }
 

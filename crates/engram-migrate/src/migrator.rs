@@ -1,29 +1,21 @@
-//! The migration runner: applies, reverts, reports, stamps and repairs migrations on one
-//! SQLite connection or PostgreSQL client.
+//! The migration runner: applies, reverts, reports, stamps and repairs migrations through a
+//! [`Driver`], the same way on every backend.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use engram_core::Timestamp;
-use rusqlite::TransactionBehavior;
+use engram_core::BackendKind;
 
-use crate::driver::{millis, Driver, NewRecord, ScriptError};
+use crate::driver::{exclusive, millis, Driver, Exclusive, NewRecord};
 use crate::error::{ChangedMigration, MigrateError, UnknownMigration};
-use crate::migration::{Dialect, Direction, Migration, MigrationSet};
-use crate::postgres::{self as pg, PgDriver};
+use crate::migration::{Direction, Migration, MigrationSet};
 use crate::report::{
     AppliedRecord, DownTarget, MigrationRun, MigrationState, MigrationStatus, PlannedStep,
     StampedMigration,
 };
-use crate::sqlite::{self, SqliteDriver};
 
 /// How long [`Migrator`] waits for the PostgreSQL advisory lock unless told otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
-
-enum Connection<'a> {
-    Sqlite(&'a mut rusqlite::Connection),
-    Postgres(&'a mut postgres::Client),
-}
 
 /// Runs a [`MigrationSet`] against one database connection.
 ///
@@ -44,9 +36,9 @@ enum Connection<'a> {
 /// Pooled connections work through `&mut *pooled` (they deref to the driver types).
 ///
 /// ```
-/// use engram_migrate::{Dialect, MigrationSet, MigrationState, Migrator};
+/// use engram_migrate::{BackendKind, MigrationSet, MigrationState, Migrator};
 /// let mut conn = rusqlite::Connection::open_in_memory()?;
-/// let set = MigrationSet::embedded(Dialect::Sqlite);
+/// let set = MigrationSet::embedded(BackendKind::Sqlite);
 /// let mut migrator = Migrator::sqlite(&mut conn, set);
 /// assert!(!migrator.plan_up(None)?.is_empty());
 /// let applied = migrator.up(None)?;
@@ -56,37 +48,26 @@ enum Connection<'a> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Migrator<'a> {
-    connection: Connection<'a>,
+    driver: &'a mut dyn Driver,
     set: &'a MigrationSet,
     lock_timeout: Duration,
-}
-
-/// What one exclusive step of `up` or `down` decided.
-enum Step<'m> {
-    /// Nothing (more) to do.
-    Done,
-    /// A transactional script ran and its tracking row was written in the same transaction.
-    Ran(MigrationRun),
-    /// A no-transaction script was claimed (its row written with `success = false`); it runs
-    /// next, outside a transaction.
-    Claimed(&'m Migration),
 }
 
 impl<'a> Migrator<'a> {
     /// A migrator for a SQLite connection. When the connection has no busy timeout, the
     /// migrator sets one of 30 seconds so that concurrent migrators wait for each other.
     pub fn sqlite(connection: &'a mut rusqlite::Connection, set: &'a MigrationSet) -> Self {
-        Migrator {
-            connection: Connection::Sqlite(connection),
-            set,
-            lock_timeout: DEFAULT_LOCK_TIMEOUT,
-        }
+        Migrator::new(connection, set)
     }
 
     /// A migrator for a PostgreSQL client.
     pub fn postgres(client: &'a mut postgres::Client, set: &'a MigrationSet) -> Self {
+        Migrator::new(client, set)
+    }
+
+    fn new(driver: &'a mut dyn Driver, set: &'a MigrationSet) -> Self {
         Migrator {
-            connection: Connection::Postgres(client),
+            driver,
             set,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
         }
@@ -105,12 +86,18 @@ impl<'a> Migrator<'a> {
         self.lock_timeout
     }
 
-    /// The connection's dialect.
-    pub fn dialect(&self) -> Dialect {
-        match self.connection {
-            Connection::Sqlite(_) => Dialect::Sqlite,
-            Connection::Postgres(_) => Dialect::Postgres,
-        }
+    /// Which backend the connection talks to (its name is what error messages say).
+    ///
+    /// ```
+    /// use engram_migrate::{BackendKind, MigrationSet, Migrator};
+    /// let mut conn = rusqlite::Connection::open_in_memory()?;
+    /// let migrator = Migrator::sqlite(&mut conn, MigrationSet::embedded(BackendKind::Sqlite));
+    /// assert_eq!(migrator.backend(), BackendKind::Sqlite);
+    /// assert_eq!(BackendKind::Postgres.to_string(), "PostgreSQL");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn backend(&self) -> BackendKind {
+        self.driver.backend()
     }
 
     /// The migration set this migrator runs.
@@ -124,52 +111,9 @@ impl<'a> Migrator<'a> {
     /// pending. `Some(0)` applies nothing.
     pub fn up(&mut self, target: Option<u32>) -> Result<Vec<MigrationRun>, MigrateError> {
         let target = self.up_target(target)?;
-        self.prepare()?;
         let set = self.set;
-        let dialect = self.dialect();
-        self.locked(|migrator| {
-            let mut runs = Vec::new();
-            loop {
-                let step = migrator.exclusive(|db| {
-                    db.ensure_table()?;
-                    let records = db.read_records()?;
-                    check_state(dialect, set, &records)?;
-                    let Some(migration) = pending(set, &records, target).first().copied() else {
-                        return Ok(Step::Done);
-                    };
-                    if migration.no_transaction() {
-                        db.insert_record(&new_record(migration, 0, false))?;
-                        return Ok(Step::Claimed(migration));
-                    }
-                    let started = Instant::now();
-                    db.run_script(&migration.up)
-                        .map_err(|e| script_failed(dialect, migration, Direction::Up, e))?;
-                    let duration = started.elapsed();
-                    db.insert_record(&new_record(migration, millis(duration), true))?;
-                    Ok(Step::Ran(run(migration, Direction::Up, duration)))
-                })?;
-                let run = match step {
-                    Step::Done => return Ok(runs),
-                    Step::Ran(run) => run,
-                    Step::Claimed(migration) => {
-                        let started = Instant::now();
-                        migrator.autocommit(|db| {
-                            db.run_statements(&migration.up)
-                                .map_err(|e| script_failed(dialect, migration, Direction::Up, e))?;
-                            db.mark_succeeded(migration.version, millis(started.elapsed()))
-                        })?;
-                        run(migration, Direction::Up, started.elapsed())
-                    }
-                };
-                tracing::info!(
-                    %dialect,
-                    version = run.version,
-                    name = %run.name,
-                    ms = millis(run.duration),
-                    "applied migration"
-                );
-                runs.push(run);
-            }
+        self.run_each(Direction::Up, usize::MAX, |records| {
+            pending(set, records, target).first().copied()
         })
     }
 
@@ -178,60 +122,9 @@ impl<'a> Migrator<'a> {
     /// with `-- engram:no-transaction`). Returns what ran.
     pub fn down(&mut self, target: DownTarget) -> Result<Vec<MigrationRun>, MigrateError> {
         self.check_down_target(target)?;
-        self.prepare()?;
         let set = self.set;
-        let dialect = self.dialect();
-        self.locked(|migrator| {
-            let mut runs = Vec::new();
-            loop {
-                if let DownTarget::Steps(n) = target {
-                    if runs.len() >= usize::try_from(n).unwrap_or(usize::MAX) {
-                        return Ok(runs);
-                    }
-                }
-                let step = migrator.exclusive(|db| {
-                    let records = db.read_records()?;
-                    check_state(dialect, set, &records)?;
-                    let Some(migration) = revertible(set, &records, target).first().copied() else {
-                        return Ok(Step::Done);
-                    };
-                    if migration.down_no_transaction() {
-                        db.mark_failed(migration.version)?;
-                        return Ok(Step::Claimed(migration));
-                    }
-                    let started = Instant::now();
-                    db.run_script(&migration.down)
-                        .map_err(|e| script_failed(dialect, migration, Direction::Down, e))?;
-                    db.delete_record(migration.version)?;
-                    Ok(Step::Ran(run(
-                        migration,
-                        Direction::Down,
-                        started.elapsed(),
-                    )))
-                })?;
-                let run = match step {
-                    Step::Done => return Ok(runs),
-                    Step::Ran(run) => run,
-                    Step::Claimed(migration) => {
-                        let started = Instant::now();
-                        migrator.autocommit(|db| {
-                            db.run_statements(&migration.down).map_err(|e| {
-                                script_failed(dialect, migration, Direction::Down, e)
-                            })?;
-                            db.delete_record(migration.version)
-                        })?;
-                        run(migration, Direction::Down, started.elapsed())
-                    }
-                };
-                tracing::info!(
-                    %dialect,
-                    version = run.version,
-                    name = %run.name,
-                    ms = millis(run.duration),
-                    "reverted migration"
-                );
-                runs.push(run);
-            }
+        self.run_each(Direction::Down, step_limit(target), |records| {
+            revertible(set, records, target).first().copied()
         })
     }
 
@@ -288,18 +181,21 @@ impl<'a> Migrator<'a> {
         if self.set.get(version).is_none() {
             return Err(self.unknown_version(version));
         }
-        self.prepare()?;
         let set = self.set;
-        let dialect = self.dialect();
-        self.locked(|migrator| {
-            migrator.exclusive(|db| {
+        self.locked(|driver| {
+            exclusive(driver, |db| {
                 db.ensure_table()?;
                 let records = db.read_records()?;
-                check_state(dialect, set, &records)?;
+                check_state(db.backend(), set, &records)?;
                 let mut stamped = Vec::new();
                 for migration in pending(set, &records, version) {
-                    db.insert_record(&new_record(migration, 0, true))?;
-                    tracing::info!(%dialect, version = migration.version, name = %migration.name, "stamped migration");
+                    db.insert_record(&NewRecord::of(migration, 0, true))?;
+                    tracing::info!(
+                        dialect = %db.backend(),
+                        version = migration.version,
+                        name = %migration.name,
+                        "stamped migration"
+                    );
                     stamped.push(StampedMigration {
                         version: migration.version,
                         name: migration.name.to_string(),
@@ -314,19 +210,22 @@ impl<'a> Migrator<'a> {
     /// failed midway) so the migration can run again; returns the removed row. Fails when
     /// `version` is not recorded as failed.
     pub fn repair(&mut self, version: u32) -> Result<AppliedRecord, MigrateError> {
-        self.prepare()?;
-        let dialect = self.dialect();
-        self.locked(|migrator| {
-            migrator.exclusive(|db| {
+        self.locked(|driver| {
+            exclusive(driver, |db| {
                 let records = db.read_records()?;
                 match records.into_iter().find(|r| r.version == version) {
                     Some(record) if !record.success => {
                         db.delete_record(version)?;
-                        tracing::info!(%dialect, version, name = %record.name, "cleared failed migration");
+                        tracing::info!(
+                            dialect = %db.backend(),
+                            version,
+                            name = %record.name,
+                            "cleared failed migration"
+                        );
                         Ok(record)
                     }
                     found => Err(MigrateError::NotFailed {
-                        dialect,
+                        dialect: db.backend(),
                         version,
                         applied: found.is_some(),
                     }),
@@ -340,7 +239,7 @@ impl<'a> Migrator<'a> {
     pub fn plan_up(&mut self, target: Option<u32>) -> Result<Vec<PlannedStep>, MigrateError> {
         let target = self.up_target(target)?;
         let records = self.read_records()?;
-        check_state(self.dialect(), self.set, &records)?;
+        check_state(self.backend(), self.set, &records)?;
         Ok(pending(self.set, &records, target)
             .into_iter()
             .map(|m| planned(m, Direction::Up))
@@ -353,15 +252,61 @@ impl<'a> Migrator<'a> {
     pub fn plan_down(&mut self, target: DownTarget) -> Result<Vec<PlannedStep>, MigrateError> {
         self.check_down_target(target)?;
         let records = self.read_records()?;
-        check_state(self.dialect(), self.set, &records)?;
-        let steps = revertible(self.set, &records, target)
+        check_state(self.backend(), self.set, &records)?;
+        Ok(revertible(self.set, &records, target)
             .into_iter()
-            .map(|m| planned(m, Direction::Down));
-        Ok(match target {
-            DownTarget::Steps(n) => steps
-                .take(usize::try_from(n).unwrap_or(usize::MAX))
-                .collect(),
-            DownTarget::To(_) => steps.collect(),
+            .take(step_limit(target))
+            .map(|m| planned(m, Direction::Down))
+            .collect())
+    }
+
+    /// The claim-then-run loop of `up` and `down`, under the migration lock. Each step is one
+    /// exclusive transaction that (for `up`, after creating the tracking table if needed)
+    /// re-reads the tracking table, refuses on a bad state, and runs the migration that
+    /// `next` picks from the rows; the loop ends when `next` picks none or `limit` steps
+    /// ran.
+    fn run_each(
+        &mut self,
+        direction: Direction,
+        limit: usize,
+        next: impl Fn(&[AppliedRecord]) -> Option<&'a Migration>,
+    ) -> Result<Vec<MigrationRun>, MigrateError> {
+        let set = self.set;
+        self.locked(|driver| {
+            let mut runs = Vec::new();
+            while runs.len() < limit {
+                let mut transaction = Exclusive::begin(&mut *driver)?;
+                if direction == Direction::Up {
+                    transaction.ensure_table()?;
+                }
+                let records = transaction.read_records()?;
+                check_state(transaction.backend(), set, &records)?;
+                let Some(migration) = next(&records) else {
+                    transaction.commit()?;
+                    break;
+                };
+                let duration = transaction.run(migration, direction)?;
+                let run = MigrationRun {
+                    version: migration.version,
+                    name: migration.name.to_string(),
+                    direction,
+                    no_transaction: migration.runs_outside_transaction(direction),
+                    duration,
+                };
+                let action = match direction {
+                    Direction::Up => "applied migration",
+                    Direction::Down => "reverted migration",
+                };
+                tracing::info!(
+                    dialect = %driver.backend(),
+                    version = run.version,
+                    name = %run.name,
+                    ms = millis(duration),
+                    "{action}"
+                );
+                runs.push(run);
+            }
+            Ok(runs)
         })
     }
 
@@ -386,42 +331,28 @@ impl<'a> Migrator<'a> {
 
     fn unknown_version(&self, version: u32) -> MigrateError {
         MigrateError::UnknownVersion {
-            dialect: self.dialect(),
+            dialect: self.backend(),
             version,
             head: self.set.head(),
         }
     }
 
-    /// Per-operation setup: a busy timeout on SQLite connections that have none.
-    fn prepare(&mut self) -> Result<(), MigrateError> {
-        match &mut self.connection {
-            Connection::Sqlite(conn) => sqlite::ensure_busy_timeout(conn),
-            Connection::Postgres(_) => Ok(()),
-        }
-    }
-
     fn read_records(&mut self) -> Result<Vec<AppliedRecord>, MigrateError> {
-        self.prepare()?;
-        self.autocommit(|db| db.read_records())
+        self.driver.configure()?;
+        self.driver.read_records()
     }
 
-    /// Runs `f` holding the migration lock: the PostgreSQL advisory lock (released
-    /// afterwards, also on error); nothing extra on SQLite, whose steps run in
-    /// `BEGIN IMMEDIATE`.
+    /// Runs `f` holding the migration lock ([`Driver::lock`]), released afterwards, also on
+    /// error.
     fn locked<T>(
         &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T, MigrateError>,
+        f: impl FnOnce(&mut dyn Driver) -> Result<T, MigrateError>,
     ) -> Result<T, MigrateError> {
-        let timeout = self.lock_timeout;
-        match &mut self.connection {
-            Connection::Sqlite(_) => return f(self),
-            Connection::Postgres(client) => pg::acquire_lock(client, timeout)?,
-        }
-        let result = f(self);
-        let released = match &mut self.connection {
-            Connection::Postgres(client) => pg::release_lock(client),
-            Connection::Sqlite(_) => Ok(()),
-        };
+        let driver = &mut *self.driver;
+        driver.configure()?;
+        driver.lock(self.lock_timeout)?;
+        let result = f(&mut *driver);
+        let released = driver.unlock();
         match (result, released) {
             (Ok(value), Ok(())) => Ok(value),
             (Ok(_), Err(e)) => Err(e),
@@ -433,53 +364,12 @@ impl<'a> Migrator<'a> {
             }
         }
     }
-
-    /// Runs `f` in one transaction (`BEGIN IMMEDIATE` on SQLite), committed when `f`
-    /// succeeds and rolled back when it fails.
-    fn exclusive<T>(
-        &mut self,
-        f: impl FnOnce(&mut dyn Driver) -> Result<T, MigrateError>,
-    ) -> Result<T, MigrateError> {
-        match &mut self.connection {
-            Connection::Sqlite(conn) => {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(|e| sqlite::error("starting a transaction (BEGIN IMMEDIATE)", &e))?;
-                let value = f(&mut SqliteDriver { conn: &tx })?;
-                tx.commit()
-                    .map_err(|e| sqlite::error("committing a migration", &e))?;
-                Ok(value)
-            }
-            Connection::Postgres(client) => {
-                let mut tx = client
-                    .transaction()
-                    .map_err(|e| pg::error("starting a transaction", &e))?;
-                let value = f(&mut PgDriver { client: &mut tx })?;
-                tx.commit()
-                    .map_err(|e| pg::error("committing a migration", &e))?;
-                Ok(value)
-            }
-        }
-    }
-
-    /// Runs `f` on the bare connection, each statement in its own implicit transaction.
-    fn autocommit<T>(
-        &mut self,
-        f: impl FnOnce(&mut dyn Driver) -> Result<T, MigrateError>,
-    ) -> Result<T, MigrateError> {
-        match &mut self.connection {
-            Connection::Sqlite(conn) => f(&mut SqliteDriver { conn }),
-            Connection::Postgres(client) => f(&mut PgDriver {
-                client: &mut **client,
-            }),
-        }
-    }
 }
 
 impl std::fmt::Debug for Migrator<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Migrator")
-            .field("dialect", &self.dialect())
+            .field("backend", &self.backend())
             .field("migrations", &self.set.len())
             .field("lock_timeout", &self.lock_timeout)
             .finish()
@@ -489,13 +379,13 @@ impl std::fmt::Debug for Migrator<'_> {
 /// Refuses when a row failed midway, an applied version is unknown to `set`, or an applied
 /// script changed, in that order.
 fn check_state(
-    dialect: Dialect,
+    backend: BackendKind,
     set: &MigrationSet,
     records: &[AppliedRecord],
 ) -> Result<(), MigrateError> {
     if let Some(failed) = records.iter().find(|r| !r.success) {
         return Err(MigrateError::FailedMigration {
-            dialect,
+            dialect: backend,
             version: failed.version,
             name: set
                 .get(failed.version)
@@ -512,7 +402,7 @@ fn check_state(
         .collect();
     if !unknown.is_empty() {
         return Err(MigrateError::UnknownApplied {
-            dialect,
+            dialect: backend,
             migrations: unknown,
         });
     }
@@ -531,7 +421,7 @@ fn check_state(
         .collect();
     if !changed.is_empty() {
         return Err(MigrateError::ChecksumChanged {
-            dialect,
+            dialect: backend,
             migrations: changed,
         });
     }
@@ -552,7 +442,7 @@ fn pending<'s>(
 }
 
 /// The applied migrations that `target` reverts, newest first (for `Steps`, all of them:
-/// the caller takes as many as it needs).
+/// [`step_limit`] says how many to take).
 fn revertible<'s>(
     set: &'s MigrationSet,
     records: &[AppliedRecord],
@@ -570,24 +460,11 @@ fn revertible<'s>(
         .collect()
 }
 
-fn new_record(migration: &Migration, execution_ms: i64, success: bool) -> NewRecord<'_> {
-    NewRecord {
-        version: migration.version,
-        name: &migration.name,
-        checksum: migration.checksum(),
-        applied_at: Timestamp::now(),
-        execution_ms,
-        success,
-    }
-}
-
-fn run(migration: &Migration, direction: Direction, duration: Duration) -> MigrationRun {
-    MigrationRun {
-        version: migration.version,
-        name: migration.name.to_string(),
-        direction,
-        no_transaction: migration.runs_outside_transaction(direction),
-        duration,
+/// How many migrations `target` reverts at most.
+fn step_limit(target: DownTarget) -> usize {
+    match target {
+        DownTarget::Steps(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        DownTarget::To(_) => usize::MAX,
     }
 }
 
@@ -598,21 +475,5 @@ fn planned(migration: &Migration, direction: Direction) -> PlannedStep {
         direction,
         no_transaction: migration.runs_outside_transaction(direction),
         sql: migration.script(direction).to_owned(),
-    }
-}
-
-fn script_failed(
-    dialect: Dialect,
-    migration: &Migration,
-    direction: Direction,
-    error: ScriptError,
-) -> MigrateError {
-    MigrateError::ScriptFailed {
-        dialect,
-        version: migration.version,
-        name: migration.name.to_string(),
-        direction,
-        statement: error.statement,
-        message: error.message,
     }
 }

@@ -5,13 +5,12 @@ use std::error::Error as _;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use engram_core::Timestamp;
+use engram_core::{BackendKind, Timestamp};
 use postgres::error::ErrorPosition;
-use postgres::{Client, GenericClient};
+use postgres::Client;
 
 use crate::driver::{excerpt, Driver, NewRecord, ScriptError};
 use crate::error::MigrateError;
-use crate::migration::Dialect;
 use crate::report::AppliedRecord;
 use crate::split::split_statements;
 
@@ -46,6 +45,12 @@ const DELETE_RECORD: &str = "DELETE FROM engram_schema_migrations WHERE version 
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock($1)";
 
 const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
+
+const BEGIN: &str = "BEGIN";
+
+const COMMIT: &str = "COMMIT";
+
+const ROLLBACK: &str = "ROLLBACK";
 
 /// The longest pause between two attempts to take the advisory lock.
 const MAX_LOCK_POLL: Duration = Duration::from_millis(200);
@@ -84,77 +89,96 @@ pub(crate) fn message(err: &postgres::Error, script: Option<&str>) -> String {
 /// A [`MigrateError::Database`] for PostgreSQL.
 pub(crate) fn error(context: &str, err: &postgres::Error) -> MigrateError {
     MigrateError::Database {
-        dialect: Dialect::Postgres,
+        dialect: BackendKind::Postgres,
         context: context.to_owned(),
         message: message(err, None),
     }
 }
 
-/// Takes the session advisory lock, polling `pg_try_advisory_lock` until `timeout` has passed.
-pub(crate) fn acquire_lock(client: &mut Client, timeout: Duration) -> Result<(), MigrateError> {
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(10);
-    loop {
-        let row = client
-            .query_one(TRY_LOCK, &[&ADVISORY_LOCK_KEY])
-            .map_err(|e| error("taking the migration lock", &e))?;
-        let locked: bool = row
-            .try_get(0)
-            .map_err(|e| error("taking the migration lock", &e))?;
-        if locked {
-            tracing::debug!(waited = ?started.elapsed(), "took the migration advisory lock");
-            return Ok(());
-        }
-        let waited = started.elapsed();
-        if waited >= timeout {
-            return Err(MigrateError::LockTimeout {
-                timeout,
-                key: ADVISORY_LOCK_KEY,
-            });
-        }
-        tracing::debug!(
-            ?waited,
-            "another migrator holds the migration lock; waiting"
-        );
-        thread::sleep(pause.min(timeout - waited));
-        pause = (pause * 2).min(MAX_LOCK_POLL);
-    }
-}
-
-/// Releases the session advisory lock.
-pub(crate) fn release_lock(client: &mut Client) -> Result<(), MigrateError> {
-    client
-        .query_one(UNLOCK, &[&ADVISORY_LOCK_KEY])
-        .map(drop)
-        .map_err(|e| error("releasing the migration lock", &e))
-}
-
-/// [`Driver`] over a PostgreSQL client (autocommit) or transaction.
-pub(crate) struct PgDriver<'c, C: GenericClient> {
-    pub(crate) client: &'c mut C,
+/// Runs `sql` as one batch; `context` says what for.
+fn batch(client: &mut Client, sql: &str, context: &str) -> Result<(), MigrateError> {
+    client.batch_execute(sql).map_err(|e| error(context, &e))
 }
 
 fn version_param(version: u32) -> Result<i32, MigrateError> {
     i32::try_from(version).map_err(|_| MigrateError::InvalidRecord {
-        dialect: Dialect::Postgres,
+        dialect: BackendKind::Postgres,
         detail: format!("version {version} does not fit the integer column"),
     })
 }
 
-impl<C: GenericClient> Driver for PgDriver<'_, C> {
+/// The migrator's driver on PostgreSQL: migrators exclude each other with a session advisory
+/// lock ([`ADVISORY_LOCK_KEY`]), taken with a bounded wait.
+impl Driver for Client {
+    fn backend(&self) -> BackendKind {
+        BackendKind::Postgres
+    }
+
+    fn configure(&mut self) -> Result<(), MigrateError> {
+        Ok(())
+    }
+
+    /// Takes the session advisory lock, polling `pg_try_advisory_lock` until `timeout` has
+    /// passed.
+    fn lock(&mut self, timeout: Duration) -> Result<(), MigrateError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let row = self
+                .query_one(TRY_LOCK, &[&ADVISORY_LOCK_KEY])
+                .map_err(|e| error("taking the migration lock", &e))?;
+            let locked: bool = row
+                .try_get(0)
+                .map_err(|e| error("taking the migration lock", &e))?;
+            if locked {
+                tracing::debug!(waited = ?started.elapsed(), "took the migration advisory lock");
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= timeout {
+                return Err(MigrateError::LockTimeout {
+                    timeout,
+                    key: ADVISORY_LOCK_KEY,
+                });
+            }
+            tracing::debug!(
+                ?waited,
+                "another migrator holds the migration lock; waiting"
+            );
+            thread::sleep(pause.min(timeout - waited));
+            pause = (pause * 2).min(MAX_LOCK_POLL);
+        }
+    }
+
+    /// Releases the session advisory lock.
+    fn unlock(&mut self) -> Result<(), MigrateError> {
+        self.query_one(UNLOCK, &[&ADVISORY_LOCK_KEY])
+            .map(drop)
+            .map_err(|e| error("releasing the migration lock", &e))
+    }
+
+    fn begin(&mut self) -> Result<(), MigrateError> {
+        batch(self, BEGIN, "starting a transaction")
+    }
+
+    fn commit(&mut self) -> Result<(), MigrateError> {
+        batch(self, COMMIT, "committing a migration")
+    }
+
+    fn rollback(&mut self) -> Result<(), MigrateError> {
+        batch(self, ROLLBACK, "rolling back a migration")
+    }
+
     fn table_exists(&mut self) -> Result<bool, MigrateError> {
         let context = "looking for engram_schema_migrations";
         let row = self
-            .client
             .query_one(TABLE_EXISTS, &[])
             .map_err(|e| error(context, &e))?;
         row.try_get(0).map_err(|e| error(context, &e))
     }
 
     fn create_table(&mut self) -> Result<(), MigrateError> {
-        self.client
-            .batch_execute(CREATE_TABLE)
-            .map_err(|e| error("creating engram_schema_migrations", &e))
+        batch(self, CREATE_TABLE, "creating engram_schema_migrations")
     }
 
     fn read_records(&mut self) -> Result<Vec<AppliedRecord>, MigrateError> {
@@ -163,7 +187,6 @@ impl<C: GenericClient> Driver for PgDriver<'_, C> {
         }
         let context = "reading engram_schema_migrations";
         let rows = self
-            .client
             .query(SELECT_RECORDS, &[])
             .map_err(|e| error(context, &e))?;
         let mut records = Vec::with_capacity(rows.len());
@@ -173,7 +196,7 @@ impl<C: GenericClient> Driver for PgDriver<'_, C> {
             let applied_at: SystemTime = row.try_get(3).map_err(read)?;
             records.push(AppliedRecord {
                 version: u32::try_from(version).map_err(|_| MigrateError::InvalidRecord {
-                    dialect: Dialect::Postgres,
+                    dialect: BackendKind::Postgres,
                     detail: format!("version {version} is out of range"),
                 })?,
                 name: row.try_get(1).map_err(read)?,
@@ -188,47 +211,43 @@ impl<C: GenericClient> Driver for PgDriver<'_, C> {
 
     fn insert_record(&mut self, record: &NewRecord<'_>) -> Result<(), MigrateError> {
         let version = version_param(record.version)?;
-        self.client
-            .execute(
-                INSERT_RECORD,
-                &[
-                    &version,
-                    &record.name,
-                    &record.checksum,
-                    &record.applied_at.to_system_time(),
-                    &record.execution_ms,
-                    &record.success,
-                ],
+        self.execute(
+            INSERT_RECORD,
+            &[
+                &version,
+                &record.name,
+                &record.checksum,
+                &record.applied_at.to_system_time(),
+                &record.execution_ms,
+                &record.success,
+            ],
+        )
+        .map(drop)
+        .map_err(|e| {
+            error(
+                &format!("recording migration {:04} {}", record.version, record.name),
+                &e,
             )
-            .map(drop)
-            .map_err(|e| {
-                error(
-                    &format!("recording migration {:04} {}", record.version, record.name),
-                    &e,
-                )
-            })
+        })
     }
 
     fn mark_succeeded(&mut self, version: u32, execution_ms: i64) -> Result<(), MigrateError> {
         let param = version_param(version)?;
-        self.client
-            .execute(MARK_SUCCEEDED, &[&param, &execution_ms])
+        self.execute(MARK_SUCCEEDED, &[&param, &execution_ms])
             .map(drop)
             .map_err(|e| error(&format!("recording migration {version:04} as applied"), &e))
     }
 
     fn mark_failed(&mut self, version: u32) -> Result<(), MigrateError> {
         let param = version_param(version)?;
-        self.client
-            .execute(MARK_FAILED, &[&param])
+        self.execute(MARK_FAILED, &[&param])
             .map(drop)
             .map_err(|e| error(&format!("marking migration {version:04} as started"), &e))
     }
 
     fn delete_record(&mut self, version: u32) -> Result<(), MigrateError> {
         let param = version_param(version)?;
-        self.client
-            .execute(DELETE_RECORD, &[&param])
+        self.execute(DELETE_RECORD, &[&param])
             .map(drop)
             .map_err(|e| {
                 error(
@@ -239,7 +258,7 @@ impl<C: GenericClient> Driver for PgDriver<'_, C> {
     }
 
     fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
-        self.client.batch_execute(sql).map_err(|e| ScriptError {
+        self.batch_execute(sql).map_err(|e| ScriptError {
             statement: None,
             message: message(&e, Some(sql)),
         })
@@ -249,12 +268,10 @@ impl<C: GenericClient> Driver for PgDriver<'_, C> {
     /// `CREATE INDEX CONCURRENTLY` run outside any transaction block.
     fn run_statements(&mut self, sql: &str) -> Result<(), ScriptError> {
         for (index, statement) in split_statements(sql).into_iter().enumerate() {
-            self.client
-                .batch_execute(statement)
-                .map_err(|e| ScriptError {
-                    statement: Some(index + 1),
-                    message: format!("{} (in `{}`)", message(&e, None), excerpt(statement)),
-                })?;
+            self.batch_execute(statement).map_err(|e| ScriptError {
+                statement: Some(index + 1),
+                message: format!("{} (in `{}`)", message(&e, None), excerpt(statement)),
+            })?;
         }
         Ok(())
     }

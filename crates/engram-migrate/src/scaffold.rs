@@ -5,7 +5,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::MigrateError;
-use crate::migration::Dialect;
+use engram_core::BackendKind;
+
+use crate::migration::MigrationSet;
 
 /// The files [`new_migration`] created.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,8 +38,10 @@ pub struct CreatedMigration {
 pub fn new_migration(root_dir: &Path, name: &str) -> Result<CreatedMigration, MigrateError> {
     validate_name(name)?;
     let mut highest = 0;
-    for dialect in Dialect::ALL {
-        highest = highest.max(highest_version(&root_dir.join(dialect.folder()))?);
+    for backend in BackendKind::ALL {
+        highest = highest.max(highest_version(
+            &root_dir.join(MigrationSet::folder(backend)),
+        )?);
     }
     let version = highest + 1;
     if version > 9999 {
@@ -47,15 +51,15 @@ pub fn new_migration(root_dir: &Path, name: &str) -> Result<CreatedMigration, Mi
         });
     }
     let mut files = Vec::new();
-    for dialect in Dialect::ALL {
-        let folder = root_dir.join(dialect.folder());
+    for backend in BackendKind::ALL {
+        let folder = root_dir.join(MigrationSet::folder(backend));
         for up in [true, false] {
             let suffix = if up { "up" } else { "down" };
             let path = folder.join(format!("{version:04}_{name}.{suffix}.sql"));
             if path.exists() {
                 return Err(MigrateError::FileExists { path });
             }
-            files.push((path, header(version, name, dialect, up)));
+            files.push((path, header(version, name, backend, up)));
         }
     }
     let mut paths = Vec::new();
@@ -144,17 +148,17 @@ fn highest_version(folder: &Path) -> Result<u32, MigrateError> {
     Ok(highest)
 }
 
-fn header(version: u32, name: &str, dialect: Dialect, up: bool) -> String {
+fn header(version: u32, name: &str, backend: BackendKind, up: bool) -> String {
     if up {
         format!(
-            "-- engram {version:04}: {name} ({dialect}).\n\
+            "-- engram {version:04}: {name} ({backend}).\n\
              -- Runs in one transaction with its tracking row. To run statement by statement\n\
              -- outside a transaction (CREATE INDEX CONCURRENTLY), make the first line exactly\n\
              -- `-- engram:no-transaction`. Keep the other dialect's file in step with this one.\n\n"
         )
     } else {
         format!(
-            "-- engram {version:04} down: undoes everything {version:04}_{name}.up.sql does ({dialect}).\n\n"
+            "-- engram {version:04} down: undoes everything {version:04}_{name}.up.sql does ({backend}).\n\n"
         )
     }
 }

@@ -1,14 +1,14 @@
-//! The migrator's SQL for SQLite: the tracking table and script execution through rusqlite.
+//! The migrator's SQL for SQLite: the tracking table, script execution and the
+//! `BEGIN IMMEDIATE` transaction that keeps migrators from running at the same time.
 
 use std::time::Duration;
 
-use engram_core::Timestamp;
+use engram_core::{BackendKind, Timestamp};
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::driver::{excerpt, Driver, NewRecord, ScriptError};
 use crate::error::MigrateError;
-use crate::migration::Dialect;
 use crate::report::AppliedRecord;
 
 /// The busy timeout set on connections that have none.
@@ -39,47 +39,75 @@ const MARK_FAILED: &str = "UPDATE engram_schema_migrations SET success = 0 WHERE
 
 const DELETE_RECORD: &str = "DELETE FROM engram_schema_migrations WHERE version = ?1";
 
-/// Sets [`DEFAULT_BUSY_TIMEOUT`] when the connection has no busy timeout, so that migrators
-/// wait for each other's `BEGIN IMMEDIATE` instead of failing at once.
-pub(crate) fn ensure_busy_timeout(conn: &Connection) -> Result<(), MigrateError> {
-    let current: i64 = conn
-        .pragma_query_value(None, "busy_timeout", |row| row.get(0))
-        .map_err(|e| error("reading the busy timeout", &e))?;
-    if current == 0 {
-        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)
-            .map_err(|e| error("setting the busy timeout", &e))?;
-    }
-    Ok(())
-}
+const BEGIN: &str = "BEGIN IMMEDIATE";
+
+const COMMIT: &str = "COMMIT";
+
+const ROLLBACK: &str = "ROLLBACK";
 
 /// A [`MigrateError::Database`] for SQLite.
 pub(crate) fn error(context: &str, err: &rusqlite::Error) -> MigrateError {
     MigrateError::Database {
-        dialect: Dialect::Sqlite,
+        dialect: BackendKind::Sqlite,
         context: context.to_owned(),
         message: err.to_string(),
     }
 }
 
-/// [`Driver`] over a SQLite connection or transaction (a `Transaction` derefs to its
-/// `Connection`).
-pub(crate) struct SqliteDriver<'c> {
-    pub(crate) conn: &'c Connection,
+/// Runs `sql` as one batch; `context` says what for.
+fn batch(conn: &Connection, sql: &str, context: &str) -> Result<(), MigrateError> {
+    conn.execute_batch(sql).map_err(|e| error(context, &e))
 }
 
-impl Driver for SqliteDriver<'_> {
+/// The migrator's driver on SQLite. SQLite has no session lock: every step runs in
+/// `BEGIN IMMEDIATE`, which waits (for the busy timeout) while another migrator's step runs.
+impl Driver for Connection {
+    fn backend(&self) -> BackendKind {
+        BackendKind::Sqlite
+    }
+
+    /// Sets [`DEFAULT_BUSY_TIMEOUT`] when the connection has no busy timeout, so that
+    /// migrators wait for each other's `BEGIN IMMEDIATE` instead of failing at once.
+    fn configure(&mut self) -> Result<(), MigrateError> {
+        let current: i64 = self
+            .pragma_query_value(None, "busy_timeout", |row| row.get(0))
+            .map_err(|e| error("reading the busy timeout", &e))?;
+        if current == 0 {
+            self.busy_timeout(DEFAULT_BUSY_TIMEOUT)
+                .map_err(|e| error("setting the busy timeout", &e))?;
+        }
+        Ok(())
+    }
+
+    fn lock(&mut self, _timeout: Duration) -> Result<(), MigrateError> {
+        Ok(())
+    }
+
+    fn unlock(&mut self) -> Result<(), MigrateError> {
+        Ok(())
+    }
+
+    fn begin(&mut self) -> Result<(), MigrateError> {
+        batch(self, BEGIN, "starting a transaction (BEGIN IMMEDIATE)")
+    }
+
+    fn commit(&mut self) -> Result<(), MigrateError> {
+        batch(self, COMMIT, "committing a migration")
+    }
+
+    fn rollback(&mut self) -> Result<(), MigrateError> {
+        batch(self, ROLLBACK, "rolling back a migration")
+    }
+
     fn table_exists(&mut self) -> Result<bool, MigrateError> {
-        self.conn
-            .query_row(TABLE_EXISTS, [], |_| Ok(()))
+        self.query_row(TABLE_EXISTS, [], |_| Ok(()))
             .optional()
             .map(|found| found.is_some())
             .map_err(|e| error("looking for engram_schema_migrations", &e))
     }
 
     fn create_table(&mut self) -> Result<(), MigrateError> {
-        self.conn
-            .execute_batch(CREATE_TABLE)
-            .map_err(|e| error("creating engram_schema_migrations", &e))
+        batch(self, CREATE_TABLE, "creating engram_schema_migrations")
     }
 
     fn read_records(&mut self) -> Result<Vec<AppliedRecord>, MigrateError> {
@@ -88,7 +116,6 @@ impl Driver for SqliteDriver<'_> {
         }
         let context = "reading engram_schema_migrations";
         let mut statement = self
-            .conn
             .prepare(SELECT_RECORDS)
             .map_err(|e| error(context, &e))?;
         let rows = statement
@@ -108,7 +135,7 @@ impl Driver for SqliteDriver<'_> {
             let (version, name, checksum, applied_at, execution_ms, success) =
                 row.map_err(|e| error(context, &e))?;
             let version = u32::try_from(version).map_err(|_| MigrateError::InvalidRecord {
-                dialect: Dialect::Sqlite,
+                dialect: BackendKind::Sqlite,
                 detail: format!("version {version} is out of range"),
             })?;
             records.push(AppliedRecord {
@@ -124,44 +151,40 @@ impl Driver for SqliteDriver<'_> {
     }
 
     fn insert_record(&mut self, record: &NewRecord<'_>) -> Result<(), MigrateError> {
-        self.conn
-            .execute(
-                INSERT_RECORD,
-                params![
-                    i64::from(record.version),
-                    record.name,
-                    record.checksum,
-                    record.applied_at.as_micros(),
-                    record.execution_ms,
-                    i64::from(record.success),
-                ],
+        self.execute(
+            INSERT_RECORD,
+            params![
+                i64::from(record.version),
+                record.name,
+                record.checksum,
+                record.applied_at.as_micros(),
+                record.execution_ms,
+                i64::from(record.success),
+            ],
+        )
+        .map(drop)
+        .map_err(|e| {
+            error(
+                &format!("recording migration {:04} {}", record.version, record.name),
+                &e,
             )
-            .map(drop)
-            .map_err(|e| {
-                error(
-                    &format!("recording migration {:04} {}", record.version, record.name),
-                    &e,
-                )
-            })
+        })
     }
 
     fn mark_succeeded(&mut self, version: u32, execution_ms: i64) -> Result<(), MigrateError> {
-        self.conn
-            .execute(MARK_SUCCEEDED, params![i64::from(version), execution_ms])
+        self.execute(MARK_SUCCEEDED, params![i64::from(version), execution_ms])
             .map(drop)
             .map_err(|e| error(&format!("recording migration {version:04} as applied"), &e))
     }
 
     fn mark_failed(&mut self, version: u32) -> Result<(), MigrateError> {
-        self.conn
-            .execute(MARK_FAILED, params![i64::from(version)])
+        self.execute(MARK_FAILED, params![i64::from(version)])
             .map(drop)
             .map_err(|e| error(&format!("marking migration {version:04} as started"), &e))
     }
 
     fn delete_record(&mut self, version: u32) -> Result<(), MigrateError> {
-        self.conn
-            .execute(DELETE_RECORD, params![i64::from(version)])
+        self.execute(DELETE_RECORD, params![i64::from(version)])
             .map(drop)
             .map_err(|e| {
                 error(
@@ -172,7 +195,7 @@ impl Driver for SqliteDriver<'_> {
     }
 
     fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
-        self.conn.execute_batch(sql).map_err(|e| ScriptError {
+        self.execute_batch(sql).map_err(|e| ScriptError {
             statement: None,
             message: e.to_string(),
         })
@@ -181,7 +204,7 @@ impl Driver for SqliteDriver<'_> {
     /// Uses SQLite's own parser to find the statements (so trigger bodies stay whole), and
     /// steps each to completion in autocommit mode.
     fn run_statements(&mut self, sql: &str) -> Result<(), ScriptError> {
-        let mut batch = rusqlite::Batch::new(self.conn, sql);
+        let mut batch = rusqlite::Batch::new(self, sql);
         let mut number = 0;
         loop {
             let mut statement = match batch.next() {

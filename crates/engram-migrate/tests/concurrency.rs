@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{extended_set, Conn, TestDb};
-use engram_migrate::{Dialect, MigrateError, MigrationState, ADVISORY_LOCK_KEY};
+use engram_migrate::{BackendKind, MigrateError, MigrationState, ADVISORY_LOCK_KEY};
 
 both_dialects! {
     four_migrators_at_once_apply_each_migration_once => super::four_migrators_at_once_apply_each_migration_once;
@@ -15,7 +15,7 @@ both_dialects! {
 
 const MIGRATORS: usize = 4;
 
-fn four_migrators_at_once_apply_each_migration_once(dialect: Dialect) {
+fn four_migrators_at_once_apply_each_migration_once(dialect: BackendKind) {
     for _round in 0..3 {
         let db = Arc::new(TestDb::new(dialect));
         let set = Arc::new(extended_set(dialect));
@@ -67,8 +67,8 @@ fn four_migrators_at_once_apply_each_migration_once(dialect: Dialect) {
 
 #[test]
 fn postgres_lock_timeout_is_bounded_and_clear() {
-    let db = TestDb::new(Dialect::Postgres);
-    let set = extended_set(Dialect::Postgres);
+    let db = TestDb::new(BackendKind::Postgres);
+    let set = extended_set(BackendKind::Postgres);
     let Conn::Postgres(mut holder) = db.connect() else {
         unreachable!("a PostgreSQL database")
     };

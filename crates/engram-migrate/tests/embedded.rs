@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use engram_migrate::{Dialect, Migration, MigrationSet};
+use engram_migrate::{BackendKind, Migration, MigrationSet};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -12,8 +12,8 @@ fn repo_root() -> PathBuf {
 
 #[test]
 fn both_dialects_have_the_same_versions_and_names() {
-    let pg = MigrationSet::embedded(Dialect::Postgres);
-    let sqlite = MigrationSet::embedded(Dialect::Sqlite);
+    let pg = MigrationSet::embedded(BackendKind::Postgres);
+    let sqlite = MigrationSet::embedded(BackendKind::Sqlite);
     let ids = |set: &MigrationSet| {
         set.migrations()
             .iter()
@@ -43,9 +43,9 @@ fn both_dialects_have_the_same_versions_and_names() {
 
 #[test]
 fn embedded_sets_are_the_folders_contents() {
-    for dialect in Dialect::ALL {
+    for dialect in BackendKind::ALL {
         let set = MigrationSet::embedded(dialect);
-        let folder = repo_root().join(dialect.folder());
+        let folder = repo_root().join(MigrationSet::folder(dialect));
         let mut files: Vec<String> = fs::read_dir(&folder)
             .expect("migration folder")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -70,7 +70,7 @@ fn embedded_sets_are_the_folders_contents() {
 
 #[test]
 fn checksum_ignores_crlf() {
-    for dialect in Dialect::ALL {
+    for dialect in BackendKind::ALL {
         for m in MigrationSet::embedded(dialect).migrations() {
             let crlf = Migration::new(
                 m.version,

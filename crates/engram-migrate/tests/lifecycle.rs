@@ -4,7 +4,7 @@ mod common;
 
 use common::{embedded_plus, extended_set, head, notes_table, TestDb};
 use engram_migrate::{
-    Dialect, Direction, DownTarget, MigrateError, Migration, MigrationSet, MigrationState,
+    BackendKind, Direction, DownTarget, MigrateError, Migration, MigrationSet, MigrationState,
 };
 
 both_dialects! {
@@ -20,7 +20,7 @@ both_dialects! {
     unknown_targets_are_errors => super::unknown_targets_are_errors;
 }
 
-fn up_to_head_then_everything_is_applied(dialect: Dialect) {
+fn up_to_head_then_everything_is_applied(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let set = MigrationSet::embedded(dialect);
@@ -51,7 +51,7 @@ fn up_to_head_then_everything_is_applied(dialect: Dialect) {
     }
 }
 
-fn up_is_idempotent(dialect: Dialect) {
+fn up_is_idempotent(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let set = extended_set(dialect);
@@ -72,7 +72,7 @@ fn up_is_idempotent(dialect: Dialect) {
     assert_eq!(conn.migrator(&set).history().expect("history"), history);
 }
 
-fn down_to_zero_and_up_again_gives_the_same_schema(dialect: Dialect) {
+fn down_to_zero_and_up_again_gives_the_same_schema(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let set = extended_set(dialect);
@@ -112,7 +112,7 @@ fn down_to_zero_and_up_again_gives_the_same_schema(dialect: Dialect) {
     }
 }
 
-fn up_to_a_target_and_down_by_steps(dialect: Dialect) {
+fn up_to_a_target_and_down_by_steps(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let set = extended_set(dialect);
@@ -181,7 +181,7 @@ fn up_to_a_target_and_down_by_steps(dialect: Dialect) {
     assert!(conn.migrator(&set).history().expect("history").is_empty());
 }
 
-fn stamp_records_without_running(dialect: Dialect) {
+fn stamp_records_without_running(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let set = extended_set(dialect);
@@ -230,7 +230,7 @@ fn stamp_records_without_running(dialect: Dialect) {
     assert!(err.to_string().contains("0099"), "{err}");
 }
 
-fn changed_script_is_refused(dialect: Dialect) {
+fn changed_script_is_refused(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let set = MigrationSet::embedded(dialect);
@@ -295,7 +295,7 @@ fn changed_script_is_refused(dialect: Dialect) {
     }
 }
 
-fn unknown_applied_version_is_refused(dialect: Dialect) {
+fn unknown_applied_version_is_refused(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let newer = embedded_plus(dialect, vec![notes_table(head(dialect) + 1)]);
@@ -324,7 +324,7 @@ fn unknown_applied_version_is_refused(dialect: Dialect) {
     assert!(conn.tables().contains("notes"), "nothing was reverted");
 }
 
-fn failing_script_rolls_back_with_its_row(dialect: Dialect) {
+fn failing_script_rolls_back_with_its_row(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let base = head(dialect);
@@ -359,7 +359,7 @@ fn failing_script_rolls_back_with_its_row(dialect: Dialect) {
     );
 }
 
-fn dry_runs_list_the_sql_and_run_nothing(dialect: Dialect) {
+fn dry_runs_list_the_sql_and_run_nothing(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let set = extended_set(dialect);
@@ -421,7 +421,7 @@ fn dry_runs_list_the_sql_and_run_nothing(dialect: Dialect) {
     assert_eq!(conn.migrator(&set).history().expect("history"), history);
 }
 
-fn unknown_targets_are_errors(dialect: Dialect) {
+fn unknown_targets_are_errors(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let set = MigrationSet::embedded(dialect);

@@ -3,16 +3,16 @@
 use std::fs;
 use std::path::Path;
 
-use engram_migrate::{new_migration, Dialect, MigrateError, MigrationSet};
+use engram_migrate::{new_migration, BackendKind, MigrateError, MigrationSet};
 
 /// A temporary root holding copies of the repository's migration folders.
 fn copy_of_the_folders() -> tempfile::TempDir {
     let root = tempfile::tempdir().expect("temp dir");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for dialect in Dialect::ALL {
-        let target = root.path().join(dialect.folder());
+    for dialect in BackendKind::ALL {
+        let target = root.path().join(MigrationSet::folder(dialect));
         fs::create_dir(&target).expect("folder");
-        for entry in fs::read_dir(repo.join(dialect.folder())).expect("read folder") {
+        for entry in fs::read_dir(repo.join(MigrationSet::folder(dialect))).expect("read folder") {
             let entry = entry.expect("entry");
             fs::copy(entry.path(), target.join(entry.file_name())).expect("copy");
         }
@@ -23,7 +23,7 @@ fn copy_of_the_folders() -> tempfile::TempDir {
 #[test]
 fn creates_four_files_with_the_next_version() {
     let root = copy_of_the_folders();
-    let head = MigrationSet::embedded(Dialect::Postgres)
+    let head = MigrationSet::embedded(BackendKind::Postgres)
         .head()
         .expect("embedded");
     let created = new_migration(root.path(), "add_notes").expect("new");
@@ -109,7 +109,7 @@ fn bad_names_and_missing_folders_are_refused() {
 #[test]
 fn existing_files_are_not_overwritten() {
     let root = copy_of_the_folders();
-    let head = MigrationSet::embedded(Dialect::Sqlite)
+    let head = MigrationSet::embedded(BackendKind::Sqlite)
         .head()
         .expect("embedded");
     let created = new_migration(root.path(), "first").expect("new");

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{embedded_plus, head, TestDb};
-use engram_migrate::{Dialect, DownTarget, MigrateError, Migration, MigrationState};
+use engram_migrate::{BackendKind, DownTarget, MigrateError, Migration, MigrationState};
 
 both_dialects! {
     failed_no_transaction_migration_blocks_until_repaired => super::failed_no_transaction_migration_blocks_until_repaired;
@@ -12,14 +12,14 @@ both_dialects! {
 }
 
 /// `CREATE INDEX CONCURRENTLY` on PostgreSQL, a plain index on SQLite.
-fn concurrently(dialect: Dialect) -> &'static str {
+fn concurrently(dialect: BackendKind) -> &'static str {
     match dialect {
-        Dialect::Postgres => "CONCURRENTLY ",
-        Dialect::Sqlite => "",
+        BackendKind::Postgres => "CONCURRENTLY ",
+        BackendKind::Sqlite => "",
     }
 }
 
-fn script(dialect: Dialect, index_table: &str) -> String {
+fn script(dialect: BackendKind, index_table: &str) -> String {
     format!(
         "-- engram:no-transaction\n\
          -- Builds notes and an index on it without blocking writers.\n\
@@ -30,7 +30,7 @@ fn script(dialect: Dialect, index_table: &str) -> String {
     )
     .replace(
         "$$c;d$$",
-        if dialect == Dialect::Postgres {
+        if dialect == BackendKind::Postgres {
             "$$c;d$$"
         } else {
             "'c;d'"
@@ -38,14 +38,14 @@ fn script(dialect: Dialect, index_table: &str) -> String {
     )
 }
 
-fn down_script(dialect: Dialect) -> String {
+fn down_script(dialect: BackendKind) -> String {
     format!(
         "-- engram:no-transaction\nDROP INDEX {}notes_body_idx;\nDROP TABLE notes;\n",
         concurrently(dialect)
     )
 }
 
-fn failed_no_transaction_migration_blocks_until_repaired(dialect: Dialect) {
+fn failed_no_transaction_migration_blocks_until_repaired(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let version = head(dialect) + 1;
@@ -157,7 +157,7 @@ fn failed_no_transaction_migration_blocks_until_repaired(dialect: Dialect) {
     assert!(err.to_string().contains("not recorded as failed"), "{err}");
 }
 
-fn no_transaction_migration_applies_and_reverts(dialect: Dialect) {
+fn no_transaction_migration_applies_and_reverts(dialect: BackendKind) {
     let db = TestDb::new(dialect);
     let mut conn = db.connect();
     let version = head(dialect) + 1;

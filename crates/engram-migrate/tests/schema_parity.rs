@@ -4,12 +4,12 @@
 mod common;
 
 use common::TestDb;
-use engram_migrate::{Dialect, MigrationSet};
+use engram_migrate::{BackendKind, MigrationSet};
 
 #[test]
 fn both_folders_build_the_same_logical_schema() {
     let mut schemas = Vec::new();
-    for dialect in Dialect::ALL {
+    for dialect in BackendKind::ALL {
         let db = TestDb::new(dialect);
         let mut conn = db.connect();
         conn.migrator(MigrationSet::embedded(dialect))

@@ -222,8 +222,8 @@ impl TestDb {
     /// The embedded migration set of this backend.
     pub fn migrations(&self) -> &'static engram_migrate::MigrationSet {
         engram_migrate::MigrationSet::embedded(match self.kind {
-            Kind::Sqlite => engram_migrate::Dialect::Sqlite,
-            Kind::Postgres => engram_migrate::Dialect::Postgres,
+            Kind::Sqlite => engram_migrate::BackendKind::Sqlite,
+            Kind::Postgres => engram_migrate::BackendKind::Postgres,
         })
     }
 }

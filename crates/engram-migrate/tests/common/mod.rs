@@ -6,20 +6,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use engram_migrate::{Dialect, Migration, MigrationSet, Migrator};
+use engram_migrate::{BackendKind, Migration, MigrationSet, Migrator};
 
 /// A fresh, empty database: a SQLite file in a temporary directory, or a new database on
 /// the test PostgreSQL server.
 pub struct TestDb {
-    pub dialect: Dialect,
+    pub dialect: BackendKind,
     sqlite: Option<(tempfile::TempDir, PathBuf)>,
     pg_url: Option<String>,
 }
 
 impl TestDb {
-    pub fn new(dialect: Dialect) -> Self {
+    pub fn new(dialect: BackendKind) -> Self {
         match dialect {
-            Dialect::Sqlite => {
+            BackendKind::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let path = dir.path().join("engram.db");
                 TestDb {
@@ -28,7 +28,7 @@ impl TestDb {
                     pg_url: None,
                 }
             }
-            Dialect::Postgres => TestDb {
+            BackendKind::Postgres => TestDb {
                 dialect,
                 sqlite: None,
                 pg_url: Some(engram_testkit::postgres::fresh_database_url()),
@@ -345,7 +345,7 @@ fn pg_logical(client: &mut postgres::Client) -> LogicalSchema {
 
 /// The embedded set plus two small migrations (a table, then an index on it) written the
 /// same way in both dialects.
-pub fn extended_set(dialect: Dialect) -> MigrationSet {
+pub fn extended_set(dialect: BackendKind) -> MigrationSet {
     let mut migrations = MigrationSet::embedded(dialect).migrations().to_vec();
     let base = migrations.last().map_or(0, |m| m.version);
     migrations.push(notes_table(base + 1));
@@ -369,28 +369,28 @@ pub fn notes_table(version: u32) -> Migration {
 }
 
 /// The embedded set with `extra` appended.
-pub fn embedded_plus(dialect: Dialect, extra: Vec<Migration>) -> MigrationSet {
+pub fn embedded_plus(dialect: BackendKind, extra: Vec<Migration>) -> MigrationSet {
     let mut migrations = MigrationSet::embedded(dialect).migrations().to_vec();
     migrations.extend(extra);
     MigrationSet::from_migrations(migrations).expect("valid set")
 }
 
 /// The newest embedded version.
-pub fn head(dialect: Dialect) -> u32 {
+pub fn head(dialect: BackendKind) -> u32 {
     MigrationSet::embedded(dialect)
         .head()
         .expect("embedded migrations")
 }
 
-/// Declares a `#[test]` per dialect that runs `$body(Dialect)`.
+/// Declares a `#[test]` per dialect that runs `$body(BackendKind)`.
 #[macro_export]
 macro_rules! both_dialects {
     ($($name:ident => $body:path;)*) => {
         mod sqlite {
-            $(#[test] fn $name() { $body(engram_migrate::Dialect::Sqlite) })*
+            $(#[test] fn $name() { $body(engram_migrate::BackendKind::Sqlite) })*
         }
         mod postgres {
-            $(#[test] fn $name() { $body(engram_migrate::Dialect::Postgres) })*
+            $(#[test] fn $name() { $body(engram_migrate::BackendKind::Postgres) })*
         }
     };
 }
