@@ -1,27 +1,31 @@
 //! up, down, status, history, stamp and the dry runs, on both dialects.
 
+// A case that is not listed in `cross_backend!` is never called: make that a build error.
+#![deny(dead_code)]
+
 mod common;
 
-use common::{embedded_plus, extended_set, head, notes_table, TestDb};
+use common::{dialect_of, embedded_plus, extended_set, head, notes_table, MigrationConn};
 use engram_migrate::{
-    Dialect, Direction, DownTarget, MigrateError, Migration, MigrationSet, MigrationState,
+    Direction, DownTarget, MigrateError, Migration, MigrationSet, MigrationState,
 };
+use engram_testkit::{TestConnection, TestDb};
 
-both_dialects! {
-    up_to_head_then_everything_is_applied => super::up_to_head_then_everything_is_applied;
-    up_is_idempotent => super::up_is_idempotent;
-    down_to_zero_and_up_again_gives_the_same_schema => super::down_to_zero_and_up_again_gives_the_same_schema;
-    up_to_a_target_and_down_by_steps => super::up_to_a_target_and_down_by_steps;
-    stamp_records_without_running => super::stamp_records_without_running;
-    changed_script_is_refused => super::changed_script_is_refused;
-    unknown_applied_version_is_refused => super::unknown_applied_version_is_refused;
-    failing_script_rolls_back_with_its_row => super::failing_script_rolls_back_with_its_row;
-    dry_runs_list_the_sql_and_run_nothing => super::dry_runs_list_the_sql_and_run_nothing;
-    unknown_targets_are_errors => super::unknown_targets_are_errors;
-}
+engram_testkit::cross_backend!(
+    up_to_head_then_everything_is_applied,
+    up_is_idempotent,
+    down_to_zero_and_up_again_gives_the_same_schema,
+    up_to_a_target_and_down_by_steps,
+    stamp_records_without_running,
+    changed_script_is_refused,
+    unknown_applied_version_is_refused,
+    failing_script_rolls_back_with_its_row,
+    dry_runs_list_the_sql_and_run_nothing,
+    unknown_targets_are_errors,
+);
 
-fn up_to_head_then_everything_is_applied(dialect: Dialect) {
-    let db = TestDb::new(dialect);
+fn up_to_head_then_everything_is_applied(db: &TestDb) {
+    let dialect = dialect_of(db);
     let mut conn = db.connect();
     let set = MigrationSet::embedded(dialect);
     let runs = conn.migrator(set).up(None).expect("up");
@@ -51,8 +55,8 @@ fn up_to_head_then_everything_is_applied(dialect: Dialect) {
     }
 }
 
-fn up_is_idempotent(dialect: Dialect) {
-    let db = TestDb::new(dialect);
+fn up_is_idempotent(db: &TestDb) {
+    let dialect = dialect_of(db);
     let mut conn = db.connect();
     let set = extended_set(dialect);
     assert_eq!(conn.migrator(&set).up(None).expect("up").len(), set.len());
@@ -72,8 +76,8 @@ fn up_is_idempotent(dialect: Dialect) {
     assert_eq!(conn.migrator(&set).history().expect("history"), history);
 }
 
-fn down_to_zero_and_up_again_gives_the_same_schema(dialect: Dialect) {
-    let db = TestDb::new(dialect);
+fn down_to_zero_and_up_again_gives_the_same_schema(db: &TestDb) {
+    let dialect = dialect_of(db);
     let mut conn = db.connect();
     let set = extended_set(dialect);
     conn.migrator(&set).up(None).expect("up");
@@ -112,8 +116,8 @@ fn down_to_zero_and_up_again_gives_the_same_schema(dialect: Dialect) {
     }
 }
 
-fn up_to_a_target_and_down_by_steps(dialect: Dialect) {
-    let db = TestDb::new(dialect);
+fn up_to_a_target_and_down_by_steps(db: &TestDb) {
+    let dialect = dialect_of(db);
     let mut conn = db.connect();
     let set = extended_set(dialect);
     let base = head(dialect);
@@ -181,8 +185,8 @@ fn up_to_a_target_and_down_by_steps(dialect: Dialect) {
     assert!(conn.migrator(&set).history().expect("history").is_empty());
 }
 
-fn stamp_records_without_running(dialect: Dialect) {
-    let db = TestDb::new(dialect);
+fn stamp_records_without_running(db: &TestDb) {
+    let dialect = dialect_of(db);
     let mut conn = db.connect();
     let set = extended_set(dialect);
     let base = head(dialect);
@@ -230,8 +234,8 @@ fn stamp_records_without_running(dialect: Dialect) {
     assert!(err.to_string().contains("0099"), "{err}");
 }
 
-fn changed_script_is_refused(dialect: Dialect) {
-    let db = TestDb::new(dialect);
+fn changed_script_is_refused(db: &TestDb) {
+    let dialect = dialect_of(db);
     let mut conn = db.connect();
     let set = MigrationSet::embedded(dialect);
     conn.migrator(set).up(None).expect("up");
@@ -277,7 +281,7 @@ fn changed_script_is_refused(dialect: Dialect) {
         Some(MigrationState::Pending)
     );
 
-    if let common::Conn::Postgres(client) = &mut conn {
+    if let TestConnection::Postgres(client) = &mut conn {
         // The refusal released the advisory lock.
         let row = client
             .query_one(
@@ -295,8 +299,8 @@ fn changed_script_is_refused(dialect: Dialect) {
     }
 }
 
-fn unknown_applied_version_is_refused(dialect: Dialect) {
-    let db = TestDb::new(dialect);
+fn unknown_applied_version_is_refused(db: &TestDb) {
+    let dialect = dialect_of(db);
     let mut conn = db.connect();
     let newer = embedded_plus(dialect, vec![notes_table(head(dialect) + 1)]);
     conn.migrator(&newer)
@@ -324,8 +328,8 @@ fn unknown_applied_version_is_refused(dialect: Dialect) {
     assert!(conn.tables().contains("notes"), "nothing was reverted");
 }
 
-fn failing_script_rolls_back_with_its_row(dialect: Dialect) {
-    let db = TestDb::new(dialect);
+fn failing_script_rolls_back_with_its_row(db: &TestDb) {
+    let dialect = dialect_of(db);
     let mut conn = db.connect();
     let base = head(dialect);
     let set = embedded_plus(
@@ -359,8 +363,8 @@ fn failing_script_rolls_back_with_its_row(dialect: Dialect) {
     );
 }
 
-fn dry_runs_list_the_sql_and_run_nothing(dialect: Dialect) {
-    let db = TestDb::new(dialect);
+fn dry_runs_list_the_sql_and_run_nothing(db: &TestDb) {
+    let dialect = dialect_of(db);
     let mut conn = db.connect();
     let set = extended_set(dialect);
 
@@ -421,8 +425,8 @@ fn dry_runs_list_the_sql_and_run_nothing(dialect: Dialect) {
     assert_eq!(conn.migrator(&set).history().expect("history"), history);
 }
 
-fn unknown_targets_are_errors(dialect: Dialect) {
-    let db = TestDb::new(dialect);
+fn unknown_targets_are_errors(db: &TestDb) {
+    let dialect = dialect_of(db);
     let mut conn = db.connect();
     let set = MigrationSet::embedded(dialect);
     let err = conn

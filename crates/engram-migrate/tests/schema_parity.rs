@@ -3,14 +3,15 @@
 
 mod common;
 
-use common::TestDb;
+use common::MigrationConn;
 use engram_migrate::{Dialect, MigrationSet};
+use engram_testkit::TestDb;
 
 #[test]
 fn both_folders_build_the_same_logical_schema() {
     let mut schemas = Vec::new();
     for dialect in Dialect::ALL {
-        let db = TestDb::new(dialect);
+        let db = TestDb::new(dialect.into());
         let mut conn = db.connect();
         conn.migrator(MigrationSet::embedded(dialect))
             .up(None)

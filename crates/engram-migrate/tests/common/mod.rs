@@ -1,106 +1,47 @@
-//! Shared helpers for the migration tests: a fresh database of either dialect, and schema
-//! snapshots read from the live catalogs.
+//! Shared helpers for the migration tests: a migrator and catalog snapshots on a connection
+//! to the testkit's [`TestDb`], and the migration sets the tests run.
 
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use engram_migrate::{Dialect, Migration, MigrationSet, Migrator};
+use engram_testkit::{BackendKind, TestConnection, TestDb};
 
-/// A fresh, empty database: a SQLite file in a temporary directory, or a new database on
-/// the test PostgreSQL server.
-pub struct TestDb {
-    pub dialect: Dialect,
-    sqlite: Option<(tempfile::TempDir, PathBuf)>,
-    pg_url: Option<String>,
-}
-
-impl TestDb {
-    pub fn new(dialect: Dialect) -> Self {
-        match dialect {
-            Dialect::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let path = dir.path().join("engram.db");
-                TestDb {
-                    dialect,
-                    sqlite: Some((dir, path)),
-                    pg_url: None,
-                }
-            }
-            Dialect::Postgres => TestDb {
-                dialect,
-                sqlite: None,
-                pg_url: Some(engram_testkit::postgres::fresh_database_url()),
-            },
-        }
-    }
-
-    pub fn connect(&self) -> Conn {
-        if let Some((_, path)) = &self.sqlite {
-            Conn::Sqlite(rusqlite::Connection::open(path).expect("open SQLite"))
-        } else {
-            let url = self.pg_url.as_deref().expect("PostgreSQL URL");
-            Conn::Postgres(postgres::Client::connect(url, postgres::NoTls).expect("connect"))
-        }
+/// The migration dialect of a test database's backend.
+pub fn dialect_of(db: &TestDb) -> Dialect {
+    match db.kind() {
+        BackendKind::Sqlite => Dialect::Sqlite,
+        BackendKind::Postgres => Dialect::Postgres,
     }
 }
 
-/// A connection of either dialect.
-pub enum Conn {
-    Sqlite(rusqlite::Connection),
-    Postgres(postgres::Client),
-}
-
-impl Conn {
-    pub fn migrator<'a>(&'a mut self, set: &'a MigrationSet) -> Migrator<'a> {
-        match self {
-            Conn::Sqlite(conn) => Migrator::sqlite(conn, set),
-            Conn::Postgres(client) => Migrator::postgres(client, set),
-        }
-    }
-
-    pub fn execute(&mut self, sql: &str) {
-        match self {
-            Conn::Sqlite(conn) => conn.execute_batch(sql).expect(sql),
-            Conn::Postgres(client) => client.batch_execute(sql).expect(sql),
-        }
-    }
-
-    /// The user tables (for SQLite, without its internal tables).
-    pub fn tables(&mut self) -> BTreeSet<String> {
-        match self {
-            Conn::Sqlite(conn) => {
-                let mut stmt = conn
-                    .prepare(
-                        "SELECT name FROM sqlite_master WHERE type = 'table' \
-                         AND name NOT LIKE 'sqlite_%'",
-                    )
-                    .expect("prepare");
-                let names = stmt
-                    .query_map([], |row| row.get::<_, String>(0))
-                    .expect("query")
-                    .collect::<Result<_, _>>()
-                    .expect("rows");
-                names
-            }
-            Conn::Postgres(client) => client
-                .query(
-                    "SELECT table_name::text FROM information_schema.tables \
-                     WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
-                    &[],
-                )
-                .expect("query")
-                .iter()
-                .map(|row| row.get(0))
-                .collect(),
-        }
-    }
+/// What the migration tests do on a direct connection to a [`TestDb`].
+pub trait MigrationConn {
+    /// A migrator for `set` on this connection.
+    fn migrator<'a>(&'a mut self, set: &'a MigrationSet) -> Migrator<'a>;
 
     /// (version, success) of every tracking row, and how many rows each version has.
-    pub fn tracking_rows(&mut self) -> Vec<(u32, bool, i64)> {
+    fn tracking_rows(&mut self) -> Vec<(u32, bool, i64)>;
+
+    /// Everything the catalog says about the schema, for comparing one dialect with itself.
+    fn full_schema(&mut self) -> String;
+
+    /// The logical schema, comparable across dialects.
+    fn logical_schema(&mut self) -> LogicalSchema;
+}
+
+impl MigrationConn for TestConnection {
+    fn migrator<'a>(&'a mut self, set: &'a MigrationSet) -> Migrator<'a> {
         match self {
-            Conn::Sqlite(conn) => {
+            TestConnection::Sqlite(conn) => Migrator::sqlite(conn, set),
+            TestConnection::Postgres(client) => Migrator::postgres(client, set),
+        }
+    }
+
+    fn tracking_rows(&mut self) -> Vec<(u32, bool, i64)> {
+        match self {
+            TestConnection::Sqlite(conn) => {
                 let mut stmt = conn
                     .prepare(
                         "SELECT version, min(success), count(*) FROM engram_schema_migrations \
@@ -120,7 +61,7 @@ impl Conn {
                     .expect("rows");
                 rows
             }
-            Conn::Postgres(client) => client
+            TestConnection::Postgres(client) => client
                 .query(
                     "SELECT version, bool_and(success), count(*) FROM engram_schema_migrations \
                      GROUP BY version ORDER BY version",
@@ -137,9 +78,9 @@ impl Conn {
     }
 
     /// Everything the catalog says about the schema, for comparing one dialect with itself.
-    pub fn full_schema(&mut self) -> String {
+    fn full_schema(&mut self) -> String {
         match self {
-            Conn::Sqlite(conn) => {
+            TestConnection::Sqlite(conn) => {
                 let mut stmt = conn
                     .prepare(
                         "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master \
@@ -155,7 +96,7 @@ impl Conn {
                     .expect("rows");
                 format!("{rows:#?}\n{:#?}", sqlite_logical(conn))
             }
-            Conn::Postgres(client) => {
+            TestConnection::Postgres(client) => {
                 let columns: Vec<(String, String, String, String, Option<String>)> = client
                     .query(
                         "SELECT table_name::text, column_name::text, data_type::text, \
@@ -193,11 +134,10 @@ impl Conn {
         }
     }
 
-    /// The logical schema, comparable across dialects.
-    pub fn logical_schema(&mut self) -> LogicalSchema {
+    fn logical_schema(&mut self) -> LogicalSchema {
         match self {
-            Conn::Sqlite(conn) => sqlite_logical(conn),
-            Conn::Postgres(client) => pg_logical(client),
+            TestConnection::Sqlite(conn) => sqlite_logical(conn),
+            TestConnection::Postgres(client) => pg_logical(client),
         }
     }
 }
@@ -380,17 +320,4 @@ pub fn head(dialect: Dialect) -> u32 {
     MigrationSet::embedded(dialect)
         .head()
         .expect("embedded migrations")
-}
-
-/// Declares a `#[test]` per dialect that runs `$body(Dialect)`.
-#[macro_export]
-macro_rules! both_dialects {
-    ($($name:ident => $body:path;)*) => {
-        mod sqlite {
-            $(#[test] fn $name() { $body(engram_migrate::Dialect::Sqlite) })*
-        }
-        mod postgres {
-            $(#[test] fn $name() { $body(engram_migrate::Dialect::Postgres) })*
-        }
-    };
 }
