@@ -53,27 +53,16 @@ pub fn run_case(kind: BackendKind, case: fn(&TestDb)) {
 #[macro_export]
 macro_rules! cross_backend {
     (@tests $($case:ident => $path:path),*) => {
-        /// The cross-backend cases, run on SQLite.
-        mod sqlite {
+        $crate::cross_backend!(@backend sqlite, Sqlite, $($case => $path),*);
+        $crate::cross_backend!(@backend postgres, Postgres, $($case => $path),*);
+    };
+    (@backend $module:ident, $kind:ident, $($case:ident => $path:path),*) => {
+        #[doc = concat!("The cross-backend cases, run on `BackendKind::", stringify!($kind), "`.")]
+        mod $module {
             $(
                 #[test]
                 fn $case() {
-                    $crate::harness::run_case(
-                        $crate::BackendKind::Sqlite,
-                        $path,
-                    );
-                }
-            )*
-        }
-        /// The cross-backend cases, run on PostgreSQL.
-        mod postgres {
-            $(
-                #[test]
-                fn $case() {
-                    $crate::harness::run_case(
-                        $crate::BackendKind::Postgres,
-                        $path,
-                    );
+                    $crate::harness::run_case($crate::BackendKind::$kind, $path);
                 }
             )*
         }

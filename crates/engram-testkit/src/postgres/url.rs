@@ -1,5 +1,6 @@
 //! Test server URLs: the private cluster's, and an external server's with another database.
 
+/// The URL of a database on the private cluster, as its `postgres` superuser.
 pub(super) fn local_url(port: u16, database: &str) -> String {
     format!("postgres://postgres@127.0.0.1:{port}/{database}")
 }
