@@ -1,80 +1,43 @@
 //! The conformance suite: every case is written once, in `cases`, and run on SQLite and on
-//! PostgreSQL by the `conformance!` macro (test names `sqlite::…` and `postgres::…`).
+//! PostgreSQL by the testkit's `cross_backend!` macro (test names `sqlite::…` and
+//! `postgres::…`), each on a fresh database.
 
 mod common;
 
-/// Generates one test per case and backend. A case that needs an unmigrated store is listed
-/// after `unmigrated:`.
-macro_rules! conformance {
-    (migrated: [$($case:ident),* $(,)?], unmigrated: [$($raw:ident),* $(,)?]) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $case() {
-                    let (store, _dir) = crate::common::sqlite_store();
-                    crate::cases::$case(&store);
-                }
-            )*
-            $(
-                #[test]
-                fn $raw() {
-                    let (store, _dir) = crate::common::unmigrated_sqlite_store();
-                    crate::cases::$raw(&store);
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $case() {
-                    let store = crate::common::postgres_store();
-                    crate::cases::$case(&store);
-                }
-            )*
-            $(
-                #[test]
-                fn $raw() {
-                    let store = crate::common::unmigrated_postgres_store();
-                    crate::cases::$raw(&store);
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
-    migrated: [
-        insert_then_get_returns_every_field,
-        insert_fills_in_defaults,
-        insert_keeps_given_id_and_timestamps,
-        insert_of_an_existing_id_is_a_conflict,
-        insert_many_is_all_or_nothing,
-        insert_many_returns_ids_in_input_order,
-        import_skips_ids_already_stored,
-        get_of_a_missing_id_is_none,
-        update_replaces_fields_and_moves_updated_at,
-        update_of_a_missing_id_is_not_found,
-        delete_reports_whether_the_row_existed,
-        each_filter_alone_selects_exactly_its_rows,
-        filters_combine_with_and,
-        default_order_is_updated_desc_then_id_desc,
-        every_order_breaks_ties_by_id,
-        pages_tile_the_full_result,
-        empty_store_gives_empty_results,
-        metadata_filter_with_limit_fills_the_page,
-        containment_follows_postgres_rules,
-        documents_read_back_in_postgres_form,
-        bad_input_gets_the_same_error_kind,
-        clusters_upsert_get_and_delete,
-        policies_move_expired_rows_and_trim_content,
-        stats_count_per_tier_and_user,
-        migrate_twice_applies_nothing_the_second_time,
-        text_round_trips_byte_for_byte,
-    ],
-    unmigrated: [operations_before_migrate_name_the_fix]
-);
+engram_testkit::cross_backend!(cases::{
+    insert_then_get_returns_every_field,
+    insert_fills_in_defaults,
+    insert_keeps_given_id_and_timestamps,
+    insert_of_an_existing_id_is_a_conflict,
+    insert_many_is_all_or_nothing,
+    insert_many_returns_ids_in_input_order,
+    import_skips_ids_already_stored,
+    get_of_a_missing_id_is_none,
+    update_replaces_fields_and_moves_updated_at,
+    update_of_a_missing_id_is_not_found,
+    delete_reports_whether_the_row_existed,
+    each_filter_alone_selects_exactly_its_rows,
+    filters_combine_with_and,
+    default_order_is_updated_desc_then_id_desc,
+    every_order_breaks_ties_by_id,
+    pages_tile_the_full_result,
+    empty_store_gives_empty_results,
+    metadata_filter_with_limit_fills_the_page,
+    containment_follows_postgres_rules,
+    documents_read_back_in_postgres_form,
+    bad_input_gets_the_same_error_kind,
+    clusters_upsert_get_and_delete,
+    policies_move_expired_rows_and_trim_content,
+    stats_count_per_tier_and_user,
+    migrate_twice_applies_nothing_the_second_time,
+    text_round_trips_byte_for_byte,
+    operations_before_migrate_name_the_fix,
+});
 
 mod cases {
+    // A case that is not listed above is never called: make that a build error.
+    #![deny(dead_code)]
+
     use std::collections::BTreeSet;
     use std::time::Duration;
 
@@ -82,8 +45,11 @@ mod cases {
         ClusterQuery, ClusterUpsert, ErrorKind, Memory, MemoryQuery, MemoryUpdate, NewMemory,
         Order, PolicyAction, Store, TierPolicy, Timestamp,
     };
+    use engram_testkit::TestDb;
     use serde_json::{json, Value};
     use uuid::Uuid;
+
+    use crate::common::{migrated_store, unmigrated_store};
 
     const BASE: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
 
@@ -201,7 +167,8 @@ mod cases {
         rows.iter().map(|m| m.id).collect()
     }
 
-    pub fn insert_then_get_returns_every_field(store: &Store) {
+    pub fn insert_then_get_returns_every_field(db: &TestDb) {
+        let store = &migrated_store(db);
         let stored = store
             .insert(
                 NewMemory::new("alice", "likes tea")
@@ -227,7 +194,8 @@ mod cases {
         assert_eq!(read.id.get_version_num(), 7, "engram makes UUIDv7 ids");
     }
 
-    pub fn insert_fills_in_defaults(store: &Store) {
+    pub fn insert_fills_in_defaults(db: &TestDb) {
+        let store = &migrated_store(db);
         let before = Timestamp::now();
         let stored = store.insert(NewMemory::new("alice", "x")).unwrap();
         let read = store.get(stored.id).unwrap().unwrap();
@@ -242,7 +210,8 @@ mod cases {
         assert!(read.created_at >= before && read.created_at <= Timestamp::now());
     }
 
-    pub fn insert_keeps_given_id_and_timestamps(store: &Store) {
+    pub fn insert_keeps_given_id_and_timestamps(db: &TestDb) {
+        let store = &migrated_store(db);
         let given = Uuid::from_u128(42);
         let created = Timestamp::from_micros(-123_456_789); // before 1970, odd microseconds
         let updated = Timestamp::from_micros(1_700_000_000_123_457);
@@ -255,7 +224,8 @@ mod cases {
         assert_eq!(read.updated_at, updated);
     }
 
-    pub fn insert_of_an_existing_id_is_a_conflict(store: &Store) {
+    pub fn insert_of_an_existing_id_is_a_conflict(db: &TestDb) {
+        let store = &migrated_store(db);
         let first = store.insert(NewMemory::new("u", "first")).unwrap();
         let err = store
             .insert(NewMemory::new("u", "second").id(first.id))
@@ -264,7 +234,8 @@ mod cases {
         assert_eq!(store.get(first.id).unwrap().unwrap().content, "first");
     }
 
-    pub fn insert_many_is_all_or_nothing(store: &Store) {
+    pub fn insert_many_is_all_or_nothing(db: &TestDb) {
+        let store = &migrated_store(db);
         let existing = store.insert(NewMemory::new("u", "kept")).unwrap();
         let batch = vec![
             NewMemory::new("u", "new 1"),
@@ -286,7 +257,8 @@ mod cases {
         assert_eq!(store.count(MemoryQuery::new()).unwrap(), 1);
     }
 
-    pub fn insert_many_returns_ids_in_input_order(store: &Store) {
+    pub fn insert_many_returns_ids_in_input_order(db: &TestDb) {
+        let store = &migrated_store(db);
         let batch: Vec<NewMemory> = (0..250)
             .map(|i| NewMemory::new("u", format!("m{i}")).score(i % 101))
             .collect();
@@ -299,7 +271,8 @@ mod cases {
         assert!(store.insert_many(Vec::new()).unwrap().is_empty());
     }
 
-    pub fn import_skips_ids_already_stored(store: &Store) {
+    pub fn import_skips_ids_already_stored(db: &TestDb) {
+        let store = &migrated_store(db);
         let rows: Vec<NewMemory> = (0..5)
             .map(|i| {
                 NewMemory::new("u", format!("m{i}"))
@@ -312,11 +285,13 @@ mod cases {
         assert_eq!(store.count(MemoryQuery::new()).unwrap(), 5);
     }
 
-    pub fn get_of_a_missing_id_is_none(store: &Store) {
+    pub fn get_of_a_missing_id_is_none(db: &TestDb) {
+        let store = &migrated_store(db);
         assert_eq!(store.get(Uuid::now_v7()).unwrap(), None);
     }
 
-    pub fn update_replaces_fields_and_moves_updated_at(store: &Store) {
+    pub fn update_replaces_fields_and_moves_updated_at(db: &TestDb) {
+        let store = &migrated_store(db);
         let stored = store
             .insert(
                 NewMemory::new("u", "old")
@@ -354,21 +329,24 @@ mod cases {
         assert!(partial.updated_at >= updated.updated_at);
     }
 
-    pub fn update_of_a_missing_id_is_not_found(store: &Store) {
+    pub fn update_of_a_missing_id_is_not_found(db: &TestDb) {
+        let store = &migrated_store(db);
         let err = store
             .update(Uuid::now_v7(), MemoryUpdate::default().score(3))
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     }
 
-    pub fn delete_reports_whether_the_row_existed(store: &Store) {
+    pub fn delete_reports_whether_the_row_existed(db: &TestDb) {
+        let store = &migrated_store(db);
         let stored = store.insert(NewMemory::new("u", "c")).unwrap();
         assert!(store.delete(stored.id).unwrap());
         assert!(!store.delete(stored.id).unwrap());
         assert_eq!(store.get(stored.id).unwrap(), None);
     }
 
-    pub fn each_filter_alone_selects_exactly_its_rows(store: &Store) {
+    pub fn each_filter_alone_selects_exactly_its_rows(db: &TestDb) {
+        let store = &migrated_store(db);
         let seeded = seed(store);
         let check = |query: MemoryQuery, keep: &dyn Fn(&Memory) -> bool, what: &str| {
             let want = expected(&seeded, keep);
@@ -456,7 +434,8 @@ mod cases {
         );
     }
 
-    pub fn filters_combine_with_and(store: &Store) {
+    pub fn filters_combine_with_and(db: &TestDb) {
+        let store = &migrated_store(db);
         let seeded = seed(store);
         let query = MemoryQuery::new()
             .user("alice")
@@ -479,7 +458,8 @@ mod cases {
         assert_eq!(store.count(none).unwrap(), 0);
     }
 
-    pub fn default_order_is_updated_desc_then_id_desc(store: &Store) {
+    pub fn default_order_is_updated_desc_then_id_desc(db: &TestDb) {
+        let store = &migrated_store(db);
         // Three rows share one updated_at: the id decides.
         let rows: Vec<NewMemory> = [5u128, 9, 7, 1]
             .iter()
@@ -493,7 +473,8 @@ mod cases {
         assert_eq!(got, vec![id(1), id(9), id(7), id(5)]);
     }
 
-    pub fn every_order_breaks_ties_by_id(store: &Store) {
+    pub fn every_order_breaks_ties_by_id(db: &TestDb) {
+        let store = &migrated_store(db);
         let seeded = seed(store);
         let tie: Vec<NewMemory> = (100..104)
             .map(|n| NewMemory::new("tie", "c").id(id(n)).at(at(5), at(5)))
@@ -523,7 +504,8 @@ mod cases {
         }
     }
 
-    pub fn pages_tile_the_full_result(store: &Store) {
+    pub fn pages_tile_the_full_result(db: &TestDb) {
+        let store = &migrated_store(db);
         seed(store);
         let query = MemoryQuery::new().tiers(["short_term", "mid_term"]);
         let full = ids(&store.query(query.clone()).unwrap());
@@ -546,7 +528,8 @@ mod cases {
         );
     }
 
-    pub fn empty_store_gives_empty_results(store: &Store) {
+    pub fn empty_store_gives_empty_results(db: &TestDb) {
+        let store = &migrated_store(db);
         assert!(store.query(MemoryQuery::new()).unwrap().is_empty());
         assert_eq!(
             store
@@ -563,7 +546,8 @@ mod cases {
         assert!(stats.per_tier.is_empty());
     }
 
-    pub fn metadata_filter_with_limit_fills_the_page(store: &Store) {
+    pub fn metadata_filter_with_limit_fills_the_page(db: &TestDb) {
+        let store = &migrated_store(db);
         // 1 row in 20 matches, and the matches are the oldest rows: a filter applied after
         // the LIMIT would return almost nothing.
         let rows: Vec<NewMemory> = (0..400)
@@ -588,7 +572,8 @@ mod cases {
         assert_eq!(store.count(query).unwrap(), 20);
     }
 
-    pub fn containment_follows_postgres_rules(store: &Store) {
+    pub fn containment_follows_postgres_rules(db: &TestDb) {
+        let store = &migrated_store(db);
         let docs = [
             json!({"items": [{"a": 1, "b": 2}]}),
             json!({"flag": true}),
@@ -636,7 +621,8 @@ mod cases {
         );
     }
 
-    pub fn documents_read_back_in_postgres_form(store: &Store) {
+    pub fn documents_read_back_in_postgres_form(db: &TestDb) {
+        let store = &migrated_store(db);
         let metadata: Value = serde_json::from_str(
             r#"{"a": 1e2, "b": 1.50e1, "c": 1.5e-3, "d": -0, "e": 0.10, "k": 1, "k": 2,
                 "f": 1e400, "g": [1E+2, {"h": -0.0}]}"#,
@@ -654,7 +640,8 @@ mod cases {
         assert_eq!(text, expected);
     }
 
-    pub fn bad_input_gets_the_same_error_kind(store: &Store) {
+    pub fn bad_input_gets_the_same_error_kind(db: &TestDb) {
+        let store = &migrated_store(db);
         let invalid = |result: engram::Result<Memory>, what: &str| {
             let err = result.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{what}: {err}");
@@ -756,7 +743,8 @@ mod cases {
         );
     }
 
-    pub fn clusters_upsert_get_and_delete(store: &Store) {
+    pub fn clusters_upsert_get_and_delete(db: &TestDb) {
+        let store = &migrated_store(db);
         let first = store
             .upsert_cluster(ClusterUpsert {
                 user_id: "alice".into(),
@@ -847,7 +835,8 @@ mod cases {
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 
-    pub fn policies_move_expired_rows_and_trim_content(store: &Store) {
+    pub fn policies_move_expired_rows_and_trim_content(db: &TestDb) {
+        let store = &migrated_store(db);
         let now = at(100_000);
         let day = 86_400;
         let rows = vec![
@@ -926,7 +915,8 @@ mod cases {
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 
-    pub fn stats_count_per_tier_and_user(store: &Store) {
+    pub fn stats_count_per_tier_and_user(db: &TestDb) {
+        let store = &migrated_store(db);
         let seeded = seed(store);
         let stats = store.stats(None).unwrap();
         assert_eq!(stats.total, seeded.len() as u64);
@@ -941,11 +931,13 @@ mod cases {
         assert_eq!(bob.per_user.keys().collect::<Vec<_>>(), vec!["bob"]);
     }
 
-    pub fn migrate_twice_applies_nothing_the_second_time(store: &Store) {
+    pub fn migrate_twice_applies_nothing_the_second_time(db: &TestDb) {
+        let store = &migrated_store(db);
         assert!(store.migrate().unwrap().is_empty());
     }
 
-    pub fn text_round_trips_byte_for_byte(store: &Store) {
+    pub fn text_round_trips_byte_for_byte(db: &TestDb) {
+        let store = &migrated_store(db);
         let content = "multi\nline \t 日本語 🧠 \u{1} \"quoted\" \\ 'single'";
         let metadata = json!({"emoji": "🧠", "ctrl": "\u{1f}", "quote": "\"", "日本": ["語"]});
         let stored = store
@@ -964,7 +956,8 @@ mod cases {
         assert_eq!(store.get(stored.id).unwrap().unwrap().content, big);
     }
 
-    pub fn operations_before_migrate_name_the_fix(store: &Store) {
+    pub fn operations_before_migrate_name_the_fix(db: &TestDb) {
+        let store = &unmigrated_store(db);
         let err = store.count(MemoryQuery::new()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Schema, "{err}");
         assert!(err.to_string().contains("init-db"), "{err}");

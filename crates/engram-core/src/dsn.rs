@@ -208,30 +208,33 @@ impl fmt::Debug for Dsn {
     }
 }
 
-/// What may be shown of a DSN that could not be parsed: its start, up to the first `:` or
-/// `@` (keeping a `://` that follows), then `***`. A malformed DSN may hold a password
-/// anywhere (`postgres//user:secret@host`, `user:secret@host/db`), so nothing past the user
-/// name's place is shown.
+/// What may be shown of a DSN that could not be parsed. One shaped like a URL
+/// (`scheme://…`) is shown with [`redact`]; of any other shape only the start, up to the
+/// first `:` or `@`, then `***`: a malformed DSN may hold a password anywhere
+/// (`postgres//user:secret@host`, `user:secret@host/db`), so nothing past the user name's
+/// place is shown.
 ///
 /// ```
 /// use engram_core::dsn::mask_unparsed;
 /// assert_eq!(mask_unparsed("postgres//engram:S3cr3t@h/db"), "postgres//engram***");
 /// assert_eq!(mask_unparsed("engram:S3cr3t@h/db"), "engram***");
-/// assert_eq!(mask_unparsed("mysql://u:S3cr3t@h/db"), "mysql://***");
+/// assert_eq!(mask_unparsed("mysql://u:S3cr3t@h/db"), "mysql://u:***@h/db");
 /// assert_eq!(mask_unparsed("engram.db"), "engram.db");
 /// ```
 pub fn mask_unparsed(dsn: &str) -> String {
     let trimmed = dsn.trim();
-    match trimmed.find([':', '@']) {
-        None => trimmed.to_string(),
-        Some(end) => {
-            let keep = if trimmed[end..].starts_with("://") {
-                end + 3
-            } else {
-                end
-            };
-            format!("{}***", &trimmed[..keep])
-        }
+    let Some(end) = trimmed.find([':', '@']) else {
+        return trimmed.to_string();
+    };
+    let scheme = &trimmed[..end];
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if is_scheme && trimmed[end..].starts_with("://") {
+        redact(trimmed)
+    } else {
+        format!("{scheme}***")
     }
 }
 

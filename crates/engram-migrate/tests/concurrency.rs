@@ -1,31 +1,36 @@
 //! Several migrators at once on one fresh database, and the PostgreSQL lock timeout.
 
+// A case that is not listed in `cross_backend!` is never called: make that a build error.
+#![deny(dead_code)]
+
 mod common;
 
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{extended_set, Conn, TestDb};
+use common::{extended_set, MigrationConn};
 use engram_migrate::{BackendKind, MigrateError, MigrationState, ADVISORY_LOCK_KEY};
+use engram_testkit::{TestConnection, TestDb};
 
-both_dialects! {
-    four_migrators_at_once_apply_each_migration_once => super::four_migrators_at_once_apply_each_migration_once;
-}
+engram_testkit::cross_backend!(four_migrators_at_once_apply_each_migration_once);
 
 const MIGRATORS: usize = 4;
 
-fn four_migrators_at_once_apply_each_migration_once(dialect: BackendKind) {
+/// Three rounds, each on a fresh database of the backend of `given` (the threads share
+/// each one through an `Arc`).
+fn four_migrators_at_once_apply_each_migration_once(given: &TestDb) {
+    let backend = given.kind();
     for _round in 0..3 {
-        let db = Arc::new(TestDb::new(dialect));
-        let set = Arc::new(extended_set(dialect));
+        let db = Arc::new(TestDb::new(backend));
+        let set = Arc::new(extended_set(backend));
         let barrier = Arc::new(Barrier::new(MIGRATORS));
         let workers: Vec<_> = (0..MIGRATORS)
             .map(|_| {
                 let (db, set, barrier) = (Arc::clone(&db), Arc::clone(&set), Arc::clone(&barrier));
                 thread::spawn(move || {
                     let mut conn = db.connect();
-                    if let Conn::Sqlite(sqlite) = &conn {
+                    if let TestConnection::Sqlite(sqlite) = &conn {
                         // Leave the busy timeout to the migrator.
                         sqlite.busy_timeout(Duration::ZERO).expect("busy timeout");
                     }
@@ -67,9 +72,9 @@ fn four_migrators_at_once_apply_each_migration_once(dialect: BackendKind) {
 
 #[test]
 fn postgres_lock_timeout_is_bounded_and_clear() {
-    let db = TestDb::new(BackendKind::Postgres);
+    let db = TestDb::postgres();
     let set = extended_set(BackendKind::Postgres);
-    let Conn::Postgres(mut holder) = db.connect() else {
+    let TestConnection::Postgres(mut holder) = db.connect() else {
         unreachable!("a PostgreSQL database")
     };
     holder

@@ -1,29 +1,33 @@
 //! up, down, status, history, stamp and the dry runs, on both dialects.
 
+// A case that is not listed in `cross_backend!` is never called: make that a build error.
+#![deny(dead_code)]
+
 mod common;
 
-use common::{embedded_plus, extended_set, head, notes_table, TestDb};
+use common::{embedded_plus, extended_set, head, notes_table, MigrationConn};
 use engram_migrate::{
-    BackendKind, Direction, DownTarget, MigrateError, Migration, MigrationSet, MigrationState,
+    Direction, DownTarget, MigrateError, Migration, MigrationSet, MigrationState,
 };
+use engram_testkit::{TestConnection, TestDb};
 
-both_dialects! {
-    up_to_head_then_everything_is_applied => super::up_to_head_then_everything_is_applied;
-    up_is_idempotent => super::up_is_idempotent;
-    down_to_zero_and_up_again_gives_the_same_schema => super::down_to_zero_and_up_again_gives_the_same_schema;
-    up_to_a_target_and_down_by_steps => super::up_to_a_target_and_down_by_steps;
-    stamp_records_without_running => super::stamp_records_without_running;
-    changed_script_is_refused => super::changed_script_is_refused;
-    unknown_applied_version_is_refused => super::unknown_applied_version_is_refused;
-    failing_script_rolls_back_with_its_row => super::failing_script_rolls_back_with_its_row;
-    dry_runs_list_the_sql_and_run_nothing => super::dry_runs_list_the_sql_and_run_nothing;
-    unknown_targets_are_errors => super::unknown_targets_are_errors;
-}
+engram_testkit::cross_backend!(
+    up_to_head_then_everything_is_applied,
+    up_is_idempotent,
+    down_to_zero_and_up_again_gives_the_same_schema,
+    up_to_a_target_and_down_by_steps,
+    stamp_records_without_running,
+    changed_script_is_refused,
+    unknown_applied_version_is_refused,
+    failing_script_rolls_back_with_its_row,
+    dry_runs_list_the_sql_and_run_nothing,
+    unknown_targets_are_errors,
+);
 
-fn up_to_head_then_everything_is_applied(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn up_to_head_then_everything_is_applied(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let set = MigrationSet::embedded(dialect);
+    let set = MigrationSet::embedded(backend);
     let runs = conn.migrator(set).up(None).expect("up");
     let versions: Vec<u32> = runs.iter().map(|r| r.version).collect();
     let expected: Vec<u32> = set.migrations().iter().map(|m| m.version).collect();
@@ -51,10 +55,10 @@ fn up_to_head_then_everything_is_applied(dialect: BackendKind) {
     }
 }
 
-fn up_is_idempotent(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn up_is_idempotent(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let set = extended_set(dialect);
+    let set = extended_set(backend);
     assert_eq!(conn.migrator(&set).up(None).expect("up").len(), set.len());
     let schema = conn.full_schema();
     let history = conn.migrator(&set).history().expect("history");
@@ -72,10 +76,10 @@ fn up_is_idempotent(dialect: BackendKind) {
     assert_eq!(conn.migrator(&set).history().expect("history"), history);
 }
 
-fn down_to_zero_and_up_again_gives_the_same_schema(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn down_to_zero_and_up_again_gives_the_same_schema(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let set = extended_set(dialect);
+    let set = extended_set(backend);
     conn.migrator(&set).up(None).expect("up");
     let first = conn.full_schema();
     let first_logical = conn.logical_schema();
@@ -112,11 +116,11 @@ fn down_to_zero_and_up_again_gives_the_same_schema(dialect: BackendKind) {
     }
 }
 
-fn up_to_a_target_and_down_by_steps(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn up_to_a_target_and_down_by_steps(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let set = extended_set(dialect);
-    let base = head(dialect);
+    let set = extended_set(backend);
+    let base = head(backend);
     let (notes, index) = (base + 1, base + 2);
 
     let runs = conn.migrator(&set).up(Some(notes)).expect("up --to");
@@ -181,11 +185,11 @@ fn up_to_a_target_and_down_by_steps(dialect: BackendKind) {
     assert!(conn.migrator(&set).history().expect("history").is_empty());
 }
 
-fn stamp_records_without_running(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn stamp_records_without_running(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let set = extended_set(dialect);
-    let base = head(dialect);
+    let set = extended_set(backend);
+    let base = head(backend);
 
     let stamped = conn.migrator(&set).stamp(base + 1).expect("stamp");
     let versions: Vec<u32> = stamped.iter().map(|s| s.version).collect();
@@ -230,16 +234,16 @@ fn stamp_records_without_running(dialect: BackendKind) {
     assert!(err.to_string().contains("0099"), "{err}");
 }
 
-fn changed_script_is_refused(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn changed_script_is_refused(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let set = MigrationSet::embedded(dialect);
+    let set = MigrationSet::embedded(backend);
     conn.migrator(set).up(None).expect("up");
 
     let mut migrations = set.migrations().to_vec();
     let first = &mut migrations[0];
     first.up = format!("{}\n-- an edit after the fact\n", first.up).into();
-    migrations.push(notes_table(head(dialect) + 1));
+    migrations.push(notes_table(head(backend) + 1));
     let drifted = MigrationSet::from_migrations(migrations).expect("set");
 
     let before = conn.full_schema();
@@ -255,7 +259,7 @@ fn changed_script_is_refused(dialect: BackendKind) {
 
     for result in [
         conn.migrator(&drifted).down(DownTarget::Steps(1)).map(drop),
-        conn.migrator(&drifted).stamp(head(dialect) + 1).map(drop),
+        conn.migrator(&drifted).stamp(head(backend) + 1).map(drop),
         conn.migrator(&drifted).plan_up(None).map(drop),
         conn.migrator(&drifted)
             .plan_down(DownTarget::To(0))
@@ -277,7 +281,7 @@ fn changed_script_is_refused(dialect: BackendKind) {
         Some(MigrationState::Pending)
     );
 
-    if let common::Conn::Postgres(client) = &mut conn {
+    if let TestConnection::Postgres(client) = &mut conn {
         // The refusal released the advisory lock.
         let row = client
             .query_one(
@@ -295,16 +299,16 @@ fn changed_script_is_refused(dialect: BackendKind) {
     }
 }
 
-fn unknown_applied_version_is_refused(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn unknown_applied_version_is_refused(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let newer = embedded_plus(dialect, vec![notes_table(head(dialect) + 1)]);
+    let newer = embedded_plus(backend, vec![notes_table(head(backend) + 1)]);
     conn.migrator(&newer)
         .up(None)
         .expect("up with the newer set");
 
-    let older = MigrationSet::embedded(dialect);
-    let unknown = format!("{:04} notes", head(dialect) + 1);
+    let older = MigrationSet::embedded(backend);
+    let unknown = format!("{:04} notes", head(backend) + 1);
     for result in [
         conn.migrator(older).up(None).map(drop),
         conn.migrator(older).down(DownTarget::Steps(1)).map(drop),
@@ -319,17 +323,17 @@ fn unknown_applied_version_is_refused(dialect: BackendKind) {
     let last = status.last().expect("lines");
     assert_eq!(
         (last.version, last.name.as_str(), last.state),
-        (head(dialect) + 1, "notes", MigrationState::Unknown)
+        (head(backend) + 1, "notes", MigrationState::Unknown)
     );
     assert!(conn.tables().contains("notes"), "nothing was reverted");
 }
 
-fn failing_script_rolls_back_with_its_row(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn failing_script_rolls_back_with_its_row(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let base = head(dialect);
+    let base = head(backend);
     let set = embedded_plus(
-        dialect,
+        backend,
         vec![Migration::new(
             base + 1,
             "broken",
@@ -359,10 +363,10 @@ fn failing_script_rolls_back_with_its_row(dialect: BackendKind) {
     );
 }
 
-fn dry_runs_list_the_sql_and_run_nothing(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn dry_runs_list_the_sql_and_run_nothing(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let set = extended_set(dialect);
+    let set = extended_set(backend);
 
     let plan = conn.migrator(&set).plan_up(None).expect("plan up");
     assert_eq!(plan.len(), set.len());
@@ -421,10 +425,10 @@ fn dry_runs_list_the_sql_and_run_nothing(dialect: BackendKind) {
     assert_eq!(conn.migrator(&set).history().expect("history"), history);
 }
 
-fn unknown_targets_are_errors(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn unknown_targets_are_errors(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let set = MigrationSet::embedded(dialect);
+    let set = MigrationSet::embedded(backend);
     let err = conn
         .migrator(set)
         .up(Some(4242))

@@ -1,36 +1,40 @@
 //! `-- engram:no-transaction` scripts: statement by statement, a failed row that blocks every
 //! later command until `repair`, on both dialects.
 
+// A case that is not listed in `cross_backend!` is never called: make that a build error.
+#![deny(dead_code)]
+
 mod common;
 
-use common::{embedded_plus, head, TestDb};
+use common::{embedded_plus, head, MigrationConn};
 use engram_migrate::{BackendKind, DownTarget, MigrateError, Migration, MigrationState};
+use engram_testkit::TestDb;
 
-both_dialects! {
-    failed_no_transaction_migration_blocks_until_repaired => super::failed_no_transaction_migration_blocks_until_repaired;
-    no_transaction_migration_applies_and_reverts => super::no_transaction_migration_applies_and_reverts;
-}
+engram_testkit::cross_backend!(
+    failed_no_transaction_migration_blocks_until_repaired,
+    no_transaction_migration_applies_and_reverts,
+);
 
 /// `CREATE INDEX CONCURRENTLY` on PostgreSQL, a plain index on SQLite.
-fn concurrently(dialect: BackendKind) -> &'static str {
-    match dialect {
+fn concurrently(backend: BackendKind) -> &'static str {
+    match backend {
         BackendKind::Postgres => "CONCURRENTLY ",
         BackendKind::Sqlite => "",
     }
 }
 
-fn script(dialect: BackendKind, index_table: &str) -> String {
+fn script(backend: BackendKind, index_table: &str) -> String {
     format!(
         "-- engram:no-transaction\n\
          -- Builds notes and an index on it without blocking writers.\n\
          CREATE TABLE IF NOT EXISTS notes (id INTEGER NOT NULL PRIMARY KEY, body TEXT NOT NULL);\n\
          INSERT INTO notes (id, body) VALUES (1, 'a; b'), (2, $$c;d$$) ON CONFLICT DO NOTHING;\n\
          CREATE INDEX {}notes_body_idx ON {index_table} (body);\n",
-        concurrently(dialect)
+        concurrently(backend)
     )
     .replace(
         "$$c;d$$",
-        if dialect == BackendKind::Postgres {
+        if backend == BackendKind::Postgres {
             "$$c;d$$"
         } else {
             "'c;d'"
@@ -38,24 +42,24 @@ fn script(dialect: BackendKind, index_table: &str) -> String {
     )
 }
 
-fn down_script(dialect: BackendKind) -> String {
+fn down_script(backend: BackendKind) -> String {
     format!(
         "-- engram:no-transaction\nDROP INDEX {}notes_body_idx;\nDROP TABLE notes;\n",
-        concurrently(dialect)
+        concurrently(backend)
     )
 }
 
-fn failed_no_transaction_migration_blocks_until_repaired(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn failed_no_transaction_migration_blocks_until_repaired(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let version = head(dialect) + 1;
+    let version = head(backend) + 1;
     let broken = embedded_plus(
-        dialect,
+        backend,
         vec![Migration::new(
             version,
             "notes_concurrently",
-            script(dialect, "missing_table"),
-            down_script(dialect),
+            script(backend, "missing_table"),
+            down_script(backend),
         )],
     );
     assert!(broken.get(version).is_some_and(Migration::no_transaction));
@@ -94,12 +98,12 @@ fn failed_no_transaction_migration_blocks_until_repaired(dialect: BackendKind) {
 
     let repair_hint = format!("engram migrate repair {version:04}");
     let fixed = embedded_plus(
-        dialect,
+        backend,
         vec![Migration::new(
             version,
             "notes_concurrently",
-            script(dialect, "notes"),
-            down_script(dialect),
+            script(backend, "notes"),
+            down_script(backend),
         )],
     );
     for set in [&broken, &fixed] {
@@ -157,17 +161,17 @@ fn failed_no_transaction_migration_blocks_until_repaired(dialect: BackendKind) {
     assert!(err.to_string().contains("not recorded as failed"), "{err}");
 }
 
-fn no_transaction_migration_applies_and_reverts(dialect: BackendKind) {
-    let db = TestDb::new(dialect);
+fn no_transaction_migration_applies_and_reverts(db: &TestDb) {
+    let backend = db.kind();
     let mut conn = db.connect();
-    let version = head(dialect) + 1;
+    let version = head(backend) + 1;
     let set = embedded_plus(
-        dialect,
+        backend,
         vec![Migration::new(
             version,
             "notes_concurrently",
-            script(dialect, "notes"),
-            down_script(dialect),
+            script(backend, "notes"),
+            down_script(backend),
         )],
     );
     let plan = conn.migrator(&set).plan_up(None).expect("plan");
@@ -186,6 +190,6 @@ fn no_transaction_migration_applies_and_reverts(dialect: BackendKind) {
     assert!(!conn.tables().contains("notes"));
     assert_eq!(
         conn.tracking_rows().last().map(|r| r.0),
-        Some(head(dialect))
+        Some(head(backend))
     );
 }

@@ -3,19 +3,20 @@
 
 mod common;
 
-use common::TestDb;
+use common::MigrationConn;
 use engram_migrate::{BackendKind, MigrationSet};
+use engram_testkit::TestDb;
 
 #[test]
 fn both_folders_build_the_same_logical_schema() {
     let mut schemas = Vec::new();
-    for dialect in BackendKind::ALL {
-        let db = TestDb::new(dialect);
+    for backend in BackendKind::ALL {
+        let db = TestDb::new(backend.into());
         let mut conn = db.connect();
-        conn.migrator(MigrationSet::embedded(dialect))
+        conn.migrator(MigrationSet::embedded(backend))
             .up(None)
             .expect("up");
-        schemas.push((dialect, conn.logical_schema()));
+        schemas.push((backend, conn.logical_schema()));
     }
     let (_, pg) = &schemas[0];
     let (_, sqlite) = &schemas[1];

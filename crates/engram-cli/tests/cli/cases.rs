@@ -1,11 +1,15 @@
 //! The per-backend cases: each one takes a fresh [`TestDb`] and is run on SQLite and on
-//! PostgreSQL by the `both_backends!` macro in `main.rs`.
+//! PostgreSQL by the `cross_backend!` list in `main.rs`.
+
+// A case that is not listed in `main.rs` is never called: make that a build error.
+#![deny(dead_code)]
 
 use std::process::{Command, Stdio};
 
+use engram_testkit::TestDb;
 use serde_json::{json, Value};
 
-use crate::common::{id, TestDb, BIN};
+use crate::common::{id, RunEngram, BIN};
 
 /// Four memories with fixed ids and times, one per line (see the query expectations).
 ///
@@ -760,7 +764,7 @@ pub fn concurrent_init_db(db: &TestDb) {
                 .env_remove("ENGRAM_DATABASE_URL")
                 .env_remove("DATABASE_URL")
                 .env("RUST_LOG", "warn")
-                .args(["--database-url", &db.url, "init-db"])
+                .args(["--database-url", db.dsn(), "init-db"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -1105,7 +1109,7 @@ pub fn quiet_when_piped(db: &TestDb) {
         // Default logging (no RUST_LOG): only log lines may appear on stderr, no bar.
         let output = crate::common::bare_cmd(db.dir())
             .arg("--database-url")
-            .arg(&db.url)
+            .arg(db.dsn())
             .args(&args)
             .output()
             .expect("run");

@@ -2,23 +2,14 @@
 //! order marks, numeric timestamps, exports that fail midway, retried puts, streamed queries
 //! and down migrations that would drop memories. Each case runs on both backends.
 
+#![deny(dead_code)]
+
+use engram_testkit::TestDb;
 use serde_json::{json, Value};
 
-use crate::common::{id, Kind, TestDb};
+use crate::common::{id, RunEngram};
 
-// Stand-in until the shared cross-backend harness lands.
-macro_rules! corner_cases {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $case() { super::$case(&super::TestDb::new(super::Kind::Sqlite)); } )*
-        }
-        mod postgres {
-            $( #[test] fn $case() { super::$case(&super::TestDb::new(super::Kind::Postgres)); } )*
-        }
-    };
-}
-
-corner_cases!(
+engram_testkit::cross_backend!(
     import_bounds_a_line,
     import_skips_a_byte_order_mark,
     import_refuses_numeric_timestamps,

@@ -6,30 +6,9 @@ mod common;
 mod corners;
 mod standalone;
 
-/// Generates `mod sqlite { #[test] fn case() }` and `mod postgres { … }`, each running the
-/// case of the same name in `cases` on a fresh database of that backend.
-macro_rules! both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $case() {
-                    crate::cases::$case(&crate::common::TestDb::new(crate::common::Kind::Sqlite));
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $case() {
-                    crate::cases::$case(&crate::common::TestDb::new(crate::common::Kind::Postgres));
-                }
-            )*
-        }
-    };
-}
-
-both_backends!(
+// `sqlite::CASE` and `postgres::CASE` for each case in `cases`, on a fresh database of that
+// backend.
+engram_testkit::cross_backend!(cases::{
     put_get_delete,
     query_filters,
     query_formats,
@@ -49,4 +28,4 @@ both_backends!(
     export_paging,
     quiet_when_piped,
     demo,
-);
+});

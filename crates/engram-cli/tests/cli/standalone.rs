@@ -1,9 +1,10 @@
 //! Cases that involve both backends at once, or none: the default DSN and its environment
 //! variables, the SQLite log line, password redaction, and a SQLite → PostgreSQL transfer.
 
+use engram_testkit::{BackendKind, TestDb};
 use serde_json::{json, Value};
 
-use crate::common::{bare_cmd, expect_success, expect_user_error, id, Kind, TestDb};
+use crate::common::{bare_cmd, expect_success, expect_user_error, id, RunEngram};
 
 const PASSWORD: &str = "s3cr3t-pw";
 
@@ -82,7 +83,7 @@ fn the_dsn_comes_from_the_flag_then_engram_database_url_then_database_url() {
 fn the_sqlite_line_is_logged_at_info_on_stderr_only() {
     let db = TestDb::sqlite();
     let output = bare_cmd(db.dir())
-        .args(["--database-url", &db.url, "init-db"])
+        .args(["--database-url", db.dsn(), "init-db"])
         .output()
         .expect("run");
     let stdout = expect_success(&["init-db"], &output);
@@ -102,7 +103,7 @@ fn the_sqlite_line_is_logged_at_info_on_stderr_only() {
     assert!(!stdout.contains("using SQLite"), "{stdout}");
     let quiet = bare_cmd(db.dir())
         .env("RUST_LOG", "warn")
-        .args(["--database-url", &db.url, "migrate", "status"])
+        .args(["--database-url", db.dsn(), "migrate", "status"])
         .output()
         .expect("run");
     expect_success(&["migrate", "status"], &quiet);
@@ -215,7 +216,7 @@ fn with_password(url: &str) -> String {
 #[test]
 fn passwords_never_appear_with_a_real_server() {
     let db = TestDb::postgres();
-    let url = with_password(&db.url);
+    let url = with_password(db.dsn());
     assert!(url.contains(PASSWORD));
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("out.jsonl");
@@ -313,8 +314,8 @@ fn varied_memories() -> String {
 
 #[test]
 fn export_from_sqlite_and_import_into_postgres_gives_the_same_memories() {
-    let sqlite = TestDb::new(Kind::Sqlite);
-    let pg = TestDb::new(Kind::Postgres);
+    let sqlite = TestDb::new(BackendKind::Sqlite);
+    let pg = TestDb::new(BackendKind::Postgres);
     sqlite.ok(&["init-db"]);
     pg.ok(&["init-db"]);
     let source = sqlite.path("varied.jsonl");

@@ -1,106 +1,39 @@
-//! Shared helpers for the migration tests: a fresh database of either dialect, and schema
-//! snapshots read from the live catalogs.
+//! Shared helpers for the migration tests: a migrator and catalog snapshots on a connection
+//! to the testkit's [`TestDb`](engram_testkit::TestDb), and the migration sets the tests run.
 
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
-use engram_migrate::{BackendKind, Migration, MigrationSet, Migrator};
+use engram_migrate::{Migration, MigrationSet, Migrator};
+use engram_testkit::{BackendKind, TestConnection};
 
-/// A fresh, empty database: a SQLite file in a temporary directory, or a new database on
-/// the test PostgreSQL server.
-pub struct TestDb {
-    pub dialect: BackendKind,
-    sqlite: Option<(tempfile::TempDir, PathBuf)>,
-    pg_url: Option<String>,
-}
-
-impl TestDb {
-    pub fn new(dialect: BackendKind) -> Self {
-        match dialect {
-            BackendKind::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let path = dir.path().join("engram.db");
-                TestDb {
-                    dialect,
-                    sqlite: Some((dir, path)),
-                    pg_url: None,
-                }
-            }
-            BackendKind::Postgres => TestDb {
-                dialect,
-                sqlite: None,
-                pg_url: Some(engram_testkit::postgres::fresh_database_url()),
-            },
-        }
-    }
-
-    pub fn connect(&self) -> Conn {
-        if let Some((_, path)) = &self.sqlite {
-            Conn::Sqlite(rusqlite::Connection::open(path).expect("open SQLite"))
-        } else {
-            let url = self.pg_url.as_deref().expect("PostgreSQL URL");
-            Conn::Postgres(postgres::Client::connect(url, postgres::NoTls).expect("connect"))
-        }
-    }
-}
-
-/// A connection of either dialect.
-pub enum Conn {
-    Sqlite(rusqlite::Connection),
-    Postgres(postgres::Client),
-}
-
-impl Conn {
-    pub fn migrator<'a>(&'a mut self, set: &'a MigrationSet) -> Migrator<'a> {
-        match self {
-            Conn::Sqlite(conn) => Migrator::sqlite(conn, set),
-            Conn::Postgres(client) => Migrator::postgres(client, set),
-        }
-    }
-
-    pub fn execute(&mut self, sql: &str) {
-        match self {
-            Conn::Sqlite(conn) => conn.execute_batch(sql).expect(sql),
-            Conn::Postgres(client) => client.batch_execute(sql).expect(sql),
-        }
-    }
-
-    /// The user tables (for SQLite, without its internal tables).
-    pub fn tables(&mut self) -> BTreeSet<String> {
-        match self {
-            Conn::Sqlite(conn) => {
-                let mut stmt = conn
-                    .prepare(
-                        "SELECT name FROM sqlite_master WHERE type = 'table' \
-                         AND name NOT LIKE 'sqlite_%'",
-                    )
-                    .expect("prepare");
-                let names = stmt
-                    .query_map([], |row| row.get::<_, String>(0))
-                    .expect("query")
-                    .collect::<Result<_, _>>()
-                    .expect("rows");
-                names
-            }
-            Conn::Postgres(client) => client
-                .query(
-                    "SELECT table_name::text FROM information_schema.tables \
-                     WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
-                    &[],
-                )
-                .expect("query")
-                .iter()
-                .map(|row| row.get(0))
-                .collect(),
-        }
-    }
+/// What the migration tests do on a direct connection to a [`TestDb`](engram_testkit::TestDb).
+pub trait MigrationConn {
+    /// A migrator for `set` on this connection.
+    fn migrator<'a>(&'a mut self, set: &'a MigrationSet) -> Migrator<'a>;
 
     /// (version, success) of every tracking row, and how many rows each version has.
-    pub fn tracking_rows(&mut self) -> Vec<(u32, bool, i64)> {
+    fn tracking_rows(&mut self) -> Vec<(u32, bool, i64)>;
+
+    /// Everything the catalog says about the schema, for comparing one backend with itself.
+    fn full_schema(&mut self) -> String;
+
+    /// The logical schema, comparable across dialects.
+    fn logical_schema(&mut self) -> LogicalSchema;
+}
+
+impl MigrationConn for TestConnection {
+    fn migrator<'a>(&'a mut self, set: &'a MigrationSet) -> Migrator<'a> {
         match self {
-            Conn::Sqlite(conn) => {
+            TestConnection::Sqlite(conn) => Migrator::sqlite(conn, set),
+            TestConnection::Postgres(client) => Migrator::postgres(client, set),
+        }
+    }
+
+    fn tracking_rows(&mut self) -> Vec<(u32, bool, i64)> {
+        match self {
+            TestConnection::Sqlite(conn) => {
                 let mut stmt = conn
                     .prepare(
                         "SELECT version, min(success), count(*) FROM engram_schema_migrations \
@@ -120,7 +53,7 @@ impl Conn {
                     .expect("rows");
                 rows
             }
-            Conn::Postgres(client) => client
+            TestConnection::Postgres(client) => client
                 .query(
                     "SELECT version, bool_and(success), count(*) FROM engram_schema_migrations \
                      GROUP BY version ORDER BY version",
@@ -136,10 +69,10 @@ impl Conn {
         }
     }
 
-    /// Everything the catalog says about the schema, for comparing one dialect with itself.
-    pub fn full_schema(&mut self) -> String {
+    /// Everything the catalog says about the schema, for comparing one backend with itself.
+    fn full_schema(&mut self) -> String {
         match self {
-            Conn::Sqlite(conn) => {
+            TestConnection::Sqlite(conn) => {
                 let mut stmt = conn
                     .prepare(
                         "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master \
@@ -155,7 +88,7 @@ impl Conn {
                     .expect("rows");
                 format!("{rows:#?}\n{:#?}", sqlite_logical(conn))
             }
-            Conn::Postgres(client) => {
+            TestConnection::Postgres(client) => {
                 let columns: Vec<(String, String, String, String, Option<String>)> = client
                     .query(
                         "SELECT table_name::text, column_name::text, data_type::text, \
@@ -193,11 +126,10 @@ impl Conn {
         }
     }
 
-    /// The logical schema, comparable across dialects.
-    pub fn logical_schema(&mut self) -> LogicalSchema {
+    fn logical_schema(&mut self) -> LogicalSchema {
         match self {
-            Conn::Sqlite(conn) => sqlite_logical(conn),
-            Conn::Postgres(client) => pg_logical(client),
+            TestConnection::Sqlite(conn) => sqlite_logical(conn),
+            TestConnection::Postgres(client) => pg_logical(client),
         }
     }
 }
@@ -345,8 +277,8 @@ fn pg_logical(client: &mut postgres::Client) -> LogicalSchema {
 
 /// The embedded set plus two small migrations (a table, then an index on it) written the
 /// same way in both dialects.
-pub fn extended_set(dialect: BackendKind) -> MigrationSet {
-    let mut migrations = MigrationSet::embedded(dialect).migrations().to_vec();
+pub fn extended_set(backend: BackendKind) -> MigrationSet {
+    let mut migrations = MigrationSet::embedded(backend).migrations().to_vec();
     let base = migrations.last().map_or(0, |m| m.version);
     migrations.push(notes_table(base + 1));
     migrations.push(Migration::new(
@@ -369,28 +301,15 @@ pub fn notes_table(version: u32) -> Migration {
 }
 
 /// The embedded set with `extra` appended.
-pub fn embedded_plus(dialect: BackendKind, extra: Vec<Migration>) -> MigrationSet {
-    let mut migrations = MigrationSet::embedded(dialect).migrations().to_vec();
+pub fn embedded_plus(backend: BackendKind, extra: Vec<Migration>) -> MigrationSet {
+    let mut migrations = MigrationSet::embedded(backend).migrations().to_vec();
     migrations.extend(extra);
     MigrationSet::from_migrations(migrations).expect("valid set")
 }
 
 /// The newest embedded version.
-pub fn head(dialect: BackendKind) -> u32 {
-    MigrationSet::embedded(dialect)
+pub fn head(backend: BackendKind) -> u32 {
+    MigrationSet::embedded(backend)
         .head()
         .expect("embedded migrations")
-}
-
-/// Declares a `#[test]` per dialect that runs `$body(BackendKind)`.
-#[macro_export]
-macro_rules! both_dialects {
-    ($($name:ident => $body:path;)*) => {
-        mod sqlite {
-            $(#[test] fn $name() { $body(engram_migrate::BackendKind::Sqlite) })*
-        }
-        mod postgres {
-            $(#[test] fn $name() { $body(engram_migrate::BackendKind::Postgres) })*
-        }
-    };
 }
