@@ -5,6 +5,7 @@
 use engram_core::containment::{contains, PINNED_CASES};
 use engram_core::document::{normalize, MAX_DEPTH};
 use engram_core::tape;
+use proptest::test_runner::TestCaseError;
 use serde_json::Value;
 
 use crate::generate::{self, Doc, Escape, Text};
@@ -61,6 +62,35 @@ fn pinned_cases_agree_with_postgres() {
 // Property 1: the matcher against PostgreSQL
 // ------------------------------------------------------------------------------------------
 
+/// A generated pair as the containment properties use it: the left side's text, both sides
+/// as serde_json reads them and normalized, and PostgreSQL's answer to `left @> right`.
+struct Case {
+    left_text: String,
+    raw_left: Value,
+    raw_right: Value,
+    norm_left: Value,
+    norm_right: Value,
+    expected: bool,
+}
+
+impl Case {
+    fn new(left: &Doc, right: &Doc) -> Result<Case, TestCaseError> {
+        let (left_text, right_text) = (left.to_json(), right.to_json());
+        let (raw_left, raw_right) = (raw(left)?, raw(right)?);
+        let norm_left = normalize(raw_left.clone(), "left").map_err(fail("normalize"))?;
+        let norm_right = normalize(raw_right.clone(), "right").map_err(fail("normalize"))?;
+        let expected = pg_contains(&left_text, &right_text).map_err(fail("PostgreSQL @>"))?;
+        Ok(Case {
+            left_text,
+            raw_left,
+            raw_right,
+            norm_left,
+            norm_right,
+            expected,
+        })
+    }
+}
+
 /// Oracle: PostgreSQL's `SELECT $1::text::jsonb @> $2::text::jsonb` on the live server.
 ///
 /// For random pairs of any JSON values (mostly a left side and a right side derived from it:
@@ -74,18 +104,15 @@ fn matcher_agrees_with_postgres() {
         "tests/proptest-regressions/agreement/matcher.txt",
         generate::pair(),
         |(left, right)| {
-            let (left_text, right_text) = (left.to_json(), right.to_json());
-            let (raw_left, raw_right) = (raw(&left)?, raw(&right)?);
-            let norm_left = normalize(raw_left.clone(), "left").map_err(fail("normalize"))?;
-            let norm_right = normalize(raw_right.clone(), "right").map_err(fail("normalize"))?;
-            let expected = pg_contains(&left_text, &right_text).map_err(fail("PostgreSQL @>"))?;
+            let case = Case::new(&left, &right)?;
+            let expected = case.expected;
             proptest::prop_assert_eq!(
-                contains(&raw_left, &raw_right),
+                contains(&case.raw_left, &case.raw_right),
                 expected,
                 "matcher on the raw spelling disagrees with PostgreSQL"
             );
             proptest::prop_assert_eq!(
-                contains(&norm_left, &norm_right),
+                contains(&case.norm_left, &case.norm_right),
                 expected,
                 "matcher on the normalized documents disagrees with PostgreSQL"
             );
@@ -134,18 +161,20 @@ fn fast_path_on_text_agrees_with_postgres() {
         "tests/proptest-regressions/agreement/tape.txt",
         generate::pair(),
         |(left, right)| {
-            let (left_text, right_text) = (left.to_json(), right.to_json());
-            let raw_right = raw(&right)?;
-            let norm_left = normalize(raw(&left)?, "left").map_err(fail("normalize"))?;
-            let norm_right = normalize(raw_right.clone(), "right").map_err(fail("normalize"))?;
-            let expected = pg_contains(&left_text, &right_text).map_err(fail("PostgreSQL @>"))?;
-            let stored_text = norm_left.to_string();
+            let case = Case::new(&left, &right)?;
+            let expected = case.expected;
+            let stored_text = case.norm_left.to_string();
             let texts = [
-                ("as generated", left_text.as_str(), fast_path_reads(&left)),
+                (
+                    "as generated",
+                    case.left_text.as_str(),
+                    fast_path_reads(&left),
+                ),
                 ("as stored", stored_text.as_str(), true),
             ];
+            let filters = [("raw", &case.raw_right), ("normalized", &case.norm_right)];
             for (spelling, text, reads) in texts {
-                for (filter_form, filter) in [("raw", &raw_right), ("normalized", &norm_right)] {
+                for (filter_form, filter) in filters {
                     let answer = tape::contains(text, filter);
                     proptest::prop_assert_eq!(
                         answer.is_some(),

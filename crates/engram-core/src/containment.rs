@@ -11,6 +11,9 @@
 //! - Scalars are equal when they have the same type and value: strings as bytes, numbers by
 //!   exact decimal value, `true` is not `1`.
 //! - At the top level only, an array contains a scalar that is one of its elements.
+//!
+//! The rules are written once, over a read-only view of the left document that both a parsed
+//! [`Value`] and the SQLite fast path's text tape ([`crate::tape`]) provide.
 
 use std::convert::Infallible;
 
