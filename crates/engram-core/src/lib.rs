@@ -14,6 +14,7 @@ pub mod error;
 pub mod model;
 pub mod policy;
 pub mod query;
+pub mod tape;
 pub mod validate;
 
 pub use backend::{BackendKind, MemoryBackend, OnConflict, PoolOptions};
