@@ -5,9 +5,7 @@ use engram_core::document::normalize;
 use proptest::test_runner::TestCaseError;
 use serde_json::Value;
 
-use crate::{
-    check, fail, generate, pg_jsonb, pg_jsonb_text, postgres_fixture, raw, sqlite_fixture,
-};
+use crate::{check, fail, fixture, generate, pg_jsonb, pg_jsonb_text, raw, BackendKind};
 
 /// Oracle: PostgreSQL's `SELECT ($1::text::jsonb)::text` of the same JSON text.
 ///
@@ -20,8 +18,8 @@ use crate::{
 /// and `engram_core::document::normalize` alone gives the same document.
 #[test]
 fn documents_round_trip_as_postgres_returns_them() {
-    let sqlite = sqlite_fixture();
-    let (pg_store, _client) = postgres_fixture();
+    let sqlite = fixture(BackendKind::Sqlite);
+    let postgres = fixture(BackendKind::Postgres);
     let next_id = std::sync::atomic::AtomicU64::new(1);
     check(
         "tests/proptest-regressions/agreement/round_trip.txt",
@@ -46,7 +44,7 @@ fn documents_round_trip_as_postgres_returns_them() {
                 .at(Timestamp::from_micros(0), Timestamp::from_micros(1));
             memory.thread_id = case.thread.clone();
             let mut read_back = Vec::new();
-            for (name, store) in [("SQLite", &sqlite.store), ("PostgreSQL", &pg_store)] {
+            for (name, store) in [("SQLite", &sqlite.store), ("PostgreSQL", &postgres.store)] {
                 store
                     .insert(memory.clone())
                     .map_err(|e| TestCaseError::fail(format!("insert into {name}: {e}")))?;

@@ -8,7 +8,6 @@
 //! *text* (see [`generate::Doc`]) so that the same value reaches engram and PostgreSQL in many
 //! spellings: numbers as `1e2`, `1E+2`, `100.0`, `-0`; strings with `\u` escapes; repeated
 //! keys.
-
 //!
 //! The properties live in [`containment`] (the matcher and the SQLite fast path against
 //! PostgreSQL's `@>`), [`stores`] (both stores against each other and an oracle) and
@@ -16,6 +15,10 @@
 //! strategies and this file what they share: run settings, the PostgreSQL oracle
 //! connection and the store fixtures.
 
+// The facade suites' store set-up; this suite needs only some of it.
+#[allow(dead_code)]
+#[path = "../common/mod.rs"]
+mod common;
 mod containment;
 mod documents;
 mod generate;
@@ -24,6 +27,7 @@ mod stores;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use engram::Store;
+use engram_testkit::{BackendKind, TestConnection, TestDb};
 use postgres::{Client, NoTls, Statement};
 use proptest::test_runner::{
     Config, FileFailurePersistence, TestCaseError, TestCaseResult, TestRunner,
@@ -127,42 +131,29 @@ fn raw(doc: &Doc) -> Result<Value, TestCaseError> {
     serde_json::from_str(&doc.to_json()).map_err(fail("generated text is not JSON"))
 }
 
-/// A migrated SQLite store on a temporary file and a direct connection to clear it.
-struct SqliteFixture {
+/// A migrated store on a fresh test database and a direct connection to clear it.
+struct Fixture {
     store: Store,
-    conn: rusqlite::Connection,
-    _dir: tempfile::TempDir,
+    conn: TestConnection,
+    _db: TestDb,
 }
 
-fn sqlite_fixture() -> SqliteFixture {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("engram.db");
-    let store = Store::builder(&format!("sqlite://{}", path.display()))
-        .pool_size(4)
-        .open()
-        .expect("open SQLite store");
-    store.migrate().expect("migrate SQLite store");
-    let conn = rusqlite::Connection::open(&path).expect("open SQLite file");
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .expect("busy timeout");
-    // As on the store's own connections: in WAL mode a commit need not wait for the disk.
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .expect("synchronous = NORMAL");
-    SqliteFixture {
+fn fixture(kind: BackendKind) -> Fixture {
+    let db = TestDb::new(kind);
+    let store = common::migrated_store(&db);
+    let conn = db.connect();
+    if let TestConnection::Sqlite(sqlite) = &conn {
+        sqlite
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .expect("busy timeout");
+        // As on the store's own connections: in WAL mode a commit need not wait for the disk.
+        sqlite
+            .pragma_update(None, "synchronous", "NORMAL")
+            .expect("synchronous = NORMAL");
+    }
+    Fixture {
         store,
         conn,
-        _dir: dir,
+        _db: db,
     }
-}
-
-/// A migrated PostgreSQL store on a fresh database and a direct connection to clear it.
-fn postgres_fixture() -> (Store, Client) {
-    let url = engram_testkit::postgres::fresh_database_url();
-    let store = Store::builder(&url)
-        .pool_size(4)
-        .open()
-        .expect("open PostgreSQL store");
-    store.migrate().expect("migrate PostgreSQL store");
-    let client = Client::connect(&url, NoTls).expect("connect to test PostgreSQL");
-    (store, client)
 }

@@ -7,7 +7,7 @@ use engram::{MemoryQuery, Order, TimeRange, Timestamp};
 use engram_core::containment::contains;
 
 use crate::generate::{self, Doc};
-use crate::{check, fail, postgres_fixture, raw, sqlite_fixture};
+use crate::{check, fail, fixture, raw, BackendKind};
 use proptest::test_runner::TestCaseError;
 
 /// The query a [`generate::QuerySpec`] describes, with `filter` (its filter over the stored rows)
@@ -104,26 +104,22 @@ fn expected_ids(
 /// reused for the whole property and emptied before each case.
 #[test]
 fn stores_agree_with_each_other_and_the_oracle() {
-    let mut sqlite = sqlite_fixture();
-    let (pg_store, mut pg_client) = postgres_fixture();
+    let mut sqlite = fixture(BackendKind::Sqlite);
+    let mut postgres = fixture(BackendKind::Postgres);
     let sqlite_conn = Mutex::new(&mut sqlite.conn);
-    let pg_conn = Mutex::new(&mut pg_client);
+    let pg_conn = Mutex::new(&mut postgres.conn);
     let sqlite_store = &sqlite.store;
+    let pg_store = &postgres.store;
     check(
         "tests/proptest-regressions/agreement/stores.txt",
         generate::store_case(),
         |(slots, queries)| {
             let rows: Vec<generate::Row> = slots.iter().flatten().cloned().collect();
-            sqlite_conn
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .execute("DELETE FROM memories", [])
-                .map_err(fail("clear SQLite"))?;
-            pg_conn
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .execute("DELETE FROM memories", &[])
-                .map_err(fail("clear PostgreSQL"))?;
+            for conn in [&sqlite_conn, &pg_conn] {
+                conn.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .execute("DELETE FROM memories");
+            }
             let mut memories = Vec::with_capacity(rows.len());
             for row in &rows {
                 memories.push(row.new_memory(raw(&row.metadata)?));
