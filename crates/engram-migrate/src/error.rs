@@ -201,20 +201,22 @@ pub enum MigrateError {
 }
 
 impl From<MigrateError> for engram_core::Error {
+    /// A database error outside a migration script stays a database error (with the
+    /// driver's message as its source); every other error becomes
+    /// [`engram_core::Error::Migration`] with the `MigrateError` itself as its source, so that
+    /// callers can downcast it.
     fn from(err: MigrateError) -> Self {
         match err {
             MigrateError::Database {
                 dialect,
                 context,
                 message,
-            } => engram_core::Error::Database {
-                backend: dialect.backend_kind(),
+            } => engram_core::Error::database(
+                dialect.backend_kind(),
                 context,
-                message,
-            },
-            other => engram_core::Error::Migration {
-                message: other.to_string(),
-            },
+                engram_core::Message(message),
+            ),
+            other => engram_core::Error::migration(other),
         }
     }
 }

@@ -1,35 +1,41 @@
 //! Every SQL statement the PostgreSQL backend runs, and the builder that turns a
 //! [`MemoryQuery`] into a WHERE clause with bound parameters.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use postgres::types::ToSql;
 
+use engram_core::plan::{Condition, QueryPlan};
+use engram_core::row::{cluster_columns, memory_columns};
 use engram_core::MemoryQuery;
 
-/// The memory columns, in the order [`crate::store`] reads them.
-pub const MEMORY_COLUMNS: &str = "id, user_id, namespace, thread_id, tier, content, score, \
-     metadata, related_threads, summarized, created_at, updated_at";
+/// Inserts many memories in one statement from parallel arrays, one per column in
+/// [`memory_columns`]' order.
+pub fn insert_memories() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO memories ({}) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::int4[], $8::jsonb[], $9::jsonb[], $10::bool[], $11::timestamptz[], \
+             $12::timestamptz[])",
+            memory_columns()
+        )
+    });
+    &SQL
+}
 
-/// Inserts many memories in one statement from parallel arrays.
-pub const INSERT_MEMORIES: &str = "INSERT INTO memories (id, user_id, namespace, thread_id, \
-     tier, content, score, metadata, related_threads, summarized, created_at, updated_at) \
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-     $6::text[], $7::int4[], $8::jsonb[], $9::jsonb[], $10::bool[], $11::timestamptz[], \
-     $12::timestamptz[])";
-
-/// [`INSERT_MEMORIES`], keeping stored rows whose id is given again.
-pub const INSERT_MEMORIES_OR_SKIP: &str = "INSERT INTO memories (id, user_id, namespace, \
-     thread_id, tier, content, score, metadata, related_threads, summarized, created_at, \
-     updated_at) \
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-     $6::text[], $7::int4[], $8::jsonb[], $9::jsonb[], $10::bool[], $11::timestamptz[], \
-     $12::timestamptz[]) ON CONFLICT (id) DO NOTHING";
+/// [`insert_memories`], keeping stored rows whose id is given again.
+pub fn insert_memories_or_skip() -> &'static str {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} ON CONFLICT (id) DO NOTHING", insert_memories()));
+    &SQL
+}
 
 pub fn get_memory() -> &'static str {
     static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE id = $1"));
+        LazyLock::new(|| format!("SELECT {} FROM memories WHERE id = $1", memory_columns()));
     &SQL
 }
 
@@ -40,7 +46,8 @@ pub fn update_memory() -> &'static str {
              metadata = coalesce($3, metadata), tier = coalesce($4, tier), \
              score = coalesce($5, score), related_threads = coalesce($6, related_threads), \
              summarized = coalesce($7, summarized), updated_at = $8 \
-             WHERE id = $1 RETURNING {MEMORY_COLUMNS}"
+             WHERE id = $1 RETURNING {}",
+            memory_columns()
         )
     });
     &SQL
@@ -48,20 +55,18 @@ pub fn update_memory() -> &'static str {
 
 pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = $1";
 
-pub const CLUSTER_COLUMNS: &str = "cluster_id, user_id, topic, category, memory_ids, summary, \
-     memory_count, created_at, updated_at, last_built_at";
-
 pub fn upsert_cluster() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "INSERT INTO memory_clusters (cluster_id, user_id, topic, category, memory_ids, \
-             summary, memory_count, created_at, updated_at, last_built_at) \
+            "INSERT INTO memory_clusters ({}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
              ON CONFLICT (user_id, topic, category) DO UPDATE SET \
              memory_ids = EXCLUDED.memory_ids, summary = EXCLUDED.summary, \
              memory_count = EXCLUDED.memory_count, updated_at = EXCLUDED.updated_at, \
              last_built_at = EXCLUDED.last_built_at \
-             RETURNING {CLUSTER_COLUMNS}"
+             RETURNING {}",
+            cluster_columns(),
+            cluster_columns()
         )
     });
     &SQL
@@ -72,9 +77,10 @@ pub fn upsert_cluster() -> &'static str {
 pub fn get_clusters() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {CLUSTER_COLUMNS} FROM memory_clusters WHERE user_id = $1 \
+            "SELECT {} FROM memory_clusters WHERE user_id = $1 \
              AND ($2::text IS NULL OR topic = $2) AND ($3::text IS NULL OR category = $3) \
-             ORDER BY topic COLLATE \"C\", category COLLATE \"C\""
+             ORDER BY topic COLLATE \"C\", category COLLATE \"C\"",
+            cluster_columns()
         )
     });
     &SQL
@@ -96,7 +102,7 @@ pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
 /// A parameter value owned by a [`Filter`].
 pub type Param = Box<dyn ToSql + Sync + Send>;
 
-/// A WHERE clause and the values bound to its `$n` placeholders, in order.
+/// A statement and the values bound to its `$n` placeholders, in order.
 pub struct Filter {
     pub clause: String,
     pub params: Vec<Param>,
@@ -110,101 +116,64 @@ impl Filter {
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
             .collect()
     }
-
-    fn bind(&mut self, conditions: &mut Vec<String>, fragment: &str, value: Param) {
-        self.params.push(value);
-        conditions.push(fragment.replace("{}", &format!("${}", self.params.len())));
-    }
 }
 
-/// Builds the WHERE clause for `query`'s filters; the `{}` of each fixed fragment becomes the
-/// next `$n`, and every value is bound.
-pub fn memory_filter(query: &MemoryQuery) -> Filter {
-    let mut filter = Filter {
-        clause: String::new(),
-        params: Vec::new(),
-    };
-    let mut conditions = Vec::new();
-    if let Some(user) = &query.user_id {
-        filter.bind(&mut conditions, "user_id = {}", Box::new(user.clone()));
-    }
-    if let Some(namespace) = &query.namespace {
-        filter.bind(
-            &mut conditions,
-            "namespace = {}",
-            Box::new(namespace.clone()),
-        );
-    }
-    if let Some(thread) = &query.thread_id {
-        filter.bind(&mut conditions, "thread_id = {}", Box::new(thread.clone()));
-    }
-    match query.tiers.as_slice() {
-        [] => {}
+/// Binds `value` as the next parameter; returns its placeholder (`$n`).
+fn bind(params: &mut Vec<Param>, value: impl ToSql + Sync + Send + 'static) -> String {
+    params.push(Box::new(value));
+    format!("${}", params.len())
+}
+
+/// The SQL of one condition, with its values bound in `params`. Every value is bound; the
+/// SQL is only ever one of the fixed fragments below with its placeholder.
+fn render_condition(condition: &Condition<'_>, params: &mut Vec<Param>) -> Cow<'static, str> {
+    let at = |time: engram_core::Timestamp| -> SystemTime { time.to_system_time() };
+    let sql = match *condition {
+        Condition::User(user) => format!("user_id = {}", bind(params, user.to_string())),
+        Condition::Namespace(namespace) => {
+            format!("namespace = {}", bind(params, namespace.to_string()))
+        }
+        Condition::Thread(thread) => format!("thread_id = {}", bind(params, thread.to_string())),
         // `tier = ANY(…)` keeps the planner from reading the (tier, updated_at) index in
         // order, so one tier (the policy scan) gets a plain equality.
-        [tier] => filter.bind(&mut conditions, "tier = {}", Box::new(tier.clone())),
-        tiers => filter.bind(
-            &mut conditions,
-            "tier = ANY({}::text[])",
-            Box::new(tiers.to_vec()),
-        ),
-    }
-    if let Some(contained) = &query.metadata_contains {
-        filter.bind(
-            &mut conditions,
-            "metadata @> {}::jsonb",
-            Box::new(contained.clone()),
-        );
-    }
-    if !query.related_to_any.is_empty() {
-        filter.bind(
-            &mut conditions,
-            "related_threads ?| {}::text[]",
-            Box::new(query.related_to_any.clone()),
-        );
-    }
-    if let Some(summarized) = query.summarized {
-        filter.bind(&mut conditions, "summarized = {}", Box::new(summarized));
-    }
-    let ranges = [
-        (query.created.from, "created_at >= {}"),
-        (query.created.until, "created_at < {}"),
-        (query.updated.from, "updated_at >= {}"),
-        (query.updated.until, "updated_at < {}"),
-    ];
-    for (bound, fragment) in ranges {
-        if let Some(at) = bound {
-            let time: SystemTime = at.to_system_time();
-            filter.bind(&mut conditions, fragment, Box::new(time));
+        Condition::Tier(tier) => format!("tier = {}", bind(params, tier.to_string())),
+        Condition::Tiers(tiers) => format!("tier = ANY({}::text[])", bind(params, tiers.to_vec())),
+        Condition::MetadataContains(filter) => {
+            format!("metadata @> {}::jsonb", bind(params, filter.clone()))
         }
-    }
-    if !conditions.is_empty() {
-        filter.clause = format!(" WHERE {}", conditions.join(" AND "));
-    }
-    filter
+        Condition::RelatedToAny(threads) => {
+            format!("related_threads ?| {}::text[]", bind(params, threads.to_vec()))
+        }
+        Condition::Summarized(summarized) => format!("summarized = {}", bind(params, summarized)),
+        Condition::CreatedFrom(time) => format!("created_at >= {}", bind(params, at(time))),
+        Condition::CreatedUntil(time) => format!("created_at < {}", bind(params, at(time))),
+        Condition::UpdatedFrom(time) => format!("updated_at >= {}", bind(params, at(time))),
+        Condition::UpdatedUntil(time) => format!("updated_at < {}", bind(params, at(time))),
+    };
+    sql.into()
 }
 
-/// `SELECT … WHERE … ORDER BY … LIMIT $n OFFSET $m`.
+/// `SELECT … WHERE … ORDER BY … LIMIT $n OFFSET $m` for `query` (no limit is `LIMIT NULL`).
 pub fn select_memories(query: &MemoryQuery) -> Filter {
-    let mut filter = memory_filter(query);
-    let limit: Option<i64> = query.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-    filter.params.push(Box::new(limit));
-    filter.params.push(Box::new(offset));
-    let n = filter.params.len();
-    filter.clause = format!(
-        "SELECT {MEMORY_COLUMNS} FROM memories{} ORDER BY {} LIMIT ${} OFFSET ${}",
-        filter.clause,
-        query.order.sql(),
-        n - 1,
-        n
-    );
-    filter
+    let plan = QueryPlan::select(query);
+    let mut params = Vec::new();
+    let filter = plan.where_clause(|condition| render_condition(condition, &mut params));
+    let mut clause = format!("SELECT {} FROM memories{filter}", memory_columns());
+    if let Some(page) = plan.page {
+        let limit = bind(&mut params, page.limit());
+        let offset = bind(&mut params, page.offset());
+        clause = format!("{clause} ORDER BY {} LIMIT {limit} OFFSET {offset}", page.order.sql());
+    }
+    Filter { clause, params }
 }
 
-/// `SELECT count(*) … WHERE …`.
+/// `SELECT count(*) … WHERE …` for `query`'s filters.
 pub fn count_memories(query: &MemoryQuery) -> Filter {
-    let mut filter = memory_filter(query);
-    filter.clause = format!("SELECT count(*) FROM memories{}", filter.clause);
-    filter
+    let plan = QueryPlan::count(query);
+    let mut params = Vec::new();
+    let filter = plan.where_clause(|condition| render_condition(condition, &mut params));
+    Filter {
+        clause: format!("SELECT count(*) FROM memories{filter}"),
+        params,
+    }
 }

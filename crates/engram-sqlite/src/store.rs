@@ -4,15 +4,17 @@ use std::path::Path;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, params_from_iter, ErrorCode, OptionalExtension, Row, Transaction};
 use serde_json::Value;
 use uuid::Uuid;
 
 use engram_core::policy::PolicyStatement;
+use engram_core::row::{decode_cluster, decode_memory, StoredValue};
 use engram_core::{
-    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Error, Memory, MemoryBackend, MemoryQuery,
-    MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, SqliteLocation, Stats, TierPolicy,
-    Timestamp,
+    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Error, Memory, MemoryBackend,
+    MemoryQuery, MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, SqliteLocation,
+    Stats, TierPolicy, Timestamp,
 };
 
 use crate::{functions, sql};
@@ -59,10 +61,8 @@ impl SqliteStore {
             SqliteLocation::Memory => (SqliteConnectionManager::memory(), 1),
             SqliteLocation::File(path) => {
                 create_parent_dir(path)?;
-                enable_wal(path, busy_timeout).map_err(|e| Error::Connection {
-                    backend: BACKEND,
-                    dsn: engram_core::Dsn::Sqlite(location.clone()).to_string(),
-                    message: format!("cannot switch the database to WAL mode: {e}"),
+                enable_wal(path, busy_timeout).map_err(|e| {
+                    connection_error(location, Context::wrap("cannot switch the database to WAL mode", e))
                 })?;
                 (
                     SqliteConnectionManager::file(path).with_flags(file_flags()),
@@ -87,11 +87,7 @@ impl SqliteStore {
             .test_on_check_out(false)
             .connection_timeout(options.connection_timeout)
             .build(manager)
-            .map_err(|e| Error::Connection {
-                backend: BACKEND,
-                dsn: engram_core::Dsn::Sqlite(location.clone()).to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| connection_error(location, e))?;
         Ok(SqliteStore {
             pool,
             location: location.clone(),
@@ -105,11 +101,9 @@ impl SqliteStore {
 
     /// Checks a connection out of the pool (migrations use this).
     pub fn connection(&self) -> Result<SqliteConnection> {
-        self.pool.get().map_err(|e| Error::Connection {
-            backend: BACKEND,
-            dsn: engram_core::Dsn::Sqlite(self.location.clone()).to_string(),
-            message: e.to_string(),
-        })
+        self.pool
+            .get()
+            .map_err(|e| connection_error(&self.location, e))
     }
 
     /// Runs `work` in an immediate transaction and commits it.
@@ -119,12 +113,14 @@ impl SqliteStore {
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
         let mut conn = self.connection()?;
-        let tx = conn
+        let result = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| db_error(context, e))?;
-        let value = work(&tx).map_err(|e| db_error(context, e))?;
-        tx.commit().map_err(|e| db_error(context, e))?;
-        Ok(value)
+            .and_then(|tx| {
+                let value = work(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            });
+        result.map_err(|e| db_error(&conn, context, e))
     }
 
     fn read<T>(
@@ -133,7 +129,7 @@ impl SqliteStore {
         work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
         let conn = self.connection()?;
-        work(&conn).map_err(|e| db_error(context, e))
+        work(&conn).map_err(|e| db_error(&conn, context, e))
     }
 }
 
@@ -179,119 +175,83 @@ fn file_flags() -> rusqlite::OpenFlags {
 fn create_parent_dir(path: &Path) -> Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Connection {
-                backend: BACKEND,
-                dsn: format!("sqlite://{}", path.display()),
-                message: format!("cannot create directory {}: {e}", dir.display()),
+            .map_err(|e| {
+                connection_error(
+                    &SqliteLocation::File(path.to_owned()),
+                    Context::wrap(format!("cannot create directory {}", dir.display()), e),
+                )
             }),
         _ => Ok(()),
     }
 }
 
-/// Maps a driver error to engram's, recognising a missing schema and duplicate ids.
-fn db_error(context: &str, err: rusqlite::Error) -> Error {
-    let message = err.to_string();
-    if message.contains("no such table") {
-        return Error::Schema {
-            message: format!(
-                "{message}; run `engram init-db` (or Store::migrate) to create the tables"
-            ),
-        };
+/// An [`Error::Connection`] for the database at `location`.
+fn connection_error(location: &SqliteLocation, source: impl Into<engram_core::Source>) -> Error {
+    Error::Connection {
+        backend: BACKEND,
+        dsn: Dsn::Sqlite(location.clone()).to_string(),
+        source: source.into(),
     }
+}
+
+/// The tables every data statement reads or writes.
+const DATA_TABLES: [&str; 2] = ["memories", "memory_clusters"];
+
+/// Maps a driver error to engram's, recognising a missing schema and duplicate ids.
+///
+/// SQLite reports a missing table only with its generic `SQLITE_ERROR` code (the same code
+/// as a syntax error), so on that code the catalog is asked whether the tables are there.
+fn db_error(conn: &rusqlite::Connection, context: &str, err: rusqlite::Error) -> Error {
     if let rusqlite::Error::SqliteFailure(failure, _) = &err {
-        if failure.code == ErrorCode::ConstraintViolation
-            && failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        {
+        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
             return Error::Conflict {
                 what: "memory",
-                detail: message,
+                detail: err.to_string(),
+            };
+        }
+        if failure.extended_code == rusqlite::ffi::SQLITE_ERROR && !schema_exists(conn) {
+            return Error::Schema {
+                backend: BACKEND,
+                source: Box::new(err),
             };
         }
     }
-    Error::database(BACKEND, context, message)
+    Error::database(BACKEND, context, err)
+}
+
+/// Whether the catalog lists every table of [`DATA_TABLES`] (false when it cannot be read).
+fn schema_exists(conn: &rusqlite::Connection) -> bool {
+    let mut lookup =
+        match conn.prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1") {
+            Ok(statement) => statement,
+            Err(_) => return false,
+        };
+    DATA_TABLES
+        .iter()
+        .all(|table| lookup.exists([table]).unwrap_or(false))
 }
 
 fn json_text(value: &Value) -> String {
     value.to_string()
 }
 
-fn parse_json(text: &str, column: &str) -> rusqlite::Result<Value> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("column {column} holds invalid JSON: {e}").into(),
-        )
-    })
-}
-
-fn parse_uuid(text: &str) -> rusqlite::Result<Uuid> {
-    Uuid::parse_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-fn string_list(value: Value, column: &str) -> rusqlite::Result<Vec<String>> {
-    serde_json::from_value(value).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("column {column} is not a list of strings: {e}").into(),
-        )
-    })
-}
-
-/// A column holding a JSON list of strings: read straight into a `Vec` when it is one;
-/// anything else goes through [`parse_json`] and [`string_list`], which give the error.
-fn json_string_list(text: &str, column: &str) -> rusqlite::Result<Vec<String>> {
-    match serde_json::from_str(text) {
-        Ok(list) => Ok(list),
-        Err(_) => string_list(parse_json(text, column)?, column),
+/// A row's values as engram's decoders take them.
+fn stored_values(row: &Row<'_>) -> rusqlite::Result<Vec<StoredValue>> {
+    let columns = row.as_ref().column_count();
+    let mut values = Vec::with_capacity(columns);
+    for index in 0..columns {
+        values.push(match row.get_ref(index)? {
+            ValueRef::Null => StoredValue::Null,
+            ValueRef::Integer(n) => StoredValue::Integer(n),
+            ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => StoredValue::Text(text.to_string()),
+                Err(_) => StoredValue::Other("text that is not UTF-8".to_string()),
+            },
+            ValueRef::Real(_) => StoredValue::Other("a real number".to_string()),
+            ValueRef::Blob(_) => StoredValue::Other("a blob".to_string()),
+        });
     }
-}
-
-fn memory_from_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
-    let metadata: String = row.get(7)?;
-    let related: String = row.get(8)?;
-    Ok(Memory {
-        id: parse_uuid(&row.get::<_, String>(0)?)?,
-        user_id: row.get(1)?,
-        namespace: row.get(2)?,
-        thread_id: row.get(3)?,
-        tier: row.get(4)?,
-        content: row.get(5)?,
-        score: row.get(6)?,
-        metadata: parse_json(&metadata, "metadata")?,
-        related_threads: json_string_list(&related, "related_threads")?,
-        summarized: row.get(9)?,
-        created_at: Timestamp::from_micros(row.get(10)?),
-        updated_at: Timestamp::from_micros(row.get(11)?),
-    })
-}
-
-fn cluster_from_row(row: &Row<'_>) -> rusqlite::Result<Cluster> {
-    let ids: String = row.get(4)?;
-    // Straight into ids when the text is a list of them; anything else the long way, which
-    // gives the error.
-    let memory_ids = match serde_json::from_str::<Vec<Uuid>>(&ids) {
-        Ok(ids) => ids,
-        Err(_) => string_list(parse_json(&ids, "memory_ids")?, "memory_ids")?
-            .iter()
-            .map(|id| parse_uuid(id))
-            .collect::<rusqlite::Result<_>>()?,
-    };
-    Ok(Cluster {
-        cluster_id: parse_uuid(&row.get::<_, String>(0)?)?,
-        user_id: row.get(1)?,
-        topic: row.get(2)?,
-        category: row.get(3)?,
-        memory_ids,
-        summary: row.get(5)?,
-        memory_count: row.get(6)?,
-        created_at: Timestamp::from_micros(row.get(7)?),
-        updated_at: Timestamp::from_micros(row.get(8)?),
-        last_built_at: Timestamp::from_micros(row.get(9)?),
-    })
+    Ok(values)
 }
 
 impl MemoryBackend for SqliteStore {
@@ -301,8 +261,8 @@ impl MemoryBackend for SqliteStore {
 
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
         let statement = match on_conflict {
-            OnConflict::Fail => sql::INSERT_MEMORY,
-            OnConflict::Skip => sql::INSERT_MEMORY_OR_SKIP,
+            OnConflict::Fail => sql::insert_memory(),
+            OnConflict::Skip => sql::insert_memory_or_skip(),
         };
         self.write("inserting memories", |tx| {
             let mut insert = tx.prepare_cached(statement)?;
@@ -330,9 +290,11 @@ impl MemoryBackend for SqliteStore {
     fn get_memory(&self, id: Uuid) -> Result<Option<Memory>> {
         self.read("reading a memory", |conn| {
             conn.prepare_cached(sql::get_memory())?
-                .query_row([id.to_string()], memory_from_row)
+                .query_row([id.to_string()], stored_values)
                 .optional()
-        })
+        })?
+        .map(decode_memory)
+        .transpose()
     }
 
     fn update_memory(
@@ -357,10 +319,12 @@ impl MemoryBackend for SqliteStore {
                         update.summarized,
                         now.as_micros(),
                     ],
-                    memory_from_row,
+                    stored_values,
                 )
                 .optional()
-        })
+        })?
+        .map(decode_memory)
+        .transpose()
     }
 
     fn delete_memory(&self, id: Uuid) -> Result<bool> {
@@ -373,9 +337,12 @@ impl MemoryBackend for SqliteStore {
         let select = sql::select_memories(query);
         self.read("querying memories", |conn| {
             conn.prepare_cached(&select.clause)?
-                .query_map(params_from_iter(select.params.iter()), memory_from_row)?
-                .collect()
-        })
+                .query_map(params_from_iter(select.params.iter()), stored_values)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .map(decode_memory)
+        .collect()
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
@@ -408,9 +375,10 @@ impl MemoryBackend for SqliteStore {
                     cluster.memory_ids.len() as i64,
                     now.as_micros(),
                 ],
-                cluster_from_row,
+                stored_values,
             )
         })
+        .and_then(decode_cluster)
     }
 
     fn get_clusters(&self, query: &ClusterQuery) -> Result<Vec<Cluster>> {
@@ -418,10 +386,13 @@ impl MemoryBackend for SqliteStore {
             conn.prepare_cached(sql::get_clusters())?
                 .query_map(
                     params![query.user_id, query.topic, query.category],
-                    cluster_from_row,
+                    stored_values,
                 )?
-                .collect()
-        })
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .map(decode_cluster)
+        .collect()
     }
 
     fn delete_cluster(&self, cluster_id: Uuid) -> Result<bool> {
