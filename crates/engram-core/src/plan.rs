@@ -111,6 +111,33 @@ impl<'q> QueryPlan<'q> {
         }
         clause
     }
+
+    /// The whole statement, with each condition and the page's placeholders as `renderer`
+    /// writes them (binding their values as it goes): `SELECT <memory columns> FROM memories
+    /// WHERE … ORDER BY … LIMIT … OFFSET …`, or `SELECT count(*) FROM memories WHERE …`.
+    pub fn render(&self, renderer: &mut impl RenderPlan) -> String {
+        let filter = self.where_clause(|condition| renderer.condition(condition));
+        match &self.page {
+            Some(page) => {
+                let (limit, offset) = renderer.page(page);
+                format!(
+                    "SELECT {} FROM memories{filter} ORDER BY {} LIMIT {limit} OFFSET {offset}",
+                    crate::row::memory_columns(),
+                    page.order.sql()
+                )
+            }
+            None => format!("SELECT count(*) FROM memories{filter}"),
+        }
+    }
+}
+
+/// How a backend writes a [`QueryPlan`]'s parts in its dialect, binding every value.
+pub trait RenderPlan {
+    /// The SQL of one condition (an exhaustive `match` in each backend), its values bound.
+    fn condition(&mut self, condition: &Condition<'_>) -> Cow<'static, str>;
+
+    /// Binds the page's limit and offset; returns their placeholders.
+    fn page(&mut self, page: &Page) -> (String, String);
 }
 
 /// `query`'s filters as conditions, in the order the SQL lists them.

@@ -7,13 +7,21 @@ use std::time::SystemTime;
 
 use postgres::types::ToSql;
 
-use engram_core::plan::{Condition, QueryPlan};
+use engram_core::plan::{Condition, Page, QueryPlan, RenderPlan};
 use engram_core::row::{cluster_columns, memory_columns};
-use engram_core::MemoryQuery;
+use engram_core::{OnConflict, Timestamp};
+
+/// The insert of many memories for `on_conflict`.
+pub fn insert_memories(on_conflict: OnConflict) -> &'static str {
+    match on_conflict {
+        OnConflict::Fail => insert_memories_or_fail(),
+        OnConflict::Skip => insert_memories_or_skip(),
+    }
+}
 
 /// Inserts many memories in one statement from parallel arrays, one per column in
 /// [`memory_columns`]' order.
-pub fn insert_memories() -> &'static str {
+fn insert_memories_or_fail() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "INSERT INTO memories ({}) \
@@ -26,10 +34,10 @@ pub fn insert_memories() -> &'static str {
     &SQL
 }
 
-/// [`insert_memories`], keeping stored rows whose id is given again.
-pub fn insert_memories_or_skip() -> &'static str {
+/// [`insert_memories_or_fail`], keeping stored rows whose id is given again.
+fn insert_memories_or_skip() -> &'static str {
     static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("{} ON CONFLICT (id) DO NOTHING", insert_memories()));
+        LazyLock::new(|| format!("{} ON CONFLICT (id) DO NOTHING", insert_memories_or_fail()));
     &SQL
 }
 
@@ -109,6 +117,16 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The statement of a [`QueryPlan`] (a select or a count of memories).
+    pub fn of(plan: &QueryPlan<'_>) -> Filter {
+        let mut filter = Filter {
+            clause: String::new(),
+            params: Vec::new(),
+        };
+        filter.clause = plan.render(&mut filter);
+        filter
+    }
+
     /// The parameters as the driver takes them.
     pub fn param_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.params
@@ -116,64 +134,46 @@ impl Filter {
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
             .collect()
     }
-}
 
-/// Binds `value` as the next parameter; returns its placeholder (`$n`).
-fn bind(params: &mut Vec<Param>, value: impl ToSql + Sync + Send + 'static) -> String {
-    params.push(Box::new(value));
-    format!("${}", params.len())
-}
-
-/// The SQL of one condition, with its values bound in `params`. Every value is bound; the
-/// SQL is only ever one of the fixed fragments below with its placeholder.
-fn render_condition(condition: &Condition<'_>, params: &mut Vec<Param>) -> Cow<'static, str> {
-    let at = |time: engram_core::Timestamp| -> SystemTime { time.to_system_time() };
-    let sql = match *condition {
-        Condition::User(user) => format!("user_id = {}", bind(params, user.to_string())),
-        Condition::Namespace(namespace) => {
-            format!("namespace = {}", bind(params, namespace.to_string()))
-        }
-        Condition::Thread(thread) => format!("thread_id = {}", bind(params, thread.to_string())),
-        // `tier = ANY(…)` keeps the planner from reading the (tier, updated_at) index in
-        // order, so one tier (the policy scan) gets a plain equality.
-        Condition::Tier(tier) => format!("tier = {}", bind(params, tier.to_string())),
-        Condition::Tiers(tiers) => format!("tier = ANY({}::text[])", bind(params, tiers.to_vec())),
-        Condition::MetadataContains(filter) => {
-            format!("metadata @> {}::jsonb", bind(params, filter.clone()))
-        }
-        Condition::RelatedToAny(threads) => {
-            format!("related_threads ?| {}::text[]", bind(params, threads.to_vec()))
-        }
-        Condition::Summarized(summarized) => format!("summarized = {}", bind(params, summarized)),
-        Condition::CreatedFrom(time) => format!("created_at >= {}", bind(params, at(time))),
-        Condition::CreatedUntil(time) => format!("created_at < {}", bind(params, at(time))),
-        Condition::UpdatedFrom(time) => format!("updated_at >= {}", bind(params, at(time))),
-        Condition::UpdatedUntil(time) => format!("updated_at < {}", bind(params, at(time))),
-    };
-    sql.into()
-}
-
-/// `SELECT … WHERE … ORDER BY … LIMIT $n OFFSET $m` for `query` (no limit is `LIMIT NULL`).
-pub fn select_memories(query: &MemoryQuery) -> Filter {
-    let plan = QueryPlan::select(query);
-    let mut params = Vec::new();
-    let filter = plan.where_clause(|condition| render_condition(condition, &mut params));
-    let mut clause = format!("SELECT {} FROM memories{filter}", memory_columns());
-    if let Some(page) = plan.page {
-        let limit = bind(&mut params, page.limit());
-        let offset = bind(&mut params, page.offset());
-        clause = format!("{clause} ORDER BY {} LIMIT {limit} OFFSET {offset}", page.order.sql());
+    /// Binds `value` as the next parameter; returns its placeholder (`$n`).
+    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
     }
-    Filter { clause, params }
 }
 
-/// `SELECT count(*) … WHERE …` for `query`'s filters.
-pub fn count_memories(query: &MemoryQuery) -> Filter {
-    let plan = QueryPlan::count(query);
-    let mut params = Vec::new();
-    let filter = plan.where_clause(|condition| render_condition(condition, &mut params));
-    Filter {
-        clause: format!("SELECT count(*) FROM memories{filter}"),
-        params,
+impl RenderPlan for Filter {
+    /// Every value is bound; the SQL is only ever one of the fixed fragments below with its
+    /// placeholder.
+    fn condition(&mut self, condition: &Condition<'_>) -> Cow<'static, str> {
+        let at = |time: Timestamp| -> SystemTime { time.to_system_time() };
+        let sql = match *condition {
+            Condition::User(user) => format!("user_id = {}", self.bind(user.to_string())),
+            Condition::Namespace(namespace) => {
+                format!("namespace = {}", self.bind(namespace.to_string()))
+            }
+            Condition::Thread(thread) => format!("thread_id = {}", self.bind(thread.to_string())),
+            // `tier = ANY(…)` keeps the planner from reading the (tier, updated_at) index in
+            // order, so one tier (the policy scan) gets a plain equality.
+            Condition::Tier(tier) => format!("tier = {}", self.bind(tier.to_string())),
+            Condition::Tiers(tiers) => format!("tier = ANY({}::text[])", self.bind(tiers.to_vec())),
+            Condition::MetadataContains(filter) => {
+                format!("metadata @> {}::jsonb", self.bind(filter.clone()))
+            }
+            Condition::RelatedToAny(threads) => {
+                format!("related_threads ?| {}::text[]", self.bind(threads.to_vec()))
+            }
+            Condition::Summarized(summarized) => format!("summarized = {}", self.bind(summarized)),
+            Condition::CreatedFrom(time) => format!("created_at >= {}", self.bind(at(time))),
+            Condition::CreatedUntil(time) => format!("created_at < {}", self.bind(at(time))),
+            Condition::UpdatedFrom(time) => format!("updated_at >= {}", self.bind(at(time))),
+            Condition::UpdatedUntil(time) => format!("updated_at < {}", self.bind(at(time))),
+        };
+        sql.into()
+    }
+
+    /// No limit is `LIMIT NULL`.
+    fn page(&mut self, page: &Page) -> (String, String) {
+        (self.bind(page.limit()), self.bind(page.offset()))
     }
 }

@@ -10,6 +10,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use serde_json::Value;
 use uuid::Uuid;
 
+use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{decode_cluster, decode_memory, StoredValue};
 use engram_core::{
@@ -227,10 +228,7 @@ impl MemoryBackend for PostgresStore {
     }
 
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
-        let statement = match on_conflict {
-            OnConflict::Fail => sql::insert_memories(),
-            OnConflict::Skip => sql::insert_memories_or_skip(),
-        };
+        let statement = sql::insert_memories(on_conflict);
         self.with_connection("inserting memories", |conn| {
             let insert = conn.prepared(statement)?;
             if memories.len() <= INSERT_CHUNK {
@@ -295,7 +293,7 @@ impl MemoryBackend for PostgresStore {
     }
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
-        let select = sql::select_memories(query);
+        let select = sql::Filter::of(&QueryPlan::select(query));
         self.with_connection("querying memories", |conn| {
             let statement = conn.prepared(&select.clause)?;
             conn.query(&statement, &select.param_refs())?
@@ -309,7 +307,7 @@ impl MemoryBackend for PostgresStore {
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
-        let count = sql::count_memories(query);
+        let count = sql::Filter::of(&QueryPlan::count(query));
         self.with_connection("counting memories", |conn| {
             let statement = conn.prepared(&count.clause)?;
             let n: i64 = conn

@@ -6,12 +6,20 @@ use std::sync::LazyLock;
 
 use rusqlite::types::Value as SqlValue;
 
-use engram_core::plan::{Condition, QueryPlan};
+use engram_core::plan::{Condition, Page, QueryPlan, RenderPlan};
 use engram_core::row::{cluster_columns, memory_columns};
-use engram_core::MemoryQuery;
+use engram_core::OnConflict;
+
+/// The insert of one memory for `on_conflict`.
+pub fn insert_memory(on_conflict: OnConflict) -> &'static str {
+    match on_conflict {
+        OnConflict::Fail => insert_memory_or_fail(),
+        OnConflict::Skip => insert_memory_or_skip(),
+    }
+}
 
 /// Inserts one memory: ?1 … ?12 are the columns in [`memory_columns`]' order.
-pub fn insert_memory() -> &'static str {
+fn insert_memory_or_fail() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "INSERT INTO memories ({}) \
@@ -22,10 +30,10 @@ pub fn insert_memory() -> &'static str {
     &SQL
 }
 
-/// [`insert_memory`], keeping the stored row when the id exists.
-pub fn insert_memory_or_skip() -> &'static str {
+/// [`insert_memory_or_fail`], keeping the stored row when the id exists.
+fn insert_memory_or_skip() -> &'static str {
     static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("{} ON CONFLICT (id) DO NOTHING", insert_memory()));
+        LazyLock::new(|| format!("{} ON CONFLICT (id) DO NOTHING", insert_memory_or_fail()));
     &SQL
 }
 
@@ -93,7 +101,7 @@ pub const POLICY_TRIM: &str = "UPDATE memories SET content = substr(content, 1, 
 pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
      WHERE (?1 IS NULL OR user_id = ?1) GROUP BY user_id, tier";
 
-/// Most tiers a query binds one placeholder each for (see [`render_condition`]).
+/// Most tiers a query binds one placeholder each for (see [`Params::condition`]).
 const MAX_TIER_PLACEHOLDERS: usize = 64;
 
 /// A statement and the values bound to its `?` placeholders, in order.
@@ -102,93 +110,98 @@ pub struct Filter {
     pub params: Vec<SqlValue>,
 }
 
-/// The SQL of one condition, with its values pushed onto `params`. Every value is bound;
-/// the SQL is only ever one of the fixed fragments below.
-fn render_condition(condition: &Condition<'_>, params: &mut Vec<SqlValue>) -> Cow<'static, str> {
-    let mut text = |value: &str| params.push(SqlValue::Text(value.to_string()));
-    match *condition {
-        Condition::User(user) => {
-            text(user);
-            "user_id = ?".into()
-        }
-        Condition::Namespace(namespace) => {
-            text(namespace);
-            "namespace = ?".into()
-        }
-        Condition::Thread(thread) => {
-            text(thread);
-            "thread_id = ?".into()
-        }
-        // One placeholder per tier, so that SQLite searches the tier indexes (and, for one
-        // tier, reads them in `updated_at` order); `tier IN (SELECT value FROM json_each(?))`
-        // made it scan the table.
-        Condition::Tier(tier) => {
-            text(tier);
-            "tier = ?".into()
-        }
-        Condition::Tiers(tiers) if tiers.len() <= MAX_TIER_PLACEHOLDERS => {
-            tiers.iter().for_each(|tier| text(tier));
-            format!("tier IN ({})", vec!["?"; tiers.len()].join(", ")).into()
-        }
-        // So many tiers that one placeholder each could pass SQLite's variable limit.
-        Condition::Tiers(tiers) => {
-            text(&serde_json::Value::from(tiers.to_vec()).to_string());
-            "tier IN (SELECT value FROM json_each(?))".into()
-        }
-        Condition::MetadataContains(filter) => {
-            text(&filter.to_string());
-            "engram_json_contains(metadata, ?)".into()
-        }
-        Condition::RelatedToAny(threads) => {
-            text(&serde_json::Value::from(threads.to_vec()).to_string());
-            "EXISTS (SELECT 1 FROM json_each(memories.related_threads) AS r \
-             WHERE r.value IN (SELECT value FROM json_each(?)))"
-                .into()
-        }
-        Condition::Summarized(summarized) => {
-            params.push(SqlValue::Integer(i64::from(summarized)));
-            "summarized = ?".into()
-        }
-        Condition::CreatedFrom(at) => {
-            params.push(SqlValue::Integer(at.as_micros()));
-            "created_at >= ?".into()
-        }
-        Condition::CreatedUntil(at) => {
-            params.push(SqlValue::Integer(at.as_micros()));
-            "created_at < ?".into()
-        }
-        Condition::UpdatedFrom(at) => {
-            params.push(SqlValue::Integer(at.as_micros()));
-            "updated_at >= ?".into()
-        }
-        Condition::UpdatedUntil(at) => {
-            params.push(SqlValue::Integer(at.as_micros()));
-            "updated_at < ?".into()
-        }
-    }
-}
-
-/// `SELECT … WHERE … ORDER BY … LIMIT ? OFFSET ?` for `query` (no limit is `LIMIT -1`).
-pub fn select_memories(query: &MemoryQuery) -> Filter {
-    let plan = QueryPlan::select(query);
-    let mut params = Vec::new();
-    let filter = plan.where_clause(|condition| render_condition(condition, &mut params));
-    let mut clause = format!("SELECT {} FROM memories{filter}", memory_columns());
-    if let Some(page) = plan.page {
-        params.push(SqlValue::Integer(page.limit().unwrap_or(-1)));
-        params.push(SqlValue::Integer(page.offset()));
-        clause = format!("{clause} ORDER BY {} LIMIT ? OFFSET ?", page.order.sql());
-    }
-    Filter { clause, params }
-}
-
-/// `SELECT count(*) … WHERE …` for `query`'s filters.
-pub fn count_memories(query: &MemoryQuery) -> Filter {
-    let plan = QueryPlan::count(query);
-    let mut params = Vec::new();
-    let filter = plan.where_clause(|condition| render_condition(condition, &mut params));
+/// The statement of a [`QueryPlan`] (a select or a count of memories).
+pub fn memory_statement(plan: &QueryPlan<'_>) -> Filter {
+    let mut params = Params(Vec::new());
+    let clause = plan.render(&mut params);
     Filter {
-        clause: format!("SELECT count(*) FROM memories{filter}"),
-        params,
+        clause,
+        params: params.0,
+    }
+}
+
+/// The values bound so far, in placeholder order.
+struct Params(Vec<SqlValue>);
+
+impl Params {
+    fn text(&mut self, value: &str) {
+        self.0.push(SqlValue::Text(value.to_string()));
+    }
+
+    fn integer(&mut self, value: i64) {
+        self.0.push(SqlValue::Integer(value));
+    }
+}
+
+impl RenderPlan for Params {
+    /// Every value is bound; the SQL is only ever one of the fixed fragments below.
+    fn condition(&mut self, condition: &Condition<'_>) -> Cow<'static, str> {
+        match *condition {
+            Condition::User(user) => {
+                self.text(user);
+                "user_id = ?".into()
+            }
+            Condition::Namespace(namespace) => {
+                self.text(namespace);
+                "namespace = ?".into()
+            }
+            Condition::Thread(thread) => {
+                self.text(thread);
+                "thread_id = ?".into()
+            }
+            // One placeholder per tier, so that SQLite searches the tier indexes (and, for
+            // one tier, reads them in `updated_at` order); `tier IN (SELECT value FROM
+            // json_each(?))` made it scan the table.
+            Condition::Tier(tier) => {
+                self.text(tier);
+                "tier = ?".into()
+            }
+            Condition::Tiers(tiers) if tiers.len() <= MAX_TIER_PLACEHOLDERS => {
+                tiers.iter().for_each(|tier| self.text(tier));
+                format!("tier IN ({})", vec!["?"; tiers.len()].join(", ")).into()
+            }
+            // So many tiers that one placeholder each could pass SQLite's variable limit.
+            Condition::Tiers(tiers) => {
+                self.text(&serde_json::Value::from(tiers.to_vec()).to_string());
+                "tier IN (SELECT value FROM json_each(?))".into()
+            }
+            Condition::MetadataContains(filter) => {
+                self.text(&filter.to_string());
+                "engram_json_contains(metadata, ?)".into()
+            }
+            Condition::RelatedToAny(threads) => {
+                self.text(&serde_json::Value::from(threads.to_vec()).to_string());
+                "EXISTS (SELECT 1 FROM json_each(memories.related_threads) AS r \
+                 WHERE r.value IN (SELECT value FROM json_each(?)))"
+                    .into()
+            }
+            Condition::Summarized(summarized) => {
+                self.integer(i64::from(summarized));
+                "summarized = ?".into()
+            }
+            Condition::CreatedFrom(at) => {
+                self.integer(at.as_micros());
+                "created_at >= ?".into()
+            }
+            Condition::CreatedUntil(at) => {
+                self.integer(at.as_micros());
+                "created_at < ?".into()
+            }
+            Condition::UpdatedFrom(at) => {
+                self.integer(at.as_micros());
+                "updated_at >= ?".into()
+            }
+            Condition::UpdatedUntil(at) => {
+                self.integer(at.as_micros());
+                "updated_at < ?".into()
+            }
+        }
+    }
+
+    /// No limit is `LIMIT -1`.
+    fn page(&mut self, page: &Page) -> (String, String) {
+        self.integer(page.limit().unwrap_or(-1));
+        self.integer(page.offset());
+        ("?".into(), "?".into())
     }
 }

@@ -9,6 +9,7 @@ use rusqlite::{params, params_from_iter, ErrorCode, OptionalExtension, Row, Tran
 use serde_json::Value;
 use uuid::Uuid;
 
+use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{decode_cluster, decode_memory, StoredValue};
 use engram_core::{
@@ -260,10 +261,7 @@ impl MemoryBackend for SqliteStore {
     }
 
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
-        let statement = match on_conflict {
-            OnConflict::Fail => sql::insert_memory(),
-            OnConflict::Skip => sql::insert_memory_or_skip(),
-        };
+        let statement = sql::insert_memory(on_conflict);
         self.write("inserting memories", |tx| {
             let mut insert = tx.prepare_cached(statement)?;
             let mut written = 0u64;
@@ -334,7 +332,7 @@ impl MemoryBackend for SqliteStore {
     }
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
-        let select = sql::select_memories(query);
+        let select = sql::memory_statement(&QueryPlan::select(query));
         self.read("querying memories", |conn| {
             conn.prepare_cached(&select.clause)?
                 .query_map(params_from_iter(select.params.iter()), stored_values)?
@@ -346,7 +344,7 @@ impl MemoryBackend for SqliteStore {
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
-        let count = sql::count_memories(query);
+        let count = sql::memory_statement(&QueryPlan::count(query));
         self.read("counting memories", |conn| {
             conn.prepare_cached(&count.clause)?
                 .query_row(params_from_iter(count.params.iter()), |row| {
@@ -443,6 +441,29 @@ mod tests {
         let err = store.count_memories(&MemoryQuery::new()).unwrap_err();
         assert_eq!(err.kind(), engram_core::ErrorKind::Schema, "{err}");
         assert!(err.to_string().contains("init-db"), "{err}");
+    }
+
+    #[test]
+    fn an_sql_error_with_the_tables_present_is_not_a_schema_error() {
+        let store = SqliteStore::open(&SqliteLocation::Memory, &PoolOptions::default()).unwrap();
+        store
+            .write("creating tables", |tx| {
+                tx.execute_batch("CREATE TABLE memories (id); CREATE TABLE memory_clusters (id);")
+            })
+            .unwrap();
+        let err = store
+            .read("running a bad statement", |conn| {
+                conn.execute_batch("SELECT no_such_function()")
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), engram_core::ErrorKind::Database, "{err}");
+        let missing = store
+            .read("reading a missing table", |conn| {
+                conn.execute_batch("SELECT * FROM no_such_table")
+            })
+            .unwrap_err();
+        assert_eq!(missing.kind(), engram_core::ErrorKind::Database, "{missing}");
+        assert!(std::error::Error::source(&missing).is_some());
     }
 
     #[test]
