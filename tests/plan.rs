@@ -90,7 +90,10 @@ fn a_missing_schema_keeps_the_driver_error_as_its_source() {
     let err = store.count(MemoryQuery::new()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Schema, "{err}");
     let source = err.source().expect("the driver's error");
-    assert!(source.downcast_ref::<rusqlite::Error>().is_some(), "{source:?}");
+    assert!(
+        source.downcast_ref::<rusqlite::Error>().is_some(),
+        "{source:?}"
+    );
 
     let store = Store::open(&engram_testkit::postgres::fresh_database_url()).unwrap();
     let err = store.count(MemoryQuery::new()).unwrap_err();

@@ -60,7 +60,8 @@ pub struct Page {
 impl Page {
     /// At most this many rows, as the databases take it (`None`: no limit).
     pub fn limit(&self) -> Option<i64> {
-        self.limit.map(|limit| i64::try_from(limit).unwrap_or(i64::MAX))
+        self.limit
+            .map(|limit| i64::try_from(limit).unwrap_or(i64::MAX))
     }
 
     /// Rows to skip first, as the databases take it.
@@ -103,7 +104,10 @@ impl<'q> QueryPlan<'q> {
 
     /// ` WHERE a AND b …` from each condition as `render` writes it, or nothing when there
     /// is no condition.
-    pub fn where_clause<'s>(&self, mut render: impl FnMut(&Condition<'q>) -> Cow<'s, str>) -> String {
+    pub fn where_clause<'s>(
+        &self,
+        mut render: impl FnMut(&Condition<'q>) -> Cow<'s, str>,
+    ) -> String {
         let mut clause = String::new();
         for (index, condition) in self.conditions.iter().enumerate() {
             clause.push_str(if index == 0 { " WHERE " } else { " AND " });
@@ -226,7 +230,10 @@ mod tests {
             _ => "thread_id = ?".into(),
         });
         assert_eq!(clause, " WHERE user_id = ? AND thread_id = ?");
-        assert_eq!(QueryPlan::count(&MemoryQuery::new()).where_clause(|_| "".into()), "");
+        assert_eq!(
+            QueryPlan::count(&MemoryQuery::new()).where_clause(|_| "".into()),
+            ""
+        );
     }
 
     #[test]

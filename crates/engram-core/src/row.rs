@@ -310,8 +310,7 @@ impl RowReader {
     }
 
     fn parse_json(&self, text: &str, column: &'static str) -> Result<Value> {
-        serde_json::from_str(text)
-            .map_err(|e| self.invalid(column, format!("not valid JSON: {e}")))
+        serde_json::from_str(text).map_err(|e| self.invalid(column, format!("not valid JSON: {e}")))
     }
 
     /// A JSON list of strings. Text is read straight into the list when it is one;
@@ -448,7 +447,10 @@ mod tests {
         let from_json = decode_memory(parsed).unwrap_err();
         assert_eq!(from_text.kind(), crate::ErrorKind::Database);
         assert_eq!(from_text.to_string(), from_json.to_string());
-        assert!(from_text.to_string().contains("related_threads"), "{from_text}");
+        assert!(
+            from_text.to_string().contains("related_threads"),
+            "{from_text}"
+        );
     }
 
     #[test]

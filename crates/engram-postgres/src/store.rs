@@ -151,14 +151,24 @@ fn stored_values(row: &Row) -> Result<Vec<StoredValue>, postgres::Error> {
     let mut values = Vec::with_capacity(row.len());
     for (index, column) in row.columns().iter().enumerate() {
         let value = match *column.type_() {
-            Type::TEXT => row.try_get::<_, Option<String>>(index)?.map(StoredValue::Text),
+            Type::TEXT => row
+                .try_get::<_, Option<String>>(index)?
+                .map(StoredValue::Text),
             Type::INT4 => row
                 .try_get::<_, Option<i32>>(index)?
                 .map(|n| StoredValue::Integer(n.into())),
-            Type::INT8 => row.try_get::<_, Option<i64>>(index)?.map(StoredValue::Integer),
-            Type::BOOL => row.try_get::<_, Option<bool>>(index)?.map(StoredValue::Bool),
-            Type::UUID => row.try_get::<_, Option<Uuid>>(index)?.map(StoredValue::Uuid),
-            Type::JSONB => row.try_get::<_, Option<Value>>(index)?.map(StoredValue::Json),
+            Type::INT8 => row
+                .try_get::<_, Option<i64>>(index)?
+                .map(StoredValue::Integer),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(index)?
+                .map(StoredValue::Bool),
+            Type::UUID => row
+                .try_get::<_, Option<Uuid>>(index)?
+                .map(StoredValue::Uuid),
+            Type::JSONB => row
+                .try_get::<_, Option<Value>>(index)?
+                .map(StoredValue::Json),
             Type::TIMESTAMPTZ => row
                 .try_get::<_, Option<SystemTime>>(index)?
                 .map(|at| StoredValue::Time(Timestamp::from_system_time(at))),

@@ -63,7 +63,10 @@ impl SqliteStore {
             SqliteLocation::File(path) => {
                 create_parent_dir(path)?;
                 enable_wal(path, busy_timeout).map_err(|e| {
-                    connection_error(location, Context::wrap("cannot switch the database to WAL mode", e))
+                    connection_error(
+                        location,
+                        Context::wrap("cannot switch the database to WAL mode", e),
+                    )
                 })?;
                 (
                     SqliteConnectionManager::file(path).with_flags(file_flags()),
@@ -222,11 +225,12 @@ fn db_error(conn: &rusqlite::Connection, context: &str, err: rusqlite::Error) ->
 
 /// Whether the catalog lists every table of [`DATA_TABLES`] (false when it cannot be read).
 fn schema_exists(conn: &rusqlite::Connection) -> bool {
-    let mut lookup =
-        match conn.prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1") {
-            Ok(statement) => statement,
-            Err(_) => return false,
-        };
+    let mut lookup = match conn
+        .prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1")
+    {
+        Ok(statement) => statement,
+        Err(_) => return false,
+    };
     DATA_TABLES
         .iter()
         .all(|table| lookup.exists([table]).unwrap_or(false))
@@ -462,7 +466,11 @@ mod tests {
                 conn.execute_batch("SELECT * FROM no_such_table")
             })
             .unwrap_err();
-        assert_eq!(missing.kind(), engram_core::ErrorKind::Database, "{missing}");
+        assert_eq!(
+            missing.kind(),
+            engram_core::ErrorKind::Database,
+            "{missing}"
+        );
         assert!(std::error::Error::source(&missing).is_some());
     }
 
