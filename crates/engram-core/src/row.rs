@@ -27,7 +27,7 @@
 //! assert_eq!(
 //!     decode_memory(row).unwrap_err().to_string(),
 //!     "stored memory row has an invalid related_threads: not a list of strings: \
-//!      invalid type: integer `1`, expected a string"
+//!      invalid type: number, expected a string"
 //! );
 //! ```
 
