@@ -325,10 +325,10 @@ impl RowReader {
             StoredValue::Json(value) => value,
             other => return Err(self.mismatch(column, "a JSON list", &other)),
         };
-        self.from_json(value, column)
+        self.list_from_json(value, column)
     }
 
-    fn from_json<T: DeserializeOwned>(&self, value: Value, column: &'static str) -> Result<T> {
+    fn list_from_json<T: DeserializeOwned>(&self, value: Value, column: &'static str) -> Result<T> {
         serde_json::from_value(value)
             .map_err(|e| self.invalid(column, format!("not a list of strings: {e}")))
     }
