@@ -394,6 +394,21 @@ pub fn decode_cluster(values: Vec<StoredValue>) -> Result<Cluster> {
     })
 }
 
+/// Decodes memory rows (see [`decode_memory`]), stopping at the first bad one.
+pub fn decode_memories(rows: Vec<Vec<StoredValue>>) -> Result<Vec<Memory>> {
+    rows.into_iter().map(decode_memory).collect()
+}
+
+/// Decodes the memory row a lookup found, if it found one (see [`decode_memory`]).
+pub fn decode_found_memory(row: Option<Vec<StoredValue>>) -> Result<Option<Memory>> {
+    row.map(decode_memory).transpose()
+}
+
+/// Decodes cluster rows (see [`decode_cluster`]), stopping at the first bad one.
+pub fn decode_clusters(rows: Vec<Vec<StoredValue>>) -> Result<Vec<Cluster>> {
+    rows.into_iter().map(decode_cluster).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
-use engram_core::row::{decode_cluster, decode_memory, StoredValue};
+use engram_core::row::{
+    decode_cluster, decode_clusters, decode_found_memory, decode_memories, StoredValue,
+};
 use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
     MemoryQuery, MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, Stats, TierPolicy,
@@ -261,9 +263,8 @@ impl MemoryBackend for PostgresStore {
             conn.query_opt(&statement, &[&id])?
                 .map(|row| stored_values(&row))
                 .transpose()
-        })?
-        .map(decode_memory)
-        .transpose()
+        })
+        .and_then(decode_found_memory)
     }
 
     fn update_memory(
@@ -290,9 +291,8 @@ impl MemoryBackend for PostgresStore {
             )?
             .map(|row| stored_values(&row))
             .transpose()
-        })?
-        .map(decode_memory)
-        .transpose()
+        })
+        .and_then(decode_found_memory)
     }
 
     fn delete_memory(&self, id: Uuid) -> Result<bool> {
@@ -310,10 +310,8 @@ impl MemoryBackend for PostgresStore {
                 .iter()
                 .map(stored_values)
                 .collect::<Result<Vec<_>, _>>()
-        })?
-        .into_iter()
-        .map(decode_memory)
-        .collect()
+        })
+        .and_then(decode_memories)
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
@@ -367,10 +365,8 @@ impl MemoryBackend for PostgresStore {
                 .iter()
                 .map(stored_values)
                 .collect::<Result<Vec<_>, _>>()
-        })?
-        .into_iter()
-        .map(decode_cluster)
-        .collect()
+        })
+        .and_then(decode_clusters)
     }
 
     fn delete_cluster(&self, cluster_id: Uuid) -> Result<bool> {

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
-use engram_core::row::{decode_cluster, decode_memory, StoredValue};
+use engram_core::row::{
+    decode_cluster, decode_clusters, decode_found_memory, decode_memories, StoredValue,
+};
 use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Error, Memory, MemoryBackend,
     MemoryQuery, MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, SqliteLocation,
@@ -294,9 +296,8 @@ impl MemoryBackend for SqliteStore {
             conn.prepare_cached(sql::get_memory())?
                 .query_row([id.to_string()], stored_values)
                 .optional()
-        })?
-        .map(decode_memory)
-        .transpose()
+        })
+        .and_then(decode_found_memory)
     }
 
     fn update_memory(
@@ -324,9 +325,8 @@ impl MemoryBackend for SqliteStore {
                     stored_values,
                 )
                 .optional()
-        })?
-        .map(decode_memory)
-        .transpose()
+        })
+        .and_then(decode_found_memory)
     }
 
     fn delete_memory(&self, id: Uuid) -> Result<bool> {
@@ -341,10 +341,8 @@ impl MemoryBackend for SqliteStore {
             conn.prepare_cached(&select.clause)?
                 .query_map(params_from_iter(select.params.iter()), stored_values)?
                 .collect::<rusqlite::Result<Vec<_>>>()
-        })?
-        .into_iter()
-        .map(decode_memory)
-        .collect()
+        })
+        .and_then(decode_memories)
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
@@ -391,10 +389,8 @@ impl MemoryBackend for SqliteStore {
                     stored_values,
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()
-        })?
-        .into_iter()
-        .map(decode_cluster)
-        .collect()
+        })
+        .and_then(decode_clusters)
     }
 
     fn delete_cluster(&self, cluster_id: Uuid) -> Result<bool> {
