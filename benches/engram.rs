@@ -139,7 +139,7 @@ fn filter(json: &str) -> Value {
 
 /// The canonical text engram binds for a filter on SQLite.
 fn filter_text(json: &str) -> String {
-    engram::validate::metadata(filter(json))
+    engram_core::validate::metadata(filter(json))
         .expect("valid filter")
         .to_string()
 }

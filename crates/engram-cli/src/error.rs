@@ -5,6 +5,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use engram_migrate::MigrateError;
+
 /// Anything that makes a command fail.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -13,7 +15,7 @@ pub enum CliError {
     Engram(engram::Error),
     /// An error from the migration runner used directly (`migrate new`).
     #[error(transparent)]
-    Migrate(#[from] engram_migrate::MigrateError),
+    Migrate(#[from] MigrateError),
     /// A value given on the command line or in an input file is not acceptable.
     #[error("{0}")]
     Invalid(String),
@@ -36,11 +38,15 @@ pub enum CliError {
 }
 
 impl From<engram::Error> for CliError {
-    /// Keeps the store's error, except that a migration error is shown by its message alone
-    /// (it already says what refused or failed, and which version).
+    /// Keeps the store's error, except that a migration error is unwrapped to the
+    /// migration runner's own error (it already says what refused or failed, and which
+    /// version).
     fn from(err: engram::Error) -> Self {
         match err {
-            engram::Error::Migration { message } => CliError::Invalid(message),
+            engram::Error::Migration { source } => match source.downcast::<MigrateError>() {
+                Ok(migrate) => CliError::Migrate(*migrate),
+                Err(source) => CliError::Engram(engram::Error::Migration { source }),
+            },
             other => CliError::Engram(other),
         }
     }

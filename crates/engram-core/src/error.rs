@@ -5,6 +5,10 @@ use std::fmt;
 /// Result alias used across engram.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The underlying cause an [`Error`] keeps: a driver's error, a migration error, or a
+/// [`Context`] around one. Its text never holds a password.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong in an engram operation.
 ///
 /// Every variant carries enough context to act on it: which field, which value, which DSN
@@ -52,38 +56,87 @@ pub enum Error {
         detail: String,
     },
     /// The database could not be reached.
-    #[error("cannot connect to {backend} database '{dsn}': {message}")]
+    #[error("cannot connect to {backend} database '{dsn}': {source}")]
     Connection {
         /// Which backend.
         backend: crate::BackendKind,
         /// The DSN with any password replaced by `***`.
         dsn: String,
-        /// The driver's message.
-        message: String,
+        /// The driver's error (or a [`Context`] around it).
+        #[source]
+        source: Source,
     },
-    /// The database schema is missing or older than this binary expects.
-    #[error("the database schema is not ready: {message}")]
+    /// The database schema is missing: the tables engram reads are not there.
+    #[error(
+        "the database schema is not ready: {source}; run `engram init-db` (or Store::migrate) \
+         to create the tables"
+    )]
     Schema {
-        /// What is missing, and how to fix it.
-        message: String,
+        /// Which backend.
+        backend: crate::BackendKind,
+        /// The driver's error for the statement that found the schema missing.
+        #[source]
+        source: Source,
     },
     /// A migration could not be planned or run.
-    #[error("migration error: {message}")]
+    #[error("migration error: {source}")]
     Migration {
-        /// What went wrong, naming the versions involved.
-        message: String,
+        /// The migration runner's error (an `engram_migrate::MigrateError`: downcast it to
+        /// see which versions were involved).
+        #[source]
+        source: Source,
     },
     /// The database reported an error while running a statement.
-    #[error("{backend} error while {context}: {message}")]
+    #[error("{backend} error while {context}: {source}")]
     Database {
         /// Which backend.
         backend: crate::BackendKind,
         /// What engram was doing (`inserting memories`, `running a query`, ...).
         context: String,
-        /// The driver's message.
-        message: String,
+        /// The driver's error.
+        #[source]
+        source: Source,
+    },
+    /// A stored row breaks the data model (for example a list column holding a number), so
+    /// it cannot be read back as a [`crate::Memory`] or [`crate::Cluster`]. The same bad row
+    /// gives the same error on every backend.
+    #[error("stored {what} row has an invalid {column}: {reason}")]
+    StoredRow {
+        /// `memory` or `cluster`.
+        what: &'static str,
+        /// The column that could not be decoded.
+        column: &'static str,
+        /// What was wrong with its value.
+        reason: String,
     },
 }
+
+/// An error with a line saying what was being done when it happened; displayed as
+/// `what: source`.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct Context {
+    /// What was being done (`cannot switch the database to WAL mode`, ...).
+    pub what: String,
+    /// What went wrong.
+    #[source]
+    pub source: Source,
+}
+
+impl Context {
+    /// `source`, boxed, with `what` in front of its message.
+    pub fn wrap(what: impl Into<String>, source: impl Into<Source>) -> Source {
+        Box::new(Context {
+            what: what.into(),
+            source: source.into(),
+        })
+    }
+}
+
+/// A driver's message kept as text, where only the text reached engram.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Message(pub String);
 
 /// The category of an [`Error`], stable across backends: the conformance suite checks that
 /// both backends give the same kind for the same bad input.
@@ -103,7 +156,7 @@ pub enum ErrorKind {
     Schema,
     /// See [`Error::Migration`].
     Migration,
-    /// See [`Error::Database`].
+    /// See [`Error::Database`] and [`Error::StoredRow`].
     Database,
 }
 
@@ -126,12 +179,19 @@ impl Error {
     pub fn database(
         backend: crate::BackendKind,
         context: impl Into<String>,
-        message: impl fmt::Display,
+        source: impl Into<Source>,
     ) -> Self {
         Error::Database {
             backend,
             context: context.into(),
-            message: message.to_string(),
+            source: source.into(),
+        }
+    }
+
+    /// An [`Error::Migration`] around the migration runner's error.
+    pub fn migration(source: impl Into<Source>) -> Self {
+        Error::Migration {
+            source: source.into(),
         }
     }
 
@@ -145,7 +205,7 @@ impl Error {
             Error::Connection { .. } => ErrorKind::Connection,
             Error::Schema { .. } => ErrorKind::Schema,
             Error::Migration { .. } => ErrorKind::Migration,
-            Error::Database { .. } => ErrorKind::Database,
+            Error::Database { .. } | Error::StoredRow { .. } => ErrorKind::Database,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! This crate holds the data model ([`Memory`], [`NewMemory`], [`MemoryUpdate`],
 //! [`Cluster`]), the query description ([`MemoryQuery`]), the [`MemoryBackend`] trait the
 //! SQLite and PostgreSQL crates implement, the one [`Error`] enum, DSN parsing ([`Dsn`]),
-//! input validation ([`validate`]), JSON document normalization ([`document`]) and the
+//! input validation ([`validate`]), the query plan every backend renders ([`plan`]), the
+//! column order and decoding rules of stored rows ([`row`]), JSON document normalization ([`document`]) and the
 //! containment matcher ([`containment`]) that gives SQLite PostgreSQL's `jsonb @>`.
 
 pub mod backend;
@@ -12,14 +13,16 @@ pub mod document;
 pub mod dsn;
 pub mod error;
 pub mod model;
+pub mod plan;
 pub mod policy;
 pub mod query;
+pub mod row;
 pub mod tape;
 pub mod validate;
 
 pub use backend::{BackendKind, MemoryBackend, OnConflict, PoolOptions};
 pub use dsn::{Dsn, SqliteLocation, SqliteMode};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Context, Error, ErrorKind, Message, Result, Source};
 pub use model::{
     Cluster, ClusterUpsert, Memory, MemoryUpdate, NewMemory, Stats, Timestamp, DEFAULT_NAMESPACE,
     DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,

@@ -203,20 +203,18 @@ pub enum MigrateError {
 }
 
 impl From<MigrateError> for engram_core::Error {
+    /// A database error outside a migration script stays a database error (with the
+    /// driver's message as its source); every other error becomes
+    /// [`engram_core::Error::Migration`] with the `MigrateError` itself as its source, so that
+    /// callers can downcast it.
     fn from(err: MigrateError) -> Self {
         match err {
             MigrateError::Database {
                 dialect,
                 context,
                 message,
-            } => engram_core::Error::Database {
-                backend: dialect,
-                context,
-                message,
-            },
-            other => engram_core::Error::Migration {
-                message: other.to_string(),
-            },
+            } => engram_core::Error::database(dialect, context, engram_core::Message(message)),
+            other => engram_core::Error::migration(other),
         }
     }
 }

@@ -1,35 +1,49 @@
 //! Every SQL statement the PostgreSQL backend runs, and the builder that turns a
 //! [`MemoryQuery`] into a WHERE clause with bound parameters.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use postgres::types::ToSql;
 
-use engram_core::MemoryQuery;
+use engram_core::plan::{Condition, Page, QueryPlan, RenderPlan};
+use engram_core::row::{cluster_columns, memory_columns};
+use engram_core::{OnConflict, Timestamp};
 
-/// The memory columns, in the order [`crate::store`] reads them.
-pub const MEMORY_COLUMNS: &str = "id, user_id, namespace, thread_id, tier, content, score, \
-     metadata, related_threads, summarized, created_at, updated_at";
+/// The insert of many memories for `on_conflict`.
+pub fn insert_memories(on_conflict: OnConflict) -> &'static str {
+    match on_conflict {
+        OnConflict::Fail => insert_memories_or_fail(),
+        OnConflict::Skip => insert_memories_or_skip(),
+    }
+}
 
-/// Inserts many memories in one statement from parallel arrays.
-pub const INSERT_MEMORIES: &str = "INSERT INTO memories (id, user_id, namespace, thread_id, \
-     tier, content, score, metadata, related_threads, summarized, created_at, updated_at) \
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-     $6::text[], $7::int4[], $8::jsonb[], $9::jsonb[], $10::bool[], $11::timestamptz[], \
-     $12::timestamptz[])";
+/// Inserts many memories in one statement from parallel arrays, one per column in
+/// [`memory_columns`]' order.
+fn insert_memories_or_fail() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO memories ({}) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::int4[], $8::jsonb[], $9::jsonb[], $10::bool[], $11::timestamptz[], \
+             $12::timestamptz[])",
+            memory_columns()
+        )
+    });
+    &SQL
+}
 
-/// [`INSERT_MEMORIES`], keeping stored rows whose id is given again.
-pub const INSERT_MEMORIES_OR_SKIP: &str = "INSERT INTO memories (id, user_id, namespace, \
-     thread_id, tier, content, score, metadata, related_threads, summarized, created_at, \
-     updated_at) \
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-     $6::text[], $7::int4[], $8::jsonb[], $9::jsonb[], $10::bool[], $11::timestamptz[], \
-     $12::timestamptz[]) ON CONFLICT (id) DO NOTHING";
+/// [`insert_memories_or_fail`], keeping stored rows whose id is given again.
+fn insert_memories_or_skip() -> &'static str {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} ON CONFLICT (id) DO NOTHING", insert_memories_or_fail()));
+    &SQL
+}
 
 pub fn get_memory() -> &'static str {
     static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE id = $1"));
+        LazyLock::new(|| format!("SELECT {} FROM memories WHERE id = $1", memory_columns()));
     &SQL
 }
 
@@ -40,7 +54,8 @@ pub fn update_memory() -> &'static str {
              metadata = coalesce($3, metadata), tier = coalesce($4, tier), \
              score = coalesce($5, score), related_threads = coalesce($6, related_threads), \
              summarized = coalesce($7, summarized), updated_at = $8 \
-             WHERE id = $1 RETURNING {MEMORY_COLUMNS}"
+             WHERE id = $1 RETURNING {}",
+            memory_columns()
         )
     });
     &SQL
@@ -48,20 +63,18 @@ pub fn update_memory() -> &'static str {
 
 pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = $1";
 
-pub const CLUSTER_COLUMNS: &str = "cluster_id, user_id, topic, category, memory_ids, summary, \
-     memory_count, created_at, updated_at, last_built_at";
-
 pub fn upsert_cluster() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "INSERT INTO memory_clusters (cluster_id, user_id, topic, category, memory_ids, \
-             summary, memory_count, created_at, updated_at, last_built_at) \
+            "INSERT INTO memory_clusters ({}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8) \
              ON CONFLICT (user_id, topic, category) DO UPDATE SET \
              memory_ids = EXCLUDED.memory_ids, summary = EXCLUDED.summary, \
              memory_count = EXCLUDED.memory_count, updated_at = EXCLUDED.updated_at, \
              last_built_at = EXCLUDED.last_built_at \
-             RETURNING {CLUSTER_COLUMNS}"
+             RETURNING {}",
+            cluster_columns(),
+            cluster_columns()
         )
     });
     &SQL
@@ -72,9 +85,10 @@ pub fn upsert_cluster() -> &'static str {
 pub fn get_clusters() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {CLUSTER_COLUMNS} FROM memory_clusters WHERE user_id = $1 \
+            "SELECT {} FROM memory_clusters WHERE user_id = $1 \
              AND ($2::text IS NULL OR topic = $2) AND ($3::text IS NULL OR category = $3) \
-             ORDER BY topic COLLATE \"C\", category COLLATE \"C\""
+             ORDER BY topic COLLATE \"C\", category COLLATE \"C\"",
+            cluster_columns()
         )
     });
     &SQL
@@ -96,13 +110,23 @@ pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
 /// A parameter value owned by a [`Filter`].
 pub type Param = Box<dyn ToSql + Sync + Send>;
 
-/// A WHERE clause and the values bound to its `$n` placeholders, in order.
+/// A statement and the values bound to its `$n` placeholders, in order.
 pub struct Filter {
     pub clause: String,
     pub params: Vec<Param>,
 }
 
 impl Filter {
+    /// The statement of a [`QueryPlan`] (a select or a count of memories).
+    pub fn of(plan: &QueryPlan<'_>) -> Filter {
+        let mut filter = Filter {
+            clause: String::new(),
+            params: Vec::new(),
+        };
+        filter.clause = plan.render(&mut filter);
+        filter
+    }
+
     /// The parameters as the driver takes them.
     pub fn param_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.params
@@ -111,100 +135,45 @@ impl Filter {
             .collect()
     }
 
-    fn bind(&mut self, conditions: &mut Vec<String>, fragment: &str, value: Param) {
-        self.params.push(value);
-        conditions.push(fragment.replace("{}", &format!("${}", self.params.len())));
+    /// Binds `value` as the next parameter; returns its placeholder (`$n`).
+    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
     }
 }
 
-/// Builds the WHERE clause for `query`'s filters; the `{}` of each fixed fragment becomes the
-/// next `$n`, and every value is bound.
-pub fn memory_filter(query: &MemoryQuery) -> Filter {
-    let mut filter = Filter {
-        clause: String::new(),
-        params: Vec::new(),
-    };
-    let mut conditions = Vec::new();
-    if let Some(user) = &query.user_id {
-        filter.bind(&mut conditions, "user_id = {}", Box::new(user.clone()));
+impl RenderPlan for Filter {
+    /// Every value is bound; the SQL is only ever one of the fixed fragments below with its
+    /// placeholder.
+    fn condition(&mut self, condition: &Condition<'_>) -> Cow<'static, str> {
+        let at = |time: Timestamp| -> SystemTime { time.to_system_time() };
+        let sql = match *condition {
+            Condition::User(user) => format!("user_id = {}", self.bind(user.to_string())),
+            Condition::Namespace(namespace) => {
+                format!("namespace = {}", self.bind(namespace.to_string()))
+            }
+            Condition::Thread(thread) => format!("thread_id = {}", self.bind(thread.to_string())),
+            // `tier = ANY(…)` keeps the planner from reading the (tier, updated_at) index in
+            // order, so one tier (the policy scan) gets a plain equality.
+            Condition::Tier(tier) => format!("tier = {}", self.bind(tier.to_string())),
+            Condition::Tiers(tiers) => format!("tier = ANY({}::text[])", self.bind(tiers.to_vec())),
+            Condition::MetadataContains(filter) => {
+                format!("metadata @> {}::jsonb", self.bind(filter.clone()))
+            }
+            Condition::RelatedToAny(threads) => {
+                format!("related_threads ?| {}::text[]", self.bind(threads.to_vec()))
+            }
+            Condition::Summarized(summarized) => format!("summarized = {}", self.bind(summarized)),
+            Condition::CreatedFrom(time) => format!("created_at >= {}", self.bind(at(time))),
+            Condition::CreatedUntil(time) => format!("created_at < {}", self.bind(at(time))),
+            Condition::UpdatedFrom(time) => format!("updated_at >= {}", self.bind(at(time))),
+            Condition::UpdatedUntil(time) => format!("updated_at < {}", self.bind(at(time))),
+        };
+        sql.into()
     }
-    if let Some(namespace) = &query.namespace {
-        filter.bind(
-            &mut conditions,
-            "namespace = {}",
-            Box::new(namespace.clone()),
-        );
-    }
-    if let Some(thread) = &query.thread_id {
-        filter.bind(&mut conditions, "thread_id = {}", Box::new(thread.clone()));
-    }
-    match query.tiers.as_slice() {
-        [] => {}
-        // `tier = ANY(…)` keeps the planner from reading the (tier, updated_at) index in
-        // order, so one tier (the policy scan) gets a plain equality.
-        [tier] => filter.bind(&mut conditions, "tier = {}", Box::new(tier.clone())),
-        tiers => filter.bind(
-            &mut conditions,
-            "tier = ANY({}::text[])",
-            Box::new(tiers.to_vec()),
-        ),
-    }
-    if let Some(contained) = &query.metadata_contains {
-        filter.bind(
-            &mut conditions,
-            "metadata @> {}::jsonb",
-            Box::new(contained.clone()),
-        );
-    }
-    if !query.related_to_any.is_empty() {
-        filter.bind(
-            &mut conditions,
-            "related_threads ?| {}::text[]",
-            Box::new(query.related_to_any.clone()),
-        );
-    }
-    if let Some(summarized) = query.summarized {
-        filter.bind(&mut conditions, "summarized = {}", Box::new(summarized));
-    }
-    let ranges = [
-        (query.created.from, "created_at >= {}"),
-        (query.created.until, "created_at < {}"),
-        (query.updated.from, "updated_at >= {}"),
-        (query.updated.until, "updated_at < {}"),
-    ];
-    for (bound, fragment) in ranges {
-        if let Some(at) = bound {
-            let time: SystemTime = at.to_system_time();
-            filter.bind(&mut conditions, fragment, Box::new(time));
-        }
-    }
-    if !conditions.is_empty() {
-        filter.clause = format!(" WHERE {}", conditions.join(" AND "));
-    }
-    filter
-}
 
-/// `SELECT … WHERE … ORDER BY … LIMIT $n OFFSET $m`.
-pub fn select_memories(query: &MemoryQuery) -> Filter {
-    let mut filter = memory_filter(query);
-    let limit: Option<i64> = query.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-    filter.params.push(Box::new(limit));
-    filter.params.push(Box::new(offset));
-    let n = filter.params.len();
-    filter.clause = format!(
-        "SELECT {MEMORY_COLUMNS} FROM memories{} ORDER BY {} LIMIT ${} OFFSET ${}",
-        filter.clause,
-        query.order.sql(),
-        n - 1,
-        n
-    );
-    filter
-}
-
-/// `SELECT count(*) … WHERE …`.
-pub fn count_memories(query: &MemoryQuery) -> Filter {
-    let mut filter = memory_filter(query);
-    filter.clause = format!("SELECT count(*) FROM memories{}", filter.clause);
-    filter
+    /// No limit is `LIMIT NULL`.
+    fn page(&mut self, page: &Page) -> (String, String) {
+        (self.bind(page.limit()), self.bind(page.offset()))
+    }
 }

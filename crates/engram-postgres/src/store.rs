@@ -3,13 +3,18 @@
 use std::time::SystemTime;
 
 use postgres::error::SqlState;
+use postgres::types::Type;
 use postgres::{GenericClient, NoTls, Row, Statement};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 use serde_json::Value;
 use uuid::Uuid;
 
+use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
+use engram_core::row::{
+    decode_cluster, decode_clusters, decode_found_memory, decode_memories, StoredValue,
+};
 use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
     MemoryQuery, MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, Stats, TierPolicy,
@@ -55,14 +60,9 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("engram");
         }
-        let connection_error = |message: String| Error::Connection {
-            backend: BACKEND,
-            dsn: redacted.clone(),
-            message,
-        };
         config
             .connect(NoTls)
-            .map_err(|e| connection_error(error_message(&e)))?;
+            .map_err(|e| connection_error(&redacted, ServerError(e)))?;
         let pool = Pool::builder()
             .max_size(options.max_size.max(1))
             .min_idle(Some(1))
@@ -83,11 +83,7 @@ impl PostgresStore {
 
     /// Checks a connection out of the pool (migrations use this).
     pub fn connection(&self) -> Result<PooledConnection<PgConnectionManager>> {
-        self.pool.get().map_err(|e| Error::Connection {
-            backend: BACKEND,
-            dsn: self.dsn.clone(),
-            message: e.to_string(),
-        })
+        self.pool.get().map_err(|e| connection_error(&self.dsn, e))
     }
 
     fn with_connection<T>(
@@ -96,98 +92,93 @@ impl PostgresStore {
         work: impl FnOnce(&mut PgConnection) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
         let mut conn = self.connection()?;
-        work(&mut conn).map_err(|e| db_error(context, &e))
+        work(&mut conn).map_err(|e| db_error(context, e))
     }
 }
 
-/// The server's message with its detail, or the client-side error.
-fn error_message(err: &postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => match db.detail() {
-            Some(detail) => format!("{} ({detail})", db.message()),
-            None => db.message().to_string(),
-        },
-        None => {
+/// An [`Error::Connection`] for the database at `dsn` (password already removed).
+fn connection_error(dsn: &str, source: impl Into<engram_core::Source>) -> Error {
+    Error::Connection {
+        backend: BACKEND,
+        dsn: dsn.to_string(),
+        source: source.into(),
+    }
+}
+
+/// A driver error, displayed as the server's message with its detail, or as the client-side
+/// error with its cause; its source is the driver's error itself.
+#[derive(Debug)]
+struct ServerError(postgres::Error);
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => match db.detail() {
+                Some(detail) => write!(f, "{} ({detail})", db.message()),
+                None => f.write_str(db.message()),
+            },
             // The client-side error's own text is generic ("error connecting to server"):
             // add its cause ("Connection refused", "timed out", ...).
-            match std::error::Error::source(err) {
-                Some(cause) => format!("{err}: {cause}"),
-                None => err.to_string(),
-            }
+            None => match std::error::Error::source(&self.0) {
+                Some(cause) => write!(f, "{}: {cause}", self.0),
+                None => write!(f, "{}", self.0),
+            },
         }
     }
 }
 
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// Maps a driver error to engram's, recognising a missing schema and duplicate ids.
-fn db_error(context: &str, err: &postgres::Error) -> Error {
-    let message = error_message(err);
+fn db_error(context: &str, err: postgres::Error) -> Error {
     match err.code() {
         Some(code) if *code == SqlState::UNDEFINED_TABLE => Error::Schema {
-            message: format!(
-                "{message}; run `engram init-db` (or Store::migrate) to create the tables"
-            ),
+            backend: BACKEND,
+            source: Box::new(ServerError(err)),
         },
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => Error::Conflict {
             what: "memory",
-            detail: message,
+            detail: ServerError(err).to_string(),
         },
-        _ => Error::database(BACKEND, context, message),
+        _ => Error::database(BACKEND, context, ServerError(err)),
     }
 }
 
-fn timestamp(row: &Row, index: usize) -> Result<Timestamp, postgres::Error> {
-    Ok(Timestamp::from_system_time(
-        row.try_get::<_, SystemTime>(index)?,
-    ))
-}
-
-fn string_list(value: Value) -> Vec<String> {
-    match value {
-        Value::Array(items) => items
-            .into_iter()
-            .filter_map(|item| match item {
-                Value::String(s) => Some(s),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
+/// A row's values as engram's decoders take them.
+fn stored_values(row: &Row) -> Result<Vec<StoredValue>, postgres::Error> {
+    let mut values = Vec::with_capacity(row.len());
+    for (index, column) in row.columns().iter().enumerate() {
+        let value = match *column.type_() {
+            Type::TEXT => row
+                .try_get::<_, Option<String>>(index)?
+                .map(StoredValue::Text),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(index)?
+                .map(|n| StoredValue::Integer(n.into())),
+            Type::INT8 => row
+                .try_get::<_, Option<i64>>(index)?
+                .map(StoredValue::Integer),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(index)?
+                .map(StoredValue::Bool),
+            Type::UUID => row
+                .try_get::<_, Option<Uuid>>(index)?
+                .map(StoredValue::Uuid),
+            Type::JSONB => row
+                .try_get::<_, Option<Value>>(index)?
+                .map(StoredValue::Json),
+            Type::TIMESTAMPTZ => row
+                .try_get::<_, Option<SystemTime>>(index)?
+                .map(|at| StoredValue::Time(Timestamp::from_system_time(at))),
+            ref other => Some(StoredValue::Other(format!("a value of type {other}"))),
+        };
+        values.push(value.unwrap_or(StoredValue::Null));
     }
-}
-
-fn memory_from_row(row: &Row) -> Result<Memory, postgres::Error> {
-    Ok(Memory {
-        id: row.try_get(0)?,
-        user_id: row.try_get(1)?,
-        namespace: row.try_get(2)?,
-        thread_id: row.try_get(3)?,
-        tier: row.try_get(4)?,
-        content: row.try_get(5)?,
-        score: row.try_get(6)?,
-        metadata: row.try_get(7)?,
-        related_threads: string_list(row.try_get(8)?),
-        summarized: row.try_get(9)?,
-        created_at: timestamp(row, 10)?,
-        updated_at: timestamp(row, 11)?,
-    })
-}
-
-fn cluster_from_row(row: &Row) -> Result<Cluster, postgres::Error> {
-    let memory_ids = string_list(row.try_get(4)?)
-        .iter()
-        .filter_map(|id| Uuid::parse_str(id).ok())
-        .collect();
-    Ok(Cluster {
-        cluster_id: row.try_get(0)?,
-        user_id: row.try_get(1)?,
-        topic: row.try_get(2)?,
-        category: row.try_get(3)?,
-        memory_ids,
-        summary: row.try_get(5)?,
-        memory_count: row.try_get(6)?,
-        created_at: timestamp(row, 7)?,
-        updated_at: timestamp(row, 8)?,
-        last_built_at: timestamp(row, 9)?,
-    })
+    Ok(values)
 }
 
 fn related_json(threads: &[String]) -> Value {
@@ -249,10 +240,7 @@ impl MemoryBackend for PostgresStore {
     }
 
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
-        let statement = match on_conflict {
-            OnConflict::Fail => sql::INSERT_MEMORIES,
-            OnConflict::Skip => sql::INSERT_MEMORIES_OR_SKIP,
-        };
+        let statement = sql::insert_memories(on_conflict);
         self.with_connection("inserting memories", |conn| {
             let insert = conn.prepared(statement)?;
             if memories.len() <= INSERT_CHUNK {
@@ -273,9 +261,10 @@ impl MemoryBackend for PostgresStore {
         self.with_connection("reading a memory", |conn| {
             let statement = conn.prepared(sql::get_memory())?;
             conn.query_opt(&statement, &[&id])?
-                .map(|row| memory_from_row(&row))
+                .map(|row| stored_values(&row))
                 .transpose()
         })
+        .and_then(decode_found_memory)
     }
 
     fn update_memory(
@@ -300,9 +289,10 @@ impl MemoryBackend for PostgresStore {
                     &now.to_system_time(),
                 ],
             )?
-            .map(|row| memory_from_row(&row))
+            .map(|row| stored_values(&row))
             .transpose()
         })
+        .and_then(decode_found_memory)
     }
 
     fn delete_memory(&self, id: Uuid) -> Result<bool> {
@@ -313,18 +303,19 @@ impl MemoryBackend for PostgresStore {
     }
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
-        let select = sql::select_memories(query);
+        let select = sql::Filter::of(&QueryPlan::select(query));
         self.with_connection("querying memories", |conn| {
             let statement = conn.prepared(&select.clause)?;
             conn.query(&statement, &select.param_refs())?
                 .iter()
-                .map(memory_from_row)
-                .collect()
+                .map(stored_values)
+                .collect::<Result<Vec<_>, _>>()
         })
+        .and_then(decode_memories)
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
-        let count = sql::count_memories(query);
+        let count = sql::Filter::of(&QueryPlan::count(query));
         self.with_connection("counting memories", |conn| {
             let statement = conn.prepared(&count.clause)?;
             let n: i64 = conn
@@ -362,8 +353,9 @@ impl MemoryBackend for PostgresStore {
                     &now.to_system_time(),
                 ],
             )?;
-            cluster_from_row(&row)
+            stored_values(&row)
         })
+        .and_then(decode_cluster)
     }
 
     fn get_clusters(&self, query: &ClusterQuery) -> Result<Vec<Cluster>> {
@@ -371,9 +363,10 @@ impl MemoryBackend for PostgresStore {
             let statement = conn.prepared(sql::get_clusters())?;
             conn.query(&statement, &[&query.user_id, &query.topic, &query.category])?
                 .iter()
-                .map(cluster_from_row)
-                .collect()
+                .map(stored_values)
+                .collect::<Result<Vec<_>, _>>()
         })
+        .and_then(decode_clusters)
     }
 
     fn delete_cluster(&self, cluster_id: Uuid) -> Result<bool> {

@@ -6,24 +6,40 @@ use std::sync::LazyLock;
 
 use rusqlite::types::Value as SqlValue;
 
-use engram_core::MemoryQuery;
+use engram_core::plan::{Condition, Page, QueryPlan, RenderPlan};
+use engram_core::row::{cluster_columns, memory_columns};
+use engram_core::OnConflict;
 
-/// The memory columns, in the order [`crate::store`] reads them.
-pub const MEMORY_COLUMNS: &str = "id, user_id, namespace, thread_id, tier, content, score, \
-     metadata, related_threads, summarized, created_at, updated_at";
+/// The insert of one memory for `on_conflict`.
+pub fn insert_memory(on_conflict: OnConflict) -> &'static str {
+    match on_conflict {
+        OnConflict::Fail => insert_memory_or_fail(),
+        OnConflict::Skip => insert_memory_or_skip(),
+    }
+}
 
-pub const INSERT_MEMORY: &str = "INSERT INTO memories (id, user_id, namespace, thread_id, \
-     tier, content, score, metadata, related_threads, summarized, created_at, updated_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+/// Inserts one memory: ?1 … ?12 are the columns in [`memory_columns`]' order.
+fn insert_memory_or_fail() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO memories ({}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            memory_columns()
+        )
+    });
+    &SQL
+}
 
-pub const INSERT_MEMORY_OR_SKIP: &str = "INSERT INTO memories (id, user_id, namespace, \
-     thread_id, tier, content, score, metadata, related_threads, summarized, created_at, \
-     updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
-     ON CONFLICT (id) DO NOTHING";
+/// [`insert_memory_or_fail`], keeping the stored row when the id exists.
+fn insert_memory_or_skip() -> &'static str {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("{} ON CONFLICT (id) DO NOTHING", insert_memory_or_fail()));
+    &SQL
+}
 
 pub fn get_memory() -> &'static str {
     static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ?1"));
+        LazyLock::new(|| format!("SELECT {} FROM memories WHERE id = ?1", memory_columns()));
     &SQL
 }
 
@@ -34,7 +50,8 @@ pub fn update_memory() -> &'static str {
              metadata = coalesce(?3, metadata), tier = coalesce(?4, tier), \
              score = coalesce(?5, score), related_threads = coalesce(?6, related_threads), \
              summarized = coalesce(?7, summarized), updated_at = ?8 \
-             WHERE id = ?1 RETURNING {MEMORY_COLUMNS}"
+             WHERE id = ?1 RETURNING {}",
+            memory_columns()
         )
     });
     &SQL
@@ -42,20 +59,18 @@ pub fn update_memory() -> &'static str {
 
 pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = ?1";
 
-pub const CLUSTER_COLUMNS: &str = "cluster_id, user_id, topic, category, memory_ids, summary, \
-     memory_count, created_at, updated_at, last_built_at";
-
 pub fn upsert_cluster() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "INSERT INTO memory_clusters (cluster_id, user_id, topic, category, memory_ids, \
-             summary, memory_count, created_at, updated_at, last_built_at) \
+            "INSERT INTO memory_clusters ({}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8) \
              ON CONFLICT (user_id, topic, category) DO UPDATE SET \
              memory_ids = excluded.memory_ids, summary = excluded.summary, \
              memory_count = excluded.memory_count, updated_at = excluded.updated_at, \
              last_built_at = excluded.last_built_at \
-             RETURNING {CLUSTER_COLUMNS}"
+             RETURNING {}",
+            cluster_columns(),
+            cluster_columns()
         )
     });
     &SQL
@@ -64,9 +79,10 @@ pub fn upsert_cluster() -> &'static str {
 pub fn get_clusters() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {CLUSTER_COLUMNS} FROM memory_clusters WHERE user_id = ?1 \
+            "SELECT {} FROM memory_clusters WHERE user_id = ?1 \
              AND (?2 IS NULL OR topic = ?2) AND (?3 IS NULL OR category = ?3) \
-             ORDER BY topic, category"
+             ORDER BY topic, category",
+            cluster_columns()
         )
     });
     &SQL
@@ -85,121 +101,107 @@ pub const POLICY_TRIM: &str = "UPDATE memories SET content = substr(content, 1, 
 pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
      WHERE (?1 IS NULL OR user_id = ?1) GROUP BY user_id, tier";
 
-/// Most tiers a query binds one placeholder each for (see [`memory_filter`]).
+/// Most tiers a query binds one placeholder each for (see [`Params::condition`]).
 const MAX_TIER_PLACEHOLDERS: usize = 64;
 
-/// A WHERE clause and the values bound to its `?` placeholders, in order.
+/// A statement and the values bound to its `?` placeholders, in order.
 pub struct Filter {
     pub clause: String,
     pub params: Vec<SqlValue>,
 }
 
-/// Builds the WHERE clause for `query`'s filters. Every value is bound; the clause only ever
-/// contains the fixed fragments below.
-pub fn memory_filter(query: &MemoryQuery) -> Filter {
-    let mut conditions: Vec<Cow<'static, str>> = Vec::new();
-    let mut params: Vec<SqlValue> = Vec::new();
-    let text = |conditions: &mut Vec<Cow<'static, str>>,
-                params: &mut Vec<SqlValue>,
-                sql: &'static str,
-                value: &str| {
-        conditions.push(sql.into());
-        params.push(SqlValue::Text(value.to_string()));
-    };
-    if let Some(user) = &query.user_id {
-        text(&mut conditions, &mut params, "user_id = ?", user);
+/// The statement of a [`QueryPlan`] (a select or a count of memories).
+pub fn memory_statement(plan: &QueryPlan<'_>) -> Filter {
+    let mut params = Params(Vec::new());
+    let clause = plan.render(&mut params);
+    Filter {
+        clause,
+        params: params.0,
     }
-    if let Some(namespace) = &query.namespace {
-        text(&mut conditions, &mut params, "namespace = ?", namespace);
-    }
-    if let Some(thread) = &query.thread_id {
-        text(&mut conditions, &mut params, "thread_id = ?", thread);
-    }
-    match query.tiers.as_slice() {
-        [] => {}
-        // One placeholder per tier, so that SQLite searches the tier indexes (and, for one
-        // tier, reads them in `updated_at` order); `tier IN (SELECT value FROM json_each(?))`
-        // made it scan the table.
-        [tier] => text(&mut conditions, &mut params, "tier = ?", tier),
-        tiers if tiers.len() <= MAX_TIER_PLACEHOLDERS => {
-            let placeholders = vec!["?"; tiers.len()].join(", ");
-            conditions.push(format!("tier IN ({placeholders})").into());
-            params.extend(tiers.iter().map(|t| SqlValue::Text(t.clone())));
-        }
-        // So many tiers that one placeholder each could pass SQLite's variable limit.
-        tiers => {
-            let tiers = serde_json::Value::from(tiers.to_vec()).to_string();
-            text(
-                &mut conditions,
-                &mut params,
-                "tier IN (SELECT value FROM json_each(?))",
-                &tiers,
-            );
-        }
-    }
-    if let Some(filter) = &query.metadata_contains {
-        text(
-            &mut conditions,
-            &mut params,
-            "engram_json_contains(metadata, ?)",
-            &filter.to_string(),
-        );
-    }
-    if !query.related_to_any.is_empty() {
-        let threads = serde_json::Value::from(query.related_to_any.clone()).to_string();
-        text(
-            &mut conditions,
-            &mut params,
-            "EXISTS (SELECT 1 FROM json_each(memories.related_threads) AS r \
-             WHERE r.value IN (SELECT value FROM json_each(?)))",
-            &threads,
-        );
-    }
-    if let Some(summarized) = query.summarized {
-        conditions.push("summarized = ?".into());
-        params.push(SqlValue::Integer(i64::from(summarized)));
-    }
-    let ranges = [
-        (query.created.from, "created_at >= ?"),
-        (query.created.until, "created_at < ?"),
-        (query.updated.from, "updated_at >= ?"),
-        (query.updated.until, "updated_at < ?"),
-    ];
-    for (bound, sql) in ranges {
-        if let Some(at) = bound {
-            conditions.push(sql.into());
-            params.push(SqlValue::Integer(at.as_micros()));
-        }
-    }
-    let clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
-    Filter { clause, params }
 }
 
-/// `SELECT … WHERE … ORDER BY … LIMIT ? OFFSET ?`, with limit and offset appended to the
-/// filter's parameters.
-pub fn select_memories(query: &MemoryQuery) -> Filter {
-    let mut filter = memory_filter(query);
-    let limit = query
-        .limit
-        .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-    filter.params.push(SqlValue::Integer(limit));
-    filter.params.push(SqlValue::Integer(offset));
-    filter.clause = format!(
-        "SELECT {MEMORY_COLUMNS} FROM memories{} ORDER BY {} LIMIT ? OFFSET ?",
-        filter.clause,
-        query.order.sql()
-    );
-    filter
+/// The values bound so far, in placeholder order.
+struct Params(Vec<SqlValue>);
+
+impl Params {
+    fn text(&mut self, value: &str) {
+        self.0.push(SqlValue::Text(value.to_string()));
+    }
+
+    fn integer(&mut self, value: i64) {
+        self.0.push(SqlValue::Integer(value));
+    }
 }
 
-/// `SELECT count(*) … WHERE …`.
-pub fn count_memories(query: &MemoryQuery) -> Filter {
-    let mut filter = memory_filter(query);
-    filter.clause = format!("SELECT count(*) FROM memories{}", filter.clause);
-    filter
+impl RenderPlan for Params {
+    /// Every value is bound; the SQL is only ever one of the fixed fragments below.
+    fn condition(&mut self, condition: &Condition<'_>) -> Cow<'static, str> {
+        match *condition {
+            Condition::User(user) => {
+                self.text(user);
+                "user_id = ?".into()
+            }
+            Condition::Namespace(namespace) => {
+                self.text(namespace);
+                "namespace = ?".into()
+            }
+            Condition::Thread(thread) => {
+                self.text(thread);
+                "thread_id = ?".into()
+            }
+            // One placeholder per tier, so that SQLite searches the tier indexes (and, for
+            // one tier, reads them in `updated_at` order); `tier IN (SELECT value FROM
+            // json_each(?))` made it scan the table.
+            Condition::Tier(tier) => {
+                self.text(tier);
+                "tier = ?".into()
+            }
+            Condition::Tiers(tiers) if tiers.len() <= MAX_TIER_PLACEHOLDERS => {
+                tiers.iter().for_each(|tier| self.text(tier));
+                format!("tier IN ({})", vec!["?"; tiers.len()].join(", ")).into()
+            }
+            // So many tiers that one placeholder each could pass SQLite's variable limit.
+            Condition::Tiers(tiers) => {
+                self.text(&serde_json::Value::from(tiers.to_vec()).to_string());
+                "tier IN (SELECT value FROM json_each(?))".into()
+            }
+            Condition::MetadataContains(filter) => {
+                self.text(&filter.to_string());
+                "engram_json_contains(metadata, ?)".into()
+            }
+            Condition::RelatedToAny(threads) => {
+                self.text(&serde_json::Value::from(threads.to_vec()).to_string());
+                "EXISTS (SELECT 1 FROM json_each(memories.related_threads) AS r \
+                 WHERE r.value IN (SELECT value FROM json_each(?)))"
+                    .into()
+            }
+            Condition::Summarized(summarized) => {
+                self.integer(i64::from(summarized));
+                "summarized = ?".into()
+            }
+            Condition::CreatedFrom(at) => {
+                self.integer(at.as_micros());
+                "created_at >= ?".into()
+            }
+            Condition::CreatedUntil(at) => {
+                self.integer(at.as_micros());
+                "created_at < ?".into()
+            }
+            Condition::UpdatedFrom(at) => {
+                self.integer(at.as_micros());
+                "updated_at >= ?".into()
+            }
+            Condition::UpdatedUntil(at) => {
+                self.integer(at.as_micros());
+                "updated_at < ?".into()
+            }
+        }
+    }
+
+    /// No limit is `LIMIT -1`.
+    fn page(&mut self, page: &Page) -> (String, String) {
+        self.integer(page.limit().unwrap_or(-1));
+        self.integer(page.offset());
+        ("?".into(), "?".into())
+    }
 }

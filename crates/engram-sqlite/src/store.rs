@@ -4,15 +4,20 @@ use std::path::Path;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, params_from_iter, ErrorCode, OptionalExtension, Row, Transaction};
 use serde_json::Value;
 use uuid::Uuid;
 
+use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
+use engram_core::row::{
+    decode_cluster, decode_clusters, decode_found_memory, decode_memories, StoredValue,
+};
 use engram_core::{
-    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Error, Memory, MemoryBackend, MemoryQuery,
-    MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, SqliteLocation, SqliteMode, Stats,
-    TierPolicy, Timestamp,
+    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Error, Memory, MemoryBackend,
+    MemoryQuery, MemoryUpdate, Message, OnConflict, PolicyReport, PoolOptions, Result,
+    SqliteLocation, SqliteMode, Stats, TierPolicy, Timestamp,
 };
 
 use crate::{functions, sql};
@@ -58,16 +63,11 @@ impl SqliteStore {
         let (manager, max_size) = match location {
             SqliteLocation::Memory => (SqliteConnectionManager::memory(), 1),
             SqliteLocation::File { path, mode } => {
-                let connection_error = |message: String| Error::Connection {
-                    backend: BACKEND,
-                    dsn: engram_core::Dsn::Sqlite(location.clone()).to_string(),
-                    message,
-                };
                 let read_only = match mode {
                     SqliteMode::ReadOnly => true,
                     SqliteMode::ReadWrite | SqliteMode::ReadWriteCreate => {
                         if *mode == SqliteMode::ReadWriteCreate {
-                            create_parent_dir(path)?;
+                            create_parent_dir(location, path)?;
                         }
                         match enable_wal(path, *mode, busy_timeout) {
                             Ok(()) => false,
@@ -82,15 +82,17 @@ impl SqliteStore {
                                 true
                             }
                             Err(e) => {
-                                return Err(connection_error(format!(
-                                    "cannot switch the database to WAL mode: {e}"
-                                )))
+                                return Err(connection_error(
+                                    location,
+                                    Context::wrap("cannot switch the database to WAL mode", e),
+                                ))
                             }
                         }
                     }
                 };
                 let manager = if read_only {
-                    read_only_manager(path).map_err(connection_error)?
+                    read_only_manager(path)
+                        .map_err(|reason| connection_error(location, Message(reason)))?
                 } else {
                     SqliteConnectionManager::file(path).with_flags(file_flags(*mode))
                 };
@@ -114,11 +116,7 @@ impl SqliteStore {
             .test_on_check_out(false)
             .connection_timeout(options.connection_timeout)
             .build(manager)
-            .map_err(|e| Error::Connection {
-                backend: BACKEND,
-                dsn: engram_core::Dsn::Sqlite(location.clone()).to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| connection_error(location, e))?;
         Ok(SqliteStore {
             pool,
             location: location.clone(),
@@ -132,11 +130,9 @@ impl SqliteStore {
 
     /// Checks a connection out of the pool (migrations use this).
     pub fn connection(&self) -> Result<SqliteConnection> {
-        self.pool.get().map_err(|e| Error::Connection {
-            backend: BACKEND,
-            dsn: engram_core::Dsn::Sqlite(self.location.clone()).to_string(),
-            message: e.to_string(),
-        })
+        self.pool
+            .get()
+            .map_err(|e| connection_error(&self.location, e))
     }
 
     /// Runs `work` in an immediate transaction and commits it.
@@ -146,12 +142,14 @@ impl SqliteStore {
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
         let mut conn = self.connection()?;
-        let tx = conn
+        let result = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| db_error(context, e))?;
-        let value = work(&tx).map_err(|e| db_error(context, e))?;
-        tx.commit().map_err(|e| db_error(context, e))?;
-        Ok(value)
+            .and_then(|tx| {
+                let value = work(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            });
+        result.map_err(|e| db_error(&conn, context, e))
     }
 
     fn read<T>(
@@ -160,7 +158,7 @@ impl SqliteStore {
         work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
         let conn = self.connection()?;
-        work(&conn).map_err(|e| db_error(context, e))
+        work(&conn).map_err(|e| db_error(&conn, context, e))
     }
 }
 
@@ -261,122 +259,87 @@ const URI_PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROL
     .add(b'#')
     .add(b' ');
 
-fn create_parent_dir(path: &Path) -> Result<()> {
+fn create_parent_dir(location: &SqliteLocation, path: &Path) -> Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Connection {
-                backend: BACKEND,
-                dsn: format!("sqlite://{}", path.display()),
-                message: format!("cannot create directory {}: {e}", dir.display()),
+            .map_err(|e| {
+                connection_error(
+                    location,
+                    Context::wrap(format!("cannot create directory {}", dir.display()), e),
+                )
             }),
         _ => Ok(()),
     }
 }
 
-/// Maps a driver error to engram's, recognising a missing schema and duplicate ids.
-fn db_error(context: &str, err: rusqlite::Error) -> Error {
-    let message = err.to_string();
-    if message.contains("no such table") {
-        return Error::Schema {
-            message: format!(
-                "{message}; run `engram init-db` (or Store::migrate) to create the tables"
-            ),
-        };
+/// An [`Error::Connection`] for the database at `location`.
+fn connection_error(location: &SqliteLocation, source: impl Into<engram_core::Source>) -> Error {
+    Error::Connection {
+        backend: BACKEND,
+        dsn: Dsn::Sqlite(location.clone()).to_string(),
+        source: source.into(),
     }
+}
+
+/// The tables every data statement reads or writes.
+const DATA_TABLES: [&str; 2] = ["memories", "memory_clusters"];
+
+/// Maps a driver error to engram's, recognising a missing schema and duplicate ids.
+///
+/// SQLite reports a missing table only with its generic `SQLITE_ERROR` code (the same code
+/// as a syntax error), so on that code the catalog is asked whether the tables are there.
+fn db_error(conn: &rusqlite::Connection, context: &str, err: rusqlite::Error) -> Error {
     if let rusqlite::Error::SqliteFailure(failure, _) = &err {
-        if failure.code == ErrorCode::ConstraintViolation
-            && failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        {
+        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
             return Error::Conflict {
                 what: "memory",
-                detail: message,
+                detail: err.to_string(),
+            };
+        }
+        if failure.extended_code == rusqlite::ffi::SQLITE_ERROR && !schema_exists(conn) {
+            return Error::Schema {
+                backend: BACKEND,
+                source: Box::new(err),
             };
         }
     }
-    Error::database(BACKEND, context, message)
+    Error::database(BACKEND, context, err)
+}
+
+/// Whether the catalog lists every table of [`DATA_TABLES`] (false when it cannot be read).
+fn schema_exists(conn: &rusqlite::Connection) -> bool {
+    let mut lookup = match conn
+        .prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1")
+    {
+        Ok(statement) => statement,
+        Err(_) => return false,
+    };
+    DATA_TABLES
+        .iter()
+        .all(|table| lookup.exists([table]).unwrap_or(false))
 }
 
 fn json_text(value: &Value) -> String {
     value.to_string()
 }
 
-fn parse_json(text: &str, column: &str) -> rusqlite::Result<Value> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("column {column} holds invalid JSON: {e}").into(),
-        )
-    })
-}
-
-fn parse_uuid(text: &str) -> rusqlite::Result<Uuid> {
-    Uuid::parse_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-fn string_list(value: Value, column: &str) -> rusqlite::Result<Vec<String>> {
-    serde_json::from_value(value).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("column {column} is not a list of strings: {e}").into(),
-        )
-    })
-}
-
-/// A column holding a JSON list of strings: read straight into a `Vec` when it is one;
-/// anything else goes through [`parse_json`] and [`string_list`], which give the error.
-fn json_string_list(text: &str, column: &str) -> rusqlite::Result<Vec<String>> {
-    match serde_json::from_str(text) {
-        Ok(list) => Ok(list),
-        Err(_) => string_list(parse_json(text, column)?, column),
+/// A row's values as engram's decoders take them.
+fn stored_values(row: &Row<'_>) -> rusqlite::Result<Vec<StoredValue>> {
+    let columns = row.as_ref().column_count();
+    let mut values = Vec::with_capacity(columns);
+    for index in 0..columns {
+        values.push(match row.get_ref(index)? {
+            ValueRef::Null => StoredValue::Null,
+            ValueRef::Integer(n) => StoredValue::Integer(n),
+            ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => StoredValue::Text(text.to_string()),
+                Err(_) => StoredValue::Other("text that is not UTF-8".to_string()),
+            },
+            ValueRef::Real(_) => StoredValue::Other("a real number".to_string()),
+            ValueRef::Blob(_) => StoredValue::Other("a blob".to_string()),
+        });
     }
-}
-
-fn memory_from_row(row: &Row<'_>) -> rusqlite::Result<Memory> {
-    let metadata: String = row.get(7)?;
-    let related: String = row.get(8)?;
-    Ok(Memory {
-        id: parse_uuid(&row.get::<_, String>(0)?)?,
-        user_id: row.get(1)?,
-        namespace: row.get(2)?,
-        thread_id: row.get(3)?,
-        tier: row.get(4)?,
-        content: row.get(5)?,
-        score: row.get(6)?,
-        metadata: parse_json(&metadata, "metadata")?,
-        related_threads: json_string_list(&related, "related_threads")?,
-        summarized: row.get(9)?,
-        created_at: Timestamp::from_micros(row.get(10)?),
-        updated_at: Timestamp::from_micros(row.get(11)?),
-    })
-}
-
-fn cluster_from_row(row: &Row<'_>) -> rusqlite::Result<Cluster> {
-    let ids: String = row.get(4)?;
-    // Straight into ids when the text is a list of them; anything else the long way, which
-    // gives the error.
-    let memory_ids = match serde_json::from_str::<Vec<Uuid>>(&ids) {
-        Ok(ids) => ids,
-        Err(_) => string_list(parse_json(&ids, "memory_ids")?, "memory_ids")?
-            .iter()
-            .map(|id| parse_uuid(id))
-            .collect::<rusqlite::Result<_>>()?,
-    };
-    Ok(Cluster {
-        cluster_id: parse_uuid(&row.get::<_, String>(0)?)?,
-        user_id: row.get(1)?,
-        topic: row.get(2)?,
-        category: row.get(3)?,
-        memory_ids,
-        summary: row.get(5)?,
-        memory_count: row.get(6)?,
-        created_at: Timestamp::from_micros(row.get(7)?),
-        updated_at: Timestamp::from_micros(row.get(8)?),
-        last_built_at: Timestamp::from_micros(row.get(9)?),
-    })
+    Ok(values)
 }
 
 impl MemoryBackend for SqliteStore {
@@ -385,10 +348,7 @@ impl MemoryBackend for SqliteStore {
     }
 
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
-        let statement = match on_conflict {
-            OnConflict::Fail => sql::INSERT_MEMORY,
-            OnConflict::Skip => sql::INSERT_MEMORY_OR_SKIP,
-        };
+        let statement = sql::insert_memory(on_conflict);
         self.write("inserting memories", |tx| {
             let mut insert = tx.prepare_cached(statement)?;
             let mut written = 0u64;
@@ -415,9 +375,10 @@ impl MemoryBackend for SqliteStore {
     fn get_memory(&self, id: Uuid) -> Result<Option<Memory>> {
         self.read("reading a memory", |conn| {
             conn.prepare_cached(sql::get_memory())?
-                .query_row([id.to_string()], memory_from_row)
+                .query_row([id.to_string()], stored_values)
                 .optional()
         })
+        .and_then(decode_found_memory)
     }
 
     fn update_memory(
@@ -442,10 +403,11 @@ impl MemoryBackend for SqliteStore {
                         update.summarized,
                         now.as_micros(),
                     ],
-                    memory_from_row,
+                    stored_values,
                 )
                 .optional()
         })
+        .and_then(decode_found_memory)
     }
 
     fn delete_memory(&self, id: Uuid) -> Result<bool> {
@@ -455,16 +417,17 @@ impl MemoryBackend for SqliteStore {
     }
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
-        let select = sql::select_memories(query);
+        let select = sql::memory_statement(&QueryPlan::select(query));
         self.read("querying memories", |conn| {
             conn.prepare_cached(&select.clause)?
-                .query_map(params_from_iter(select.params.iter()), memory_from_row)?
-                .collect()
+                .query_map(params_from_iter(select.params.iter()), stored_values)?
+                .collect::<rusqlite::Result<Vec<_>>>()
         })
+        .and_then(decode_memories)
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
-        let count = sql::count_memories(query);
+        let count = sql::memory_statement(&QueryPlan::count(query));
         self.read("counting memories", |conn| {
             conn.prepare_cached(&count.clause)?
                 .query_row(params_from_iter(count.params.iter()), |row| {
@@ -493,9 +456,10 @@ impl MemoryBackend for SqliteStore {
                     cluster.memory_ids.len() as i64,
                     now.as_micros(),
                 ],
-                cluster_from_row,
+                stored_values,
             )
         })
+        .and_then(decode_cluster)
     }
 
     fn get_clusters(&self, query: &ClusterQuery) -> Result<Vec<Cluster>> {
@@ -503,10 +467,11 @@ impl MemoryBackend for SqliteStore {
             conn.prepare_cached(sql::get_clusters())?
                 .query_map(
                     params![query.user_id, query.topic, query.category],
-                    cluster_from_row,
+                    stored_values,
                 )?
-                .collect()
+                .collect::<rusqlite::Result<Vec<_>>>()
         })
+        .and_then(decode_clusters)
     }
 
     fn delete_cluster(&self, cluster_id: Uuid) -> Result<bool> {
@@ -557,6 +522,33 @@ mod tests {
         let err = store.count_memories(&MemoryQuery::new()).unwrap_err();
         assert_eq!(err.kind(), engram_core::ErrorKind::Schema, "{err}");
         assert!(err.to_string().contains("init-db"), "{err}");
+    }
+
+    #[test]
+    fn an_sql_error_with_the_tables_present_is_not_a_schema_error() {
+        let store = SqliteStore::open(&SqliteLocation::Memory, &PoolOptions::default()).unwrap();
+        store
+            .write("creating tables", |tx| {
+                tx.execute_batch("CREATE TABLE memories (id); CREATE TABLE memory_clusters (id);")
+            })
+            .unwrap();
+        let err = store
+            .read("running a bad statement", |conn| {
+                conn.execute_batch("SELECT no_such_function()")
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), engram_core::ErrorKind::Database, "{err}");
+        let missing = store
+            .read("reading a missing table", |conn| {
+                conn.execute_batch("SELECT * FROM no_such_table")
+            })
+            .unwrap_err();
+        assert_eq!(
+            missing.kind(),
+            engram_core::ErrorKind::Database,
+            "{missing}"
+        );
+        assert!(std::error::Error::source(&missing).is_some());
     }
 
     #[test]

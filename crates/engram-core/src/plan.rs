@@ -1,0 +1,248 @@
+//! The query plan: a [`MemoryQuery`] turned once into the list of conditions every backend
+//! renders as SQL, plus the order and page of a select.
+//!
+//! Each backend renders a [`Condition`] with an exhaustive `match`, so that a new filter
+//! does not compile until every backend handles it.
+//!
+//! ```
+//! use engram_core::plan::{Condition, QueryPlan};
+//! use engram_core::MemoryQuery;
+//! let query = MemoryQuery::new().user("alice").tiers(["short_term", "mid_term"]).limit(10);
+//! let plan = QueryPlan::select(&query);
+//! assert_eq!(plan.conditions[0], Condition::User("alice"));
+//! assert_eq!(plan.page.map(|page| page.limit()), Some(Some(10)));
+//! ```
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::{MemoryQuery, Order, Timestamp};
+
+/// One filter of a query, ANDed with the others.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Condition<'q> {
+    /// `user_id` equals this.
+    User(&'q str),
+    /// `namespace` equals this.
+    Namespace(&'q str),
+    /// `thread_id` equals this.
+    Thread(&'q str),
+    /// `tier` equals this (a query on exactly one tier).
+    Tier(&'q str),
+    /// `tier` is one of these (two or more).
+    Tiers(&'q [String]),
+    /// `metadata @>` this JSON object.
+    MetadataContains(&'q Value),
+    /// `related_threads` holds at least one of these (one or more).
+    RelatedToAny(&'q [String]),
+    /// `summarized` equals this.
+    Summarized(bool),
+    /// `created_at >=` this.
+    CreatedFrom(Timestamp),
+    /// `created_at <` this.
+    CreatedUntil(Timestamp),
+    /// `updated_at >=` this.
+    UpdatedFrom(Timestamp),
+    /// `updated_at <` this.
+    UpdatedUntil(Timestamp),
+}
+
+/// The order and page of a select.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// Result order.
+    pub order: Order,
+    limit: Option<u64>,
+    offset: u64,
+}
+
+impl Page {
+    /// At most this many rows, as the databases take it (`None`: no limit).
+    pub fn limit(&self) -> Option<i64> {
+        self.limit
+            .map(|limit| i64::try_from(limit).unwrap_or(i64::MAX))
+    }
+
+    /// Rows to skip first, as the databases take it.
+    pub fn offset(&self) -> i64 {
+        i64::try_from(self.offset).unwrap_or(i64::MAX)
+    }
+}
+
+/// What a backend runs for a [`MemoryQuery`]: its conditions, in a fixed order (so that
+/// the same query always gives the same SQL text and cached statement), and for a select
+/// its page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryPlan<'q> {
+    /// The filters, ANDed.
+    pub conditions: Vec<Condition<'q>>,
+    /// Order, limit and offset; `None` for a count.
+    pub page: Option<Page>,
+}
+
+impl<'q> QueryPlan<'q> {
+    /// The plan of selecting `query`'s rows, in its order, limited and offset.
+    pub fn select(query: &'q MemoryQuery) -> Self {
+        QueryPlan {
+            conditions: conditions(query),
+            page: Some(Page {
+                order: query.order,
+                limit: query.limit,
+                offset: query.offset,
+            }),
+        }
+    }
+
+    /// The plan of counting `query`'s rows (its order and page are ignored).
+    pub fn count(query: &'q MemoryQuery) -> Self {
+        QueryPlan {
+            conditions: conditions(query),
+            page: None,
+        }
+    }
+
+    /// ` WHERE a AND b …` from each condition as `render` writes it, or nothing when there
+    /// is no condition.
+    pub fn where_clause<'s>(
+        &self,
+        mut render: impl FnMut(&Condition<'q>) -> Cow<'s, str>,
+    ) -> String {
+        let mut clause = String::new();
+        for (index, condition) in self.conditions.iter().enumerate() {
+            clause.push_str(if index == 0 { " WHERE " } else { " AND " });
+            clause.push_str(&render(condition));
+        }
+        clause
+    }
+
+    /// The whole statement, with each condition and the page's placeholders as `renderer`
+    /// writes them (binding their values as it goes): `SELECT <memory columns> FROM memories
+    /// WHERE … ORDER BY … LIMIT … OFFSET …`, or `SELECT count(*) FROM memories WHERE …`.
+    pub fn render(&self, renderer: &mut impl RenderPlan) -> String {
+        let filter = self.where_clause(|condition| renderer.condition(condition));
+        match &self.page {
+            Some(page) => {
+                let (limit, offset) = renderer.page(page);
+                format!(
+                    "SELECT {} FROM memories{filter} ORDER BY {} LIMIT {limit} OFFSET {offset}",
+                    crate::row::memory_columns(),
+                    page.order.sql()
+                )
+            }
+            None => format!("SELECT count(*) FROM memories{filter}"),
+        }
+    }
+}
+
+/// How a backend writes a [`QueryPlan`]'s parts in its dialect, binding every value.
+pub trait RenderPlan {
+    /// The SQL of one condition (an exhaustive `match` in each backend), its values bound.
+    fn condition(&mut self, condition: &Condition<'_>) -> Cow<'static, str>;
+
+    /// Binds the page's limit and offset; returns their placeholders.
+    fn page(&mut self, page: &Page) -> (String, String);
+}
+
+/// `query`'s filters as conditions, in the order the SQL lists them.
+fn conditions(query: &MemoryQuery) -> Vec<Condition<'_>> {
+    let mut conditions = Vec::new();
+    if let Some(user) = &query.user_id {
+        conditions.push(Condition::User(user));
+    }
+    if let Some(namespace) = &query.namespace {
+        conditions.push(Condition::Namespace(namespace));
+    }
+    if let Some(thread) = &query.thread_id {
+        conditions.push(Condition::Thread(thread));
+    }
+    match query.tiers.as_slice() {
+        [] => {}
+        [tier] => conditions.push(Condition::Tier(tier)),
+        tiers => conditions.push(Condition::Tiers(tiers)),
+    }
+    if let Some(filter) = &query.metadata_contains {
+        conditions.push(Condition::MetadataContains(filter));
+    }
+    if !query.related_to_any.is_empty() {
+        conditions.push(Condition::RelatedToAny(&query.related_to_any));
+    }
+    if let Some(summarized) = query.summarized {
+        conditions.push(Condition::Summarized(summarized));
+    }
+    let ranges = [
+        query.created.from.map(Condition::CreatedFrom),
+        query.created.until.map(Condition::CreatedUntil),
+        query.updated.from.map(Condition::UpdatedFrom),
+        query.updated.until.map(Condition::UpdatedUntil),
+    ];
+    conditions.extend(ranges.into_iter().flatten());
+    conditions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn conditions_come_in_one_fixed_order() {
+        let filter = json!({"a": 1});
+        let query = MemoryQuery::new()
+            .updated(None, Some(Timestamp::from_micros(9)))
+            .contains(filter.clone())
+            .tiers(["a", "b"])
+            .user("u")
+            .summarized(false)
+            .related_to_any(["t"]);
+        let plan = QueryPlan::count(&query);
+        let tiers = vec!["a".to_string(), "b".to_string()];
+        let related = vec!["t".to_string()];
+        assert_eq!(
+            plan.conditions,
+            vec![
+                Condition::User("u"),
+                Condition::Tiers(&tiers),
+                Condition::MetadataContains(&filter),
+                Condition::RelatedToAny(&related),
+                Condition::Summarized(false),
+                Condition::UpdatedUntil(Timestamp::from_micros(9)),
+            ]
+        );
+        assert_eq!(plan.page, None);
+    }
+
+    #[test]
+    fn one_tier_is_an_equality() {
+        let query = MemoryQuery::new().tier("short_term");
+        assert_eq!(
+            QueryPlan::select(&query).conditions,
+            vec![Condition::Tier("short_term")]
+        );
+    }
+
+    #[test]
+    fn the_where_clause_joins_the_rendered_conditions() {
+        let query = MemoryQuery::new().user("u").thread("t");
+        let plan = QueryPlan::count(&query);
+        let clause = plan.where_clause(|condition| match condition {
+            Condition::User(_) => "user_id = ?".into(),
+            _ => "thread_id = ?".into(),
+        });
+        assert_eq!(clause, " WHERE user_id = ? AND thread_id = ?");
+        assert_eq!(
+            QueryPlan::count(&MemoryQuery::new()).where_clause(|_| "".into()),
+            ""
+        );
+    }
+
+    #[test]
+    fn huge_pages_are_clamped_to_what_databases_take() {
+        let query = MemoryQuery::new().limit(u64::MAX).offset(u64::MAX);
+        let page = QueryPlan::select(&query).page.unwrap();
+        assert_eq!(page.limit(), Some(i64::MAX));
+        assert_eq!(page.offset(), i64::MAX);
+        let unlimited = MemoryQuery::new();
+        assert_eq!(QueryPlan::select(&unlimited).page.unwrap().limit(), None);
+    }
+}
