@@ -32,8 +32,8 @@ pub use engram_core::document::MAX_DEPTH;
 pub use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, ErrorKind, Memory,
     MemoryBackend, MemoryQuery, MemoryUpdate, NewMemory, OnConflict, Order, PolicyAction,
-    PolicyReport, PolicyStep, Result, SqliteLocation, Stats, TierPolicy, TimeRange, Timestamp,
-    DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
+    PolicyReport, PolicyStep, Result, SqliteLocation, SqliteMode, Stats, TierPolicy, TimeRange,
+    Timestamp, DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
 };
 pub use engram_migrate as migrate;
 pub use store::{Store, StoreBuilder};
