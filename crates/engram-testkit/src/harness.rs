@@ -7,7 +7,7 @@
 //! module `sqlite` and one in a module `postgres` (test names `sqlite::CASE` and
 //! `postgres::CASE`), each calling the case with a fresh [`TestDb`] of that backend:
 //!
-//! ```ignore
+//! ```text
 //! // tests/suite.rs
 //! engram_testkit::cross_backend!(cases::{insert_then_get, delete_twice});
 //!
