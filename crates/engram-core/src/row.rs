@@ -31,6 +31,7 @@
 //! );
 //! ```
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use serde::de::DeserializeOwned;
@@ -185,15 +186,16 @@ pub fn cluster_columns() -> &'static str {
 /// text and integers, PostgreSQL as `uuid`, `jsonb` and `timestamptz`; the decoders take
 /// either.
 #[derive(Clone, Debug, PartialEq)]
-pub enum StoredValue {
+pub enum StoredValue<'a> {
     /// SQL `NULL`.
     Null,
     /// An integer (SQLite's booleans and times are integers too).
     Integer(i64),
     /// A boolean.
     Bool(bool),
-    /// Text (SQLite's ids and JSON documents are text too).
-    Text(String),
+    /// Text (SQLite's ids and JSON documents are text too), borrowed from the driver's row
+    /// where it can be, so that a JSON document is parsed without being copied first.
+    Text(Cow<'a, str>),
     /// A `uuid`.
     Uuid(Uuid),
     /// A parsed JSON document (`jsonb`).
@@ -204,7 +206,7 @@ pub enum StoredValue {
     Other(String),
 }
 
-impl StoredValue {
+impl StoredValue<'_> {
     fn describe(&self) -> String {
         match self {
             StoredValue::Null => "NULL".to_string(),
@@ -220,13 +222,13 @@ impl StoredValue {
 }
 
 /// A row being decoded: takes each value out by its column.
-struct RowReader {
+struct RowReader<'a> {
     what: &'static str,
-    values: Vec<StoredValue>,
+    values: Vec<StoredValue<'a>>,
 }
 
-impl RowReader {
-    fn take(&mut self, index: usize, column: &'static str) -> Result<StoredValue> {
+impl<'a> RowReader<'a> {
+    fn take(&mut self, index: usize, column: &'static str) -> Result<StoredValue<'a>> {
         match self.values.get_mut(index) {
             Some(value) => Ok(std::mem::replace(value, StoredValue::Null)),
             None => Err(self.invalid(column, "is missing from the row".to_string())),
@@ -241,7 +243,7 @@ impl RowReader {
         }
     }
 
-    fn mismatch(&self, column: &'static str, expected: &str, value: &StoredValue) -> Error {
+    fn mismatch(&self, column: &'static str, expected: &str, value: &StoredValue<'_>) -> Error {
         self.invalid(
             column,
             format!("expected {expected}, found {}", value.describe()),
@@ -251,14 +253,14 @@ impl RowReader {
     fn optional_text(&mut self, index: usize, column: &'static str) -> Result<Option<String>> {
         match self.take(index, column)? {
             StoredValue::Null => Ok(None),
-            StoredValue::Text(text) => Ok(Some(text)),
+            StoredValue::Text(text) => Ok(Some(text.into_owned())),
             other => Err(self.mismatch(column, "text", &other)),
         }
     }
 
     fn text(&mut self, index: usize, column: &'static str) -> Result<String> {
         match self.take(index, column)? {
-            StoredValue::Text(text) => Ok(text),
+            StoredValue::Text(text) => Ok(text.into_owned()),
             other => Err(self.mismatch(column, "text", &other)),
         }
     }
@@ -348,7 +350,7 @@ impl RowReader {
 }
 
 /// Decodes a memory row whose values are in [`MemoryColumn::ALL`]'s order.
-pub fn decode_memory(values: Vec<StoredValue>) -> Result<Memory> {
+pub fn decode_memory(values: Vec<StoredValue<'_>>) -> Result<Memory> {
     use MemoryColumn as C;
     let mut row = RowReader {
         what: "memory",
@@ -374,7 +376,7 @@ pub fn decode_memory(values: Vec<StoredValue>) -> Result<Memory> {
 }
 
 /// Decodes a cluster row whose values are in [`ClusterColumn::ALL`]'s order.
-pub fn decode_cluster(values: Vec<StoredValue>) -> Result<Cluster> {
+pub fn decode_cluster(values: Vec<StoredValue<'_>>) -> Result<Cluster> {
     use ClusterColumn as C;
     let mut row = RowReader {
         what: "cluster",
@@ -395,17 +397,17 @@ pub fn decode_cluster(values: Vec<StoredValue>) -> Result<Cluster> {
 }
 
 /// Decodes memory rows (see [`decode_memory`]), stopping at the first bad one.
-pub fn decode_memories(rows: Vec<Vec<StoredValue>>) -> Result<Vec<Memory>> {
+pub fn decode_memories(rows: Vec<Vec<StoredValue<'_>>>) -> Result<Vec<Memory>> {
     rows.into_iter().map(decode_memory).collect()
 }
 
 /// Decodes the memory row a lookup found, if it found one (see [`decode_memory`]).
-pub fn decode_found_memory(row: Option<Vec<StoredValue>>) -> Result<Option<Memory>> {
+pub fn decode_found_memory(row: Option<Vec<StoredValue<'_>>>) -> Result<Option<Memory>> {
     row.map(decode_memory).transpose()
 }
 
 /// Decodes cluster rows (see [`decode_cluster`]), stopping at the first bad one.
-pub fn decode_clusters(rows: Vec<Vec<StoredValue>>) -> Result<Vec<Cluster>> {
+pub fn decode_clusters(rows: Vec<Vec<StoredValue<'_>>>) -> Result<Vec<Cluster>> {
     rows.into_iter().map(decode_cluster).collect()
 }
 
@@ -414,7 +416,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn sqlite_memory() -> Vec<StoredValue> {
+    fn sqlite_memory() -> Vec<StoredValue<'static>> {
         vec![
             StoredValue::Text("0190a0b4-6b4e-7c3a-9d2e-2f5b8c1d4e6f".into()),
             StoredValue::Text("u".into()),
@@ -432,7 +434,7 @@ mod tests {
     }
 
     /// The same row as PostgreSQL's driver gives it.
-    fn postgres_memory() -> Vec<StoredValue> {
+    fn postgres_memory() -> Vec<StoredValue<'static>> {
         let mut row = sqlite_memory();
         row[0] = StoredValue::Uuid("0190a0b4-6b4e-7c3a-9d2e-2f5b8c1d4e6f".parse().unwrap());
         row[7] = StoredValue::Json(json!({}));
@@ -470,7 +472,7 @@ mod tests {
 
     #[test]
     fn bad_cluster_ids_are_an_error_not_dropped() {
-        let row = |ids: StoredValue| {
+        let row = |ids: StoredValue<'static>| {
             vec![
                 StoredValue::Text("0190a0b4-6b4e-7c3a-9d2e-2f5b8c1d4e6f".into()),
                 StoredValue::Text("u".into()),

@@ -149,13 +149,13 @@ fn db_error(context: &str, err: postgres::Error) -> Error {
 }
 
 /// A row's values as engram's decoders take them.
-fn stored_values(row: &Row) -> Result<Vec<StoredValue>, postgres::Error> {
+fn stored_values(row: &Row) -> Result<Vec<StoredValue<'static>>, postgres::Error> {
     let mut values = Vec::with_capacity(row.len());
     for (index, column) in row.columns().iter().enumerate() {
         let value = match *column.type_() {
             Type::TEXT => row
                 .try_get::<_, Option<String>>(index)?
-                .map(StoredValue::Text),
+                .map(|text| StoredValue::Text(text.into())),
             Type::INT4 => row
                 .try_get::<_, Option<i32>>(index)?
                 .map(|n| StoredValue::Integer(n.into())),

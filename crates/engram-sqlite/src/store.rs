@@ -11,9 +11,7 @@ use uuid::Uuid;
 
 use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
-use engram_core::row::{
-    decode_cluster, decode_clusters, decode_found_memory, decode_memories, StoredValue,
-};
+use engram_core::row::{decode_cluster, decode_memory, StoredValue};
 use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Error, Memory, MemoryBackend,
     MemoryQuery, MemoryUpdate, Message, OnConflict, PolicyReport, PoolOptions, Result,
@@ -324,7 +322,7 @@ fn json_text(value: &Value) -> String {
 }
 
 /// A row's values as engram's decoders take them.
-fn stored_values(row: &Row<'_>) -> rusqlite::Result<Vec<StoredValue>> {
+fn stored_values<'r>(row: &'r Row<'_>) -> rusqlite::Result<Vec<StoredValue<'r>>> {
     let columns = row.as_ref().column_count();
     let mut values = Vec::with_capacity(columns);
     for index in 0..columns {
@@ -332,7 +330,7 @@ fn stored_values(row: &Row<'_>) -> rusqlite::Result<Vec<StoredValue>> {
             ValueRef::Null => StoredValue::Null,
             ValueRef::Integer(n) => StoredValue::Integer(n),
             ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
-                Ok(text) => StoredValue::Text(text.to_string()),
+                Ok(text) => StoredValue::Text(text.into()),
                 Err(_) => StoredValue::Other("text that is not UTF-8".to_string()),
             },
             ValueRef::Real(_) => StoredValue::Other("a real number".to_string()),
@@ -340,6 +338,22 @@ fn stored_values(row: &Row<'_>) -> rusqlite::Result<Vec<StoredValue>> {
         });
     }
     Ok(values)
+}
+
+/// A memory row decoded in place (its text is not copied first); the driver's error is the
+/// outer one, the decoder's the inner one.
+fn memory_row(row: &Row<'_>) -> rusqlite::Result<Result<Memory>> {
+    Ok(decode_memory(stored_values(row)?))
+}
+
+/// A cluster row decoded in place, as [`memory_row`].
+fn cluster_row(row: &Row<'_>) -> rusqlite::Result<Result<Cluster>> {
+    Ok(decode_cluster(stored_values(row)?))
+}
+
+/// The rows, or the first decoding error among them.
+fn all_decoded<T>(rows: Vec<Result<T>>) -> Result<Vec<T>> {
+    rows.into_iter().collect()
 }
 
 impl MemoryBackend for SqliteStore {
@@ -375,10 +389,10 @@ impl MemoryBackend for SqliteStore {
     fn get_memory(&self, id: Uuid) -> Result<Option<Memory>> {
         self.read("reading a memory", |conn| {
             conn.prepare_cached(sql::get_memory())?
-                .query_row([id.to_string()], stored_values)
+                .query_row([id.to_string()], memory_row)
                 .optional()
         })
-        .and_then(decode_found_memory)
+        .and_then(Option::transpose)
     }
 
     fn update_memory(
@@ -403,11 +417,11 @@ impl MemoryBackend for SqliteStore {
                         update.summarized,
                         now.as_micros(),
                     ],
-                    stored_values,
+                    memory_row,
                 )
                 .optional()
         })
-        .and_then(decode_found_memory)
+        .and_then(Option::transpose)
     }
 
     fn delete_memory(&self, id: Uuid) -> Result<bool> {
@@ -420,10 +434,10 @@ impl MemoryBackend for SqliteStore {
         let select = sql::memory_statement(&QueryPlan::select(query));
         self.read("querying memories", |conn| {
             conn.prepare_cached(&select.clause)?
-                .query_map(params_from_iter(select.params.iter()), stored_values)?
+                .query_map(params_from_iter(select.params.iter()), memory_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
-        .and_then(decode_memories)
+        .and_then(all_decoded)
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
@@ -456,10 +470,10 @@ impl MemoryBackend for SqliteStore {
                     cluster.memory_ids.len() as i64,
                     now.as_micros(),
                 ],
-                stored_values,
+                cluster_row,
             )
         })
-        .and_then(decode_cluster)
+        .and_then(|cluster| cluster)
     }
 
     fn get_clusters(&self, query: &ClusterQuery) -> Result<Vec<Cluster>> {
@@ -467,11 +481,11 @@ impl MemoryBackend for SqliteStore {
             conn.prepare_cached(sql::get_clusters())?
                 .query_map(
                     params![query.user_id, query.topic, query.category],
-                    stored_values,
+                    cluster_row,
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
-        .and_then(decode_clusters)
+        .and_then(all_decoded)
     }
 
     fn delete_cluster(&self, cluster_id: Uuid) -> Result<bool> {
