@@ -64,13 +64,19 @@ impl StoreBuilder {
         self
     }
 
-    /// How long to wait for a connection (default 30 s).
+    /// How long to wait for a connection (default 30 s): for a free one from the pool, and
+    /// for a new one to open. On PostgreSQL it bounds the whole connection handshake, so a
+    /// server that accepts the connection and never answers fails within it; a DSN's own
+    /// `connect_timeout` takes precedence.
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.options.connection_timeout = timeout;
         self
     }
 
-    /// How long SQLite waits on a locked database (default 10 s; ignored by PostgreSQL).
+    /// How long a statement waits for a lock that another connection holds before it fails
+    /// (default 10 s): SQLite's busy timeout, PostgreSQL's `lock_timeout` (which a DSN's
+    /// `options=-c lock_timeout=…` overrides). A statement that runs long for other reasons is
+    /// not bounded by it; on PostgreSQL, `options=-c statement_timeout=…` in the DSN does that.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.options.busy_timeout = timeout;
         self
@@ -311,6 +317,59 @@ mod tests {
         assert!(
             message.contains("postgres://engram:***@127.0.0.1:1/engram"),
             "{message}"
+        );
+    }
+
+    /// A listener that accepts connections and never says a word, like a hung server.
+    fn silent_server() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let holder = std::thread::spawn(move || {
+            // Holds the accepted connections open until the test process ends.
+            let held: Vec<_> = listener.incoming().take(4).collect();
+            std::thread::sleep(Duration::from_secs(300));
+            drop(held);
+        });
+        (address, holder)
+    }
+
+    /// Runs `open` on a thread and fails the test if it has not returned after a minute
+    /// (a hang), instead of hanging the test run.
+    fn within_a_minute(open: impl FnOnce() -> Result<Store> + Send + 'static) -> Error {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(open().map(drop));
+        });
+        receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("opening a store on a silent server hung")
+            .expect_err("a silent server cannot be opened")
+    }
+
+    #[test]
+    fn a_server_that_never_answers_fails_within_the_connection_timeout() {
+        let (address, _holder) = silent_server();
+        let url = format!("postgres://engram:hunter2@{address}/engram");
+        let err = within_a_minute(move || {
+            Store::builder(&url)
+                .connection_timeout(Duration::from_secs(1))
+                .open()
+        });
+        assert_eq!(err.kind(), engram_core::ErrorKind::Connection, "{err}");
+        let message = err.to_string();
+        assert!(message.contains("did not answer within 1s"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+
+        // The DSN's connect_timeout wins over the store's.
+        let url = format!("postgres://engram:hunter2@{address}/engram?connect_timeout=2");
+        let err = within_a_minute(move || {
+            Store::builder(&url)
+                .connection_timeout(Duration::from_secs(600))
+                .open()
+        });
+        assert!(
+            err.to_string().contains("did not answer within 2s"),
+            "{err}"
         );
     }
 }

@@ -32,6 +32,7 @@ engram_testkit::cross_backend!(cases::{
     migrate_twice_applies_nothing_the_second_time,
     text_round_trips_byte_for_byte,
     operations_before_migrate_name_the_fix,
+    a_statement_waiting_for_a_lock_gives_up_after_the_busy_timeout,
 });
 
 mod cases {
@@ -963,5 +964,34 @@ mod cases {
         assert!(err.to_string().contains("init-db"), "{err}");
         let err = store.insert(NewMemory::new("u", "c")).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Schema, "{err}");
+    }
+
+    /// A write behind a lock that another connection holds fails after the store's busy
+    /// timeout with a database error, on both backends (SQLite's busy timeout, PostgreSQL's
+    /// `lock_timeout`), and succeeds once the lock is gone.
+    pub fn a_statement_waiting_for_a_lock_gives_up_after_the_busy_timeout(db: &TestDb) {
+        migrated_store(db);
+        let store = Store::builder(db.dsn())
+            .busy_timeout(Duration::from_millis(300))
+            .open()
+            .unwrap();
+        let mut holder = db.connect();
+        holder.execute(match db.kind() {
+            engram::BackendKind::Sqlite => "BEGIN EXCLUSIVE",
+            engram::BackendKind::Postgres => "BEGIN; LOCK TABLE memories IN ACCESS EXCLUSIVE MODE",
+        });
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let waiting = store.clone();
+        std::thread::spawn(move || {
+            let _ = sender.send(waiting.insert(NewMemory::new("u", "behind a lock")));
+        });
+        let err = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("an insert behind a lock hung")
+            .expect_err("an insert behind a lock fails");
+        assert_eq!(err.kind(), ErrorKind::Database, "{err}");
+        holder.execute("COMMIT");
+        store.insert(NewMemory::new("u", "after the lock")).unwrap();
+        assert_eq!(store.count(MemoryQuery::new()).unwrap(), 1);
     }
 }

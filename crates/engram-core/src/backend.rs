@@ -50,9 +50,11 @@ impl fmt::Display for BackendKind {
 pub struct PoolOptions {
     /// Most connections open at once (an in-memory SQLite database always uses one).
     pub max_size: u32,
-    /// How long to wait for a free connection, and for a new connection to open.
+    /// How long to wait for a free connection, and for a new connection to open (on
+    /// PostgreSQL, the whole handshake, unless the DSN gives `connect_timeout`).
     pub connection_timeout: Duration,
-    /// How long SQLite waits on a locked database before giving up.
+    /// How long a statement waits for a lock held by another connection before it fails:
+    /// SQLite's busy timeout, PostgreSQL's `lock_timeout`.
     pub busy_timeout: Duration,
 }
 

@@ -1,11 +1,12 @@
-//! Pooled PostgreSQL connections that keep their prepared statements.
+//! Pooled PostgreSQL connections that keep their prepared statements, made with a bound on
+//! the whole connection handshake.
 
 use std::collections::HashMap;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Config, NoTls, Statement};
 use r2d2::ManageConnection;
-use r2d2_postgres::PostgresConnectionManager;
 
 /// How many prepared statements one connection keeps before it starts over.
 const STATEMENT_CACHE_SIZE: usize = 256;
@@ -58,36 +59,121 @@ impl std::ops::DerefMut for PgConnection {
     }
 }
 
-/// The r2d2 connection manager of the store: r2d2_postgres's, with each connection wrapped
-/// in a [`PgConnection`].
-pub struct PgConnectionManager(pub(crate) PostgresConnectionManager<NoTls>);
+/// The r2d2 connection manager of the store: each connection is made by
+/// [`connect_bounded`] and wrapped in a [`PgConnection`].
+pub struct PgConnectionManager {
+    config: Config,
+    connect_timeout: Duration,
+}
+
+impl PgConnectionManager {
+    /// Connections to `config`'s server, each given up after `connect_timeout`.
+    pub fn new(config: Config, connect_timeout: Duration) -> Self {
+        PgConnectionManager {
+            config,
+            connect_timeout,
+        }
+    }
+}
 
 impl ManageConnection for PgConnectionManager {
     type Connection = PgConnection;
-    type Error = postgres::Error;
+    type Error = ConnectError;
 
-    fn connect(&self) -> Result<PgConnection, postgres::Error> {
+    fn connect(&self) -> Result<PgConnection, ConnectError> {
         Ok(PgConnection {
-            client: self.0.connect()?,
+            client: connect_bounded(&self.config, self.connect_timeout)?,
             statements: HashMap::new(),
             returned: None,
         })
     }
 
-    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), postgres::Error> {
+    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), ConnectError> {
         let recently_returned = conn
             .returned
             .is_some_and(|at| at.elapsed() < VALIDATE_AFTER_IDLE);
         if recently_returned && !conn.client.is_closed() {
             return Ok(());
         }
-        self.0.is_valid(&mut conn.client)
+        conn.client.simple_query("")?;
+        Ok(())
     }
 
     /// Called by the pool when a connection comes back.
     fn has_broken(&self, conn: &mut PgConnection) -> bool {
-        let broken = self.0.has_broken(&mut conn.client);
+        let broken = conn.client.is_closed();
         conn.returned = (!broken).then(Instant::now);
         broken
+    }
+}
+
+/// Why a connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The driver or the server refused (bad password, no such database, refused port...).
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The server took the TCP connection but did not finish the handshake in time (the
+    /// driver's own `connect_timeout` covers only the TCP connect).
+    #[error("the server accepted the connection but did not answer within {0:?}")]
+    NoAnswer(Duration),
+    /// The thread that connects could not be started.
+    #[error("cannot start a thread to connect: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+impl From<postgres::Error> for ConnectError {
+    fn from(err: postgres::Error) -> Self {
+        ConnectError::Server(ServerError(err))
+    }
+}
+
+/// Connects with `config`, giving up after `timeout` even when the server accepted the
+/// connection and then never answers. The handshake runs on a thread of its own; one that
+/// is given up on ends when the server answers or closes the connection.
+pub fn connect_bounded(config: &Config, timeout: Duration) -> Result<Client, ConnectError> {
+    let (sender, receiver) = mpsc::sync_channel(1);
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name("engram-pg-connect".to_string())
+        .spawn(move || {
+            // Nobody listens any more when the caller gave up: the client is dropped.
+            let _ = sender.send(config.connect(NoTls));
+        })
+        .map_err(ConnectError::Thread)?;
+    match receiver.recv_timeout(timeout) {
+        Ok(connected) => Ok(connected?),
+        Err(RecvTimeoutError::Timeout) => Err(ConnectError::NoAnswer(timeout)),
+        Err(RecvTimeoutError::Disconnected) => Err(ConnectError::Thread(std::io::Error::other(
+            "the connecting thread stopped without an answer",
+        ))),
+    }
+}
+
+/// A driver error, displayed as the server's message with its detail, or as the client-side
+/// error with its cause; its source is the driver's error itself.
+#[derive(Debug)]
+pub struct ServerError(pub postgres::Error);
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => match db.detail() {
+                Some(detail) => write!(f, "{} ({detail})", db.message()),
+                None => f.write_str(db.message()),
+            },
+            // The client-side error's own text is generic ("error connecting to server"):
+            // add its cause ("Connection refused", "timed out", ...).
+            None => match std::error::Error::source(&self.0) {
+                Some(cause) => write!(f, "{}: {cause}", self.0),
+                None => write!(f, "{}", self.0),
+            },
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
 }

@@ -4,9 +4,8 @@ use std::time::SystemTime;
 
 use postgres::error::SqlState;
 use postgres::types::Type;
-use postgres::{GenericClient, NoTls, Row, Statement};
+use postgres::{GenericClient, Row, Statement};
 use r2d2::{Pool, PooledConnection};
-use r2d2_postgres::PostgresConnectionManager;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -21,7 +20,7 @@ use engram_core::{
     Timestamp,
 };
 
-use crate::connection::{PgConnection, PgConnectionManager};
+use crate::connection::{connect_bounded, PgConnection, PgConnectionManager, ServerError};
 use crate::sql;
 
 const BACKEND: BackendKind = BackendKind::Postgres;
@@ -56,20 +55,35 @@ impl PostgresStore {
                     dsn: redacted.clone(),
                     reason: e.to_string(),
                 })?;
-        config.connect_timeout(options.connection_timeout);
+        // The DSN's connect_timeout wins; it bounds the whole handshake, not only the TCP
+        // connect as in the driver.
+        let connect_timeout = match config.get_connect_timeout() {
+            Some(timeout) => *timeout,
+            None => {
+                config.connect_timeout(options.connection_timeout);
+                options.connection_timeout
+            }
+        };
+        // A statement waits at most the busy timeout for a lock another session holds, as
+        // on SQLite; `options` given in the DSN come after, so theirs win.
+        let lock_timeout = format!(
+            "-c lock_timeout={}",
+            options.busy_timeout.as_millis().max(1)
+        );
+        let server_options = match config.get_options() {
+            Some(given) => format!("{lock_timeout} {given}"),
+            None => lock_timeout,
+        };
+        config.options(&server_options);
         if config.get_application_name().is_none() {
             config.application_name("engram");
         }
-        config
-            .connect(NoTls)
-            .map_err(|e| connection_error(&redacted, ServerError(e)))?;
+        connect_bounded(&config, connect_timeout).map_err(|e| connection_error(&redacted, e))?;
         let pool = Pool::builder()
             .max_size(options.max_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(options.connection_timeout)
-            .build_unchecked(PgConnectionManager(PostgresConnectionManager::new(
-                config, NoTls,
-            )));
+            .build_unchecked(PgConnectionManager::new(config, connect_timeout));
         Ok(PostgresStore {
             pool,
             dsn: redacted,
@@ -102,34 +116,6 @@ fn connection_error(dsn: &str, source: impl Into<engram_core::Source>) -> Error 
         backend: BACKEND,
         dsn: dsn.to_string(),
         source: source.into(),
-    }
-}
-
-/// A driver error, displayed as the server's message with its detail, or as the client-side
-/// error with its cause; its source is the driver's error itself.
-#[derive(Debug)]
-struct ServerError(postgres::Error);
-
-impl std::fmt::Display for ServerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.as_db_error() {
-            Some(db) => match db.detail() {
-                Some(detail) => write!(f, "{} ({detail})", db.message()),
-                None => f.write_str(db.message()),
-            },
-            // The client-side error's own text is generic ("error connecting to server"):
-            // add its cause ("Connection refused", "timed out", ...).
-            None => match std::error::Error::source(&self.0) {
-                Some(cause) => write!(f, "{}: {cause}", self.0),
-                None => write!(f, "{}", self.0),
-            },
-        }
-    }
-}
-
-impl std::error::Error for ServerError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
     }
 }
 

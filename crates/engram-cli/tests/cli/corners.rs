@@ -417,3 +417,35 @@ fn sqlite_dsn_options_and_escapes() {
         "{names:?}"
     );
 }
+
+/// Every command against a PostgreSQL server that accepts the connection and never answers
+/// gives up after the DSN's `connect_timeout` with one line (no password), instead of hanging.
+#[test]
+fn a_silent_postgres_server_fails_within_connect_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(8).collect();
+        std::thread::sleep(std::time::Duration::from_secs(300));
+        drop(held);
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("postgres://u:S3cr3tPw@{address}/db?connect_timeout=2");
+    for command in [
+        &["stats"][..],
+        &["query", "--count"],
+        &["migrate", "status"],
+    ] {
+        let output = crate::common::bare_cmd(dir.path())
+            .args(["--database-url", &url])
+            .args(command)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .expect("run engram");
+        assert_eq!(output.status.code(), Some(1), "{command:?} hung or passed");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("did not answer within 2s"), "{stderr}");
+        assert!(!stderr.contains("S3cr3tPw"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
