@@ -11,7 +11,7 @@ use engram_testkit::TestDb;
 fn both_folders_build_the_same_logical_schema() {
     let mut schemas = Vec::new();
     for backend in BackendKind::ALL {
-        let db = TestDb::new(backend.into());
+        let db = TestDb::new(backend);
         let mut conn = db.connect();
         conn.migrator(MigrationSet::embedded(backend))
             .up(None)
