@@ -209,33 +209,40 @@ impl fmt::Debug for Dsn {
 }
 
 /// What may be shown of a DSN that could not be parsed. One shaped like a URL
-/// (`scheme://…`) is shown with [`redact`]; of any other shape only the start, up to the
-/// first `:` or `@`, then `***`: a malformed DSN may hold a password anywhere
-/// (`postgres//user:secret@host`, `user:secret@host/db`), so nothing past the user name's
-/// place is shown.
+/// (`scheme://…`) is shown with [`redact`]. Of any other shape that could hold a password
+/// (it has a `:`, `@`, `/`, `=` or white space: `postgres//user:secret@host`,
+/// `user/secret@host`, `secret@host`, `host=h password=secret`) nothing is shown but the
+/// name of a known scheme it starts with; a plain word is shown as it is.
 ///
 /// ```
 /// use engram_core::dsn::mask_unparsed;
-/// assert_eq!(mask_unparsed("postgres//engram:S3cr3t@h/db"), "postgres//engram***");
-/// assert_eq!(mask_unparsed("engram:S3cr3t@h/db"), "engram***");
+/// assert_eq!(mask_unparsed("postgres//engram:S3cr3t@h/db"), "postgres***");
+/// assert_eq!(mask_unparsed("engram/S3cr3t@h/db"), "***");
+/// assert_eq!(mask_unparsed("S3cr3t@h/db"), "***");
 /// assert_eq!(mask_unparsed("mysql://u:S3cr3t@h/db"), "mysql://u:***@h/db");
 /// assert_eq!(mask_unparsed("engram.db"), "engram.db");
 /// ```
 pub fn mask_unparsed(dsn: &str) -> String {
     let trimmed = dsn.trim();
-    let Some(end) = trimmed.find([':', '@']) else {
-        return trimmed.to_string();
-    };
-    let scheme = &trimmed[..end];
-    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if is_scheme && trimmed[end..].starts_with("://") {
-        redact(trimmed)
-    } else {
-        format!("{scheme}***")
+    if let Some(end) = trimmed.find("://") {
+        let scheme = &trimmed[..end];
+        let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if is_scheme {
+            return redact(trimmed);
+        }
     }
+    let may_hold_a_password =
+        trimmed.contains(|c: char| matches!(c, ':' | '@' | '/' | '=') || c.is_whitespace());
+    if !may_hold_a_password {
+        return trimmed.to_string();
+    }
+    let known = ["postgresql", "postgres", "sqlite"]
+        .into_iter()
+        .find(|scheme| trimmed.starts_with(scheme));
+    format!("{}***", known.unwrap_or(""))
 }
 
 /// Replaces the password of a database URL with `***`, both the `user:password@` form and a
@@ -411,6 +418,10 @@ mod tests {
             "engram:S3cr3tPw@host/db",
             "mysql://engram:S3cr3tPw@host/db",
             "pg://host/db?password=S3cr3tPw",
+            "engram/S3cr3tPw@db/engram",
+            "S3cr3tPw@db/engram",
+            "host=db password=S3cr3tPw",
+            "postgres//db/engram?password=S3cr3tPw",
         ] {
             let err = Dsn::parse(bad).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::InvalidDsn, "{bad}");
@@ -424,7 +435,7 @@ mod tests {
                 .to_string()
                 .split(':')
                 .next(),
-            Some("invalid database URL 'postgres//engram***'")
+            Some("invalid database URL 'postgres***'")
         );
     }
 

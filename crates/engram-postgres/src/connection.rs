@@ -2,6 +2,7 @@
 //! the whole connection handshake.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -60,18 +61,21 @@ impl std::ops::DerefMut for PgConnection {
 }
 
 /// The r2d2 connection manager of the store: each connection is made by
-/// [`connect_bounded`] and wrapped in a [`PgConnection`].
+/// [`connect_bounded`], given the store's lock timeout, and wrapped in a [`PgConnection`].
 pub struct PgConnectionManager {
     config: Config,
     connect_timeout: Duration,
+    /// `SET lock_timeout` on each new connection (`None`: the DSN's options set it).
+    lock_timeout: Option<Duration>,
 }
 
 impl PgConnectionManager {
-    /// Connections to `config`'s server, each given up after `connect_timeout`.
-    pub fn new(config: Config, connect_timeout: Duration) -> Self {
+    /// Connections to `config`'s server, each given up after `connect_timeout` per host.
+    pub fn new(config: Config, connect_timeout: Duration, lock_timeout: Option<Duration>) -> Self {
         PgConnectionManager {
             config,
             connect_timeout,
+            lock_timeout,
         }
     }
 }
@@ -81,8 +85,16 @@ impl ManageConnection for PgConnectionManager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<PgConnection, ConnectError> {
+        // The driver tries the hosts one after another, each within the connect timeout.
+        let hosts = u32::try_from(self.config.get_hosts().len().max(1)).unwrap_or(u32::MAX);
+        let mut client = connect_bounded(&self.config, self.connect_timeout.saturating_mul(hosts))?;
+        if let Some(timeout) = self.lock_timeout {
+            // A plain SET after the handshake, not a startup option, which connection
+            // poolers (PgBouncer) refuse. Zero means no limit, as PostgreSQL reads it.
+            client.batch_execute(&format!("SET lock_timeout = {}", timeout.as_millis()))?;
+        }
         Ok(PgConnection {
-            client: connect_bounded(&self.config, self.connect_timeout)?,
+            client,
             statements: HashMap::new(),
             returned: None,
         })
@@ -128,19 +140,36 @@ impl From<postgres::Error> for ConnectError {
     }
 }
 
+/// Most connection attempts of this process that may wait on an unanswering server at once.
+pub const MAX_WAITING_CONNECTS: usize = 8;
+
+static WAITING_CONNECTS: AtomicUsize = AtomicUsize::new(0);
+
 /// Connects with `config`, giving up after `timeout` even when the server accepted the
 /// connection and then never answers. The handshake runs on a thread of its own; one that
 /// is given up on ends when the server answers or closes the connection.
+///
+/// At most [`MAX_WAITING_CONNECTS`] such threads wait at once: past that, a new attempt fails
+/// at once instead of adding one more thread to a server that does not answer.
 pub fn connect_bounded(config: &Config, timeout: Duration) -> Result<Client, ConnectError> {
+    if WAITING_CONNECTS.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_CONNECTS {
+        WAITING_CONNECTS.fetch_sub(1, Ordering::SeqCst);
+        return Err(ConnectError::NoAnswer(timeout));
+    }
     let (sender, receiver) = mpsc::sync_channel(1);
     let config = config.clone();
-    std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("engram-pg-connect".to_string())
         .spawn(move || {
+            let connected = config.connect(NoTls);
+            WAITING_CONNECTS.fetch_sub(1, Ordering::SeqCst);
             // Nobody listens any more when the caller gave up: the client is dropped.
-            let _ = sender.send(config.connect(NoTls));
-        })
-        .map_err(ConnectError::Thread)?;
+            let _ = sender.send(connected);
+        });
+    if let Err(err) = spawned {
+        WAITING_CONNECTS.fetch_sub(1, Ordering::SeqCst);
+        return Err(ConnectError::Thread(err));
+    }
     match receiver.recv_timeout(timeout) {
         Ok(connected) => Ok(connected?),
         Err(RecvTimeoutError::Timeout) => Err(ConnectError::NoAnswer(timeout)),

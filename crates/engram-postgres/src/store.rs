@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use postgres::error::SqlState;
 use postgres::types::Type;
 use postgres::{GenericClient, Row, Statement};
-use r2d2::{Pool, PooledConnection};
+use r2d2::{ManageConnection, Pool, PooledConnection};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ use engram_core::{
     Timestamp,
 };
 
-use crate::connection::{connect_bounded, PgConnection, PgConnectionManager, ServerError};
+use crate::connection::{PgConnection, PgConnectionManager, ServerError};
 use crate::sql;
 
 const BACKEND: BackendKind = BackendKind::Postgres;
@@ -65,25 +65,23 @@ impl PostgresStore {
             }
         };
         // A statement waits at most the busy timeout for a lock another session holds, as
-        // on SQLite; `options` given in the DSN come after, so theirs win.
-        let lock_timeout = format!(
-            "-c lock_timeout={}",
-            options.busy_timeout.as_millis().max(1)
-        );
-        let server_options = match config.get_options() {
-            Some(given) => format!("{lock_timeout} {given}"),
-            None => lock_timeout,
+        // on SQLite: set on each new connection, unless the DSN's `options` set it already.
+        let lock_timeout = match config.get_options() {
+            Some(given) if given.contains("lock_timeout") => None,
+            _ => Some(options.busy_timeout),
         };
-        config.options(&server_options);
         if config.get_application_name().is_none() {
             config.application_name("engram");
         }
-        connect_bounded(&config, connect_timeout).map_err(|e| connection_error(&redacted, e))?;
+        let manager = PgConnectionManager::new(config, connect_timeout, lock_timeout);
+        manager
+            .connect()
+            .map_err(|e| connection_error(&redacted, e))?;
         let pool = Pool::builder()
             .max_size(options.max_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(options.connection_timeout)
-            .build_unchecked(PgConnectionManager::new(config, connect_timeout));
+            .build_unchecked(manager);
         Ok(PostgresStore {
             pool,
             dsn: redacted,

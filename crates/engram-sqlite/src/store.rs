@@ -72,12 +72,22 @@ impl SqliteStore {
                             // A file this user may read but not write (or in a folder they
                             // may not write) is still readable: open it read-only, and let
                             // writes fail as SQLite's "readonly database".
-                            Err(e) if is_read_only_error(&e) && path.exists() => {
+                            Err(e)
+                                if *mode == SqliteMode::ReadWriteCreate
+                                    && is_read_only_error(&e)
+                                    && path.exists() =>
+                            {
                                 tracing::warn!(
                                     "{} is read-only for this user: opened read-only",
                                     path.display()
                                 );
                                 true
+                            }
+                            Err(e) if *mode == SqliteMode::ReadWrite && !path.exists() => {
+                                return Err(connection_error(
+                                    location,
+                                    Context::wrap("mode=rw opens only a file that exists", e),
+                                ))
                             }
                             Err(e) => {
                                 return Err(connection_error(
@@ -217,10 +227,11 @@ fn is_read_only_error(err: &rusqlite::Error) -> bool {
 
 /// The pool's connections for a database opened read-only, nothing written to it.
 ///
-/// A WAL database needs its `-shm` index to be read; when there is none and the folder may not
-/// be written to create it, SQLite reads the file as immutable instead, which is right when
-/// no `-wal` file holds changes not yet in the database file (there is none: a `-wal` file
-/// without a writable folder is refused with what to do).
+/// A database in WAL mode is read through its `-shm` index, which SQLite creates beside the
+/// file when it is missing; in a folder this user may not write, that cannot be done, and the
+/// error says what would make the file readable. (SQLite's `immutable` open would read it, but
+/// it would also show changes of a crashed writer that were never committed, and miss every
+/// later write: not engram's to choose.)
 fn read_only_manager(path: &Path) -> std::result::Result<SqliteConnectionManager, String> {
     let flags =
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -229,33 +240,22 @@ fn read_only_manager(path: &Path) -> std::result::Result<SqliteConnectionManager
     match probe {
         Ok(()) => Ok(SqliteConnectionManager::file(path).with_flags(flags)),
         Err(e) if is_read_only_error(&e) => {
-            let mut wal = path.as_os_str().to_owned();
-            wal.push("-wal");
-            if Path::new(&wal).exists() {
-                return Err(format!(
-                    "cannot read it read-only: its write-ahead log {} holds changes, and \
-                     reading them needs write access to the folder; run any command once as a \
-                     user who may write it, to fold the log into the database",
-                    Path::new(&wal).display()
-                ));
-            }
-            let uri = format!(
-                "file:{}?mode=ro&immutable=1",
-                percent_encoding::utf8_percent_encode(&path.to_string_lossy(), URI_PATH_ESCAPES)
-            );
-            Ok(SqliteConnectionManager::file(uri)
-                .with_flags(flags | rusqlite::OpenFlags::SQLITE_OPEN_URI))
+            let folder = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            Err(format!(
+                "cannot read it read-only ({e}): it is in WAL mode, and reading it needs the \
+                 file {}-shm, which SQLite cannot create in {}, a folder this user may not \
+                 write; make the folder writable for this user, or have the file's owner take \
+                 it out of WAL mode (PRAGMA journal_mode=DELETE)",
+                path.display(),
+                folder.display()
+            ))
         }
         Err(e) => Err(format!("cannot open it read-only: {e}")),
     }
 }
-
-/// What a file path must escape inside a SQLite `file:` URI.
-const URI_PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b'%')
-    .add(b'?')
-    .add(b'#')
-    .add(b' ');
 
 fn create_parent_dir(location: &SqliteLocation, path: &Path) -> Result<()> {
     match path.parent() {

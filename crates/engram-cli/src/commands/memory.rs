@@ -61,6 +61,7 @@ fn put_idempotent(store: &engram::Store, id: Uuid, memory: NewMemory) -> Result<
             stored.score,
             &stored.metadata,
             &stored.related_threads,
+            stored.summarized,
         ) == (
             &wanted.user_id,
             &wanted.namespace,
@@ -70,6 +71,7 @@ fn put_idempotent(store: &engram::Store, id: Uuid, memory: NewMemory) -> Result<
             wanted.score,
             &wanted.metadata,
             &wanted.related_threads,
+            wanted.summarized,
         )
     });
     if same {

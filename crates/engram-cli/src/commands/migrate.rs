@@ -142,8 +142,13 @@ fn refuse_dropping_memories(
     if dropping.is_empty() {
         return Ok(());
     }
-    // A schema too old or too broken to count in holds no memories engram could lose.
-    let memories = store.count(engram::MemoryQuery::new()).unwrap_or(0);
+    // A database without the memories table holds no memories to lose; any other failure
+    // to count stops the revert.
+    let memories = match store.count(engram::MemoryQuery::new()) {
+        Ok(count) => count,
+        Err(err) if err.kind() == engram::ErrorKind::Schema => 0,
+        Err(err) => return Err(err.into()),
+    };
     if memories == 0 {
         return Ok(());
     }

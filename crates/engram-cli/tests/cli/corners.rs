@@ -271,6 +271,9 @@ fn malformed_dsns_never_show_their_password() {
         "postgres:engram:S3cr3tPw@127.0.0.1:5432/db",
         "postgres:\\\\engram:S3cr3tPw@127.0.0.1:5432/db",
         "engram:S3cr3tPw@host/db",
+        "engram/S3cr3tPw@db/engram",
+        "S3cr3tPw@db/engram",
+        "host=db password=S3cr3tPw",
         "postgres://engram@127.0.0.1:1/db?password=S3cr3tPw",
     ] {
         let output = crate::common::bare_cmd(dir.path())
@@ -285,7 +288,7 @@ fn malformed_dsns_never_show_their_password() {
             "{dsn}: {stderr}"
         );
         assert_eq!(stderr.lines().count(), 1, "{dsn}: {stderr}");
-        if dsn.contains("password=") {
+        if dsn.contains("://") && dsn.contains("password=") {
             assert!(
                 stderr.contains("password=***'"),
                 "the quote stays: {stderr}"
@@ -302,9 +305,10 @@ fn running_as_root() -> bool {
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
-/// Read commands work on a SQLite file in a folder the user may not write (no WAL switch,
-/// no `-shm` file needed); writes fail with one clear line. As root, the binary runs as
-/// `nobody`, for whom the modes apply.
+/// Read commands work on a SQLite file the user may not write (no WAL switch attempted);
+/// writes fail with one clear line. In a folder the user may not write either, where SQLite
+/// cannot create the `-shm` index a WAL file is read through, the command fails with one line
+/// saying what is needed. As root, the binary runs as `nobody`, for whom the modes apply.
 #[test]
 fn a_read_only_sqlite_database_can_be_read() {
     use std::os::unix::fs::PermissionsExt;
@@ -324,7 +328,7 @@ fn a_read_only_sqlite_database_can_be_read() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(bits)).expect("chmod")
     };
     mode(&db, 0o444);
-    mode(&folder, 0o555);
+    mode(&folder, 0o777);
     mode(dir.path(), 0o755);
     let run = |args: &[&str]| {
         let mut cmd = if running_as_root() {
@@ -363,6 +367,20 @@ fn a_read_only_sqlite_database_can_be_read() {
     let stderr = String::from_utf8_lossy(&put.stderr);
     assert!(stderr.contains("readonly database"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // The folder read-only too, and no -shm file left beside the database: say what is needed.
+    for leftover in ["m.db-shm", "m.db-wal"] {
+        let _ = std::fs::remove_file(folder.join(leftover));
+    }
+    mode(&folder, 0o555);
+    let stats = run(&["stats"]);
+    assert_eq!(stats.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&stats.stderr);
+    assert!(
+        stderr.contains("m.db-shm") && stderr.contains("make the folder writable"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
     mode(&folder, 0o755);
 }
 
@@ -395,7 +413,11 @@ fn sqlite_dsn_options_and_escapes() {
     assert!(String::from_utf8_lossy(&put.stderr).contains("readonly database"));
 
     let missing = format!("sqlite://{}/missing.db?mode=rw", dir.path().display());
-    assert_eq!(run(&missing, &["init-db"]).status.code(), Some(1));
+    let refused = run(&missing, &["init-db"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("mode=rw opens only a file that exists")
+    );
     let unknown = format!("{spaced}?cache=shared");
     let refused = run(&unknown, &["stats"]);
     assert_eq!(refused.status.code(), Some(1));
@@ -448,4 +470,42 @@ fn a_silent_postgres_server_fails_within_connect_timeout() {
         assert!(!stderr.contains("S3cr3tPw"), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
+}
+
+/// `export -o` through a symbolic link replaces the file the link names and keeps the link;
+/// to a device such as `/dev/stdout` it writes in place.
+#[test]
+fn export_to_a_link_or_a_device() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("e.db").display());
+    let run = |args: &[&str]| {
+        crate::common::bare_cmd(dir.path())
+            .env("RUST_LOG", "error")
+            .args(["--database-url", &url])
+            .args(args)
+            .output()
+            .expect("run engram")
+    };
+    assert!(run(&["init-db"]).status.success());
+    assert!(run(&["put", "--user", "u", "--content", "x"])
+        .status
+        .success());
+    let real = dir.path().join("real.jsonl");
+    let link = dir.path().join("link.jsonl");
+    std::fs::write(&real, "old\n").expect("write");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    assert!(run(&["export", "-o", link.to_str().expect("path")])
+        .status
+        .success());
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    let written = std::fs::read_to_string(&real).expect("read");
+    assert_eq!(written.lines().count(), 1);
+    assert!(written.contains("\"content\":\"x\""), "{written}");
+
+    let to_stdout = run(&["export", "-o", "/dev/stdout"]);
+    assert!(to_stdout.status.success());
+    assert!(String::from_utf8_lossy(&to_stdout.stdout).contains("\"content\":\"x\""));
 }
