@@ -101,7 +101,9 @@ pub enum Command {
     ///
     /// Every given filter must match. --where tests metadata containment with PostgreSQL
     /// `jsonb @>` semantics on both backends. Results are ordered (default: most recently
-    /// updated first, ties by id) and paged with --limit/--offset.
+    /// updated first, ties by id) and paged with --limit/--offset. --format ids and jsonl
+    /// write rows as they are read, a thousand at a time, so memory stays flat; rows written
+    /// by others while the command runs may or may not be included.
     #[command(
         after_help = "Examples:\n  engram query --user alice --tier short_term --tier mid_term --limit 20\n  engram query --where '{\"topic\":\"food\",\"tags\":[\"tea\"]}' --format ids\n  engram query --user alice --count"
     )]

@@ -51,9 +51,10 @@ pub fn for_each_page(
             .count() as u64;
         skip = if cursor == Some(last_key) {
             skip + ties
-        } else if cursor.is_none() && query.offset > 0 {
-            // The offset passed over rows that may share the last key: count the rows
-            // strictly before that key to know how many of its rows have been read.
+        } else if cursor.is_none() && query.offset > 0 && ties == got {
+            // The whole first page has one key, whose rows may have begun before the offset:
+            // count the rows strictly before that key to know how many of its rows have been
+            // read. (A page with several keys holds the start of its last key's rows.)
             let mut before = query.clone();
             before.limit = None;
             before.offset = 0;
