@@ -150,8 +150,7 @@ impl Store {
                 work(&mut Migrator::sqlite(&mut conn, set))
             }
             Backend::Postgres(store) => {
-                let mut conn = store.connection()?;
-                work(&mut Migrator::postgres(conn.client(), set))
+                store.without_lock_timeout(|client| work(&mut Migrator::postgres(client, set)))?
             }
         };
         result.map_err(Error::from)
@@ -318,6 +317,24 @@ mod tests {
             message.contains("postgres://engram:***@127.0.0.1:1/engram"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn migrations_run_without_the_lock_timeout_and_leave_it_set() {
+        let url = engram_testkit::postgres::fresh_database_url();
+        let store = Store::builder(&url)
+            .busy_timeout(Duration::from_millis(300))
+            .pool_size(1)
+            .open()
+            .unwrap();
+        let Backend::Postgres(pg) = &*store.backend else {
+            panic!("a PostgreSQL DSN opens a PostgreSQL store");
+        };
+        let show = |client: &mut postgres::Client| -> String {
+            client.query_one("SHOW lock_timeout", &[]).unwrap().get(0)
+        };
+        assert_eq!(pg.without_lock_timeout(show).unwrap(), "0");
+        assert_eq!(show(pg.connection().unwrap().client()), "300ms");
     }
 
     /// A listener that accepts connections and never says a word, like a hung server.

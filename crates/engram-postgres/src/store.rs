@@ -33,6 +33,8 @@ const INSERT_CHUNK: usize = 5_000;
 pub struct PostgresStore {
     pool: Pool<PgConnectionManager>,
     dsn: String,
+    /// The lock timeout each connection is given (`None`: the DSN's options set it).
+    lock_timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -85,6 +87,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             dsn: redacted,
+            lock_timeout,
         })
     }
 
@@ -96,6 +99,28 @@ impl PostgresStore {
     /// Checks a connection out of the pool (migrations use this).
     pub fn connection(&self) -> Result<PooledConnection<PgConnectionManager>> {
         self.pool.get().map_err(|e| connection_error(&self.dsn, e))
+    }
+
+    /// Runs `work` (a migration) on a pooled connection without the store's lock timeout:
+    /// DDL waits for the locks it needs as long as they take (a `CREATE INDEX CONCURRENTLY`
+    /// cut short would leave an invalid index behind). The timeout is set back afterwards.
+    pub fn without_lock_timeout<T>(
+        &self,
+        work: impl FnOnce(&mut postgres::Client) -> T,
+    ) -> Result<T> {
+        let mut conn = self.connection()?;
+        let Some(timeout) = self.lock_timeout else {
+            return Ok(work(conn.client()));
+        };
+        let set = |conn: &mut PgConnection, millis: u128| {
+            conn.client()
+                .batch_execute(&format!("SET lock_timeout = {millis}"))
+                .map_err(|e| db_error("setting the lock timeout", e))
+        };
+        set(&mut conn, 0)?;
+        let done = work(conn.client());
+        set(&mut conn, timeout.as_millis())?;
+        Ok(done)
     }
 
     fn with_connection<T>(
