@@ -259,6 +259,11 @@ impl Store {
         self.backend().delete_cluster(cluster_id)
     }
 
+    /// How many clusters are stored, of every user.
+    pub fn count_clusters(&self) -> Result<u64> {
+        self.backend().count_clusters()
+    }
+
     /// Runs tier policies as of now (see [`Store::run_policies_at`]).
     pub fn run_policies(&self, policies: &[TierPolicy]) -> Result<PolicyReport> {
         self.run_policies_at(policies, Timestamp::now())

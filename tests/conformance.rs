@@ -746,6 +746,7 @@ mod cases {
 
     pub fn clusters_upsert_get_and_delete(db: &TestDb) {
         let store = &migrated_store(db);
+        assert_eq!(store.count_clusters().unwrap(), 0);
         let first = store
             .upsert_cluster(ClusterUpsert {
                 user_id: "alice".into(),
@@ -820,12 +821,14 @@ mod cases {
             .clusters(&ClusterQuery::user("bob"))
             .unwrap()
             .is_empty());
+        assert_eq!(store.count_clusters().unwrap(), 5);
         assert!(store.delete_cluster(replaced.cluster_id).unwrap());
         assert!(!store.delete_cluster(replaced.cluster_id).unwrap());
         assert_eq!(
             store.clusters(&ClusterQuery::user("alice")).unwrap().len(),
             4
         );
+        assert_eq!(store.count_clusters().unwrap(), 4);
         let err = store
             .upsert_cluster(ClusterUpsert {
                 user_id: "".into(),

@@ -126,6 +126,9 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// Deletes one cluster; returns whether it existed.
     fn delete_cluster(&self, cluster_id: Uuid) -> Result<bool>;
 
+    /// How many clusters are stored, of every user.
+    fn count_clusters(&self) -> Result<u64>;
+
     /// Runs `policies` in order as of `now`: for each, one statement moving expired rows and
     /// one trimming long content.
     fn run_policies(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport>;

@@ -385,6 +385,14 @@ impl MemoryBackend for PostgresStore {
         })
     }
 
+    fn count_clusters(&self) -> Result<u64> {
+        self.with_connection("counting clusters", |conn| {
+            let statement = conn.prepared(sql::COUNT_CLUSTERS)?;
+            Ok(conn.query_one(&statement, &[])?.get::<_, i64>(0))
+        })
+        .map(|count| u64::try_from(count).unwrap_or(0))
+    }
+
     fn run_policies(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
         self.with_connection("running tier policies", |conn| {
             let mut tx = conn.client().transaction()?;

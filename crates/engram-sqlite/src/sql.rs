@@ -90,6 +90,8 @@ pub fn get_clusters() -> &'static str {
 
 pub const DELETE_CLUSTER: &str = "DELETE FROM memory_clusters WHERE cluster_id = ?1";
 
+pub const COUNT_CLUSTERS: &str = "SELECT count(*) FROM memory_clusters";
+
 /// Moves a tier's expired memories: ?1 next tier, ?2 now, ?3 tier, ?4 cutoff.
 pub const POLICY_MOVE: &str =
     "UPDATE memories SET tier = ?1, updated_at = ?2 WHERE tier = ?3 AND updated_at < ?4";

@@ -494,6 +494,14 @@ impl MemoryBackend for SqliteStore {
         })
     }
 
+    fn count_clusters(&self) -> Result<u64> {
+        self.read("counting clusters", |conn| {
+            conn.prepare_cached(sql::COUNT_CLUSTERS)?
+                .query_row([], |row| row.get::<_, i64>(0))
+        })
+        .map(|count| u64::try_from(count).unwrap_or(0))
+    }
+
     fn run_policies(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
         self.write("running tier policies", |tx| {
             let mut report = PolicyReport::default();

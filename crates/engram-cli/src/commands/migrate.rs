@@ -107,7 +107,7 @@ fn down(args: DownArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliE
         return write_plan(out, "down", target, &store, &steps);
     }
     if !args.yes {
-        refuse_dropping_memories(&store, down_target)?;
+        refuse_dropping_data(&store, down_target)?;
     }
     let (runs, records) = store.with_migrator(|m| {
         let runs = m.down(down_target)?;
@@ -128,11 +128,8 @@ fn down(args: DownArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliE
 }
 
 /// Fails when the down scripts that would run drop a table while the database holds
-/// memories, so that `migrate down` never deletes data without `--yes`.
-fn refuse_dropping_memories(
-    store: &engram::Store,
-    down_target: DownTarget,
-) -> Result<(), CliError> {
+/// memories or clusters, so that `migrate down` never deletes data without `--yes`.
+fn refuse_dropping_data(store: &engram::Store, down_target: DownTarget) -> Result<(), CliError> {
     let steps = store.with_migrator(|m| m.plan_down(down_target))?;
     let dropping: Vec<String> = steps
         .iter()
@@ -142,21 +139,25 @@ fn refuse_dropping_memories(
     if dropping.is_empty() {
         return Ok(());
     }
-    // A database without the memories table holds no memories to lose; any other failure
-    // to count stops the revert.
-    let memories = match store.count(engram::MemoryQuery::new()) {
-        Ok(count) => count,
-        Err(err) if err.kind() == engram::ErrorKind::Schema => 0,
-        Err(err) => return Err(err.into()),
+    // A database without the tables holds nothing to lose; any other failure to count
+    // stops the revert.
+    let counted = |count: engram::Result<u64>| match count {
+        Ok(count) => Ok(count),
+        Err(err) if err.kind() == engram::ErrorKind::Schema => Ok(0),
+        Err(err) => Err(CliError::from(err)),
     };
-    if memories == 0 {
+    let memories = counted(store.count(engram::MemoryQuery::new()))?;
+    let clusters = counted(store.count_clusters())?;
+    if memories == 0 && clusters == 0 {
         return Ok(());
     }
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     Err(CliError::invalid(format!(
-        "reverting {} drops tables while the database holds {memories} {}; \
+        "reverting {} drops tables while the database holds {} and {}; \
          export them first (engram export -o FILE), or run again with --yes to revert anyway",
         dropping.join(", "),
-        if memories == 1 { "memory" } else { "memories" }
+        plural(memories, "memory", "memories"),
+        plural(clusters, "cluster", "clusters")
     )))
 }
 

@@ -240,6 +240,19 @@ pub fn down_that_drops_memories_needs_yes(db: &TestDb) {
     assert_eq!(db.ok(&["query", "--count"]), "1\n", "nothing was reverted");
     db.ok(&["migrate", "down", "--to", "0", "--yes"]);
     assert!(!db.has_table("memories"));
+    // Clusters alone are data too.
+    init(db);
+    engram::Store::open(db.dsn())
+        .expect("open the store")
+        .upsert_cluster(engram::ClusterUpsert {
+            user_id: "u".into(),
+            topic: "t".into(),
+            ..Default::default()
+        })
+        .expect("store a cluster");
+    let message = db.fail(&["migrate", "down", "--to", "0"]);
+    assert!(message.contains("0 memories and 1 cluster"), "{message}");
+    db.ok(&["migrate", "down", "--to", "0", "--yes"]);
     // An empty database reverts without --yes.
     init(db);
     db.ok(&["migrate", "down", "--steps", "1"]);
