@@ -87,6 +87,11 @@ fn cell(value: &str) -> String {
     }
 }
 
+/// `n` with the singular or plural noun: `1 memory`, `3 memories`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A timestamp for people: `2026-01-02 03:04:05` (UTC, to the second).
 pub fn short_time(time: Timestamp) -> String {
     let text = time.to_string();

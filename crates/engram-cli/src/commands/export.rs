@@ -38,8 +38,8 @@ pub fn run(args: ExportArgs, target: &Target, out: &mut dyn Write) -> Result<(),
             let path = given;
             writeln!(
                 out,
-                "exported {count} {} to {}",
-                if count == 1 { "memory" } else { "memories" },
+                "exported {} to {}",
+                output::plural(count, "memory", "memories"),
                 path.display()
             )
             .output()

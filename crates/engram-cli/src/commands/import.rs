@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::args::ImportArgs;
 use crate::database::{self, Target};
 use crate::error::{CliError, OutputResult};
-use crate::progress;
+use crate::{output, progress};
 
 /// The fields of a memory line: those `engram export` writes.
 const FIELDS: [&str; 12] = [
@@ -120,15 +120,11 @@ pub fn run(args: ImportArgs, target: &Target, out: &mut dyn Write) -> Result<(),
     writeln!(
         out,
         "{source}: {} read, {} inserted, {} skipped (already stored)",
-        plural(import.read, "memory", "memories"),
+        output::plural(import.read, "memory", "memories"),
         import.inserted,
         import.read - import.inserted
     )
     .output()
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The state of a running import.
@@ -180,7 +176,7 @@ impl Import<'_> {
         } else {
             format!(
                 "the {} before line {} were imported ({} new), nothing after",
-                plural(self.committed, "memory", "memories"),
+                output::plural(self.committed, "memory", "memories"),
                 self.batch_first_line,
                 self.inserted
             )

@@ -151,13 +151,12 @@ fn refuse_dropping_data(store: &engram::Store, down_target: DownTarget) -> Resul
     if memories == 0 && clusters == 0 {
         return Ok(());
     }
-    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     Err(CliError::invalid(format!(
         "reverting {} drops tables while the database holds {} and {}; \
          export them first (engram export -o FILE), or run again with --yes to revert anyway",
         dropping.join(", "),
-        plural(memories, "memory", "memories"),
-        plural(clusters, "cluster", "clusters")
+        output::plural(memories, "memory", "memories"),
+        output::plural(clusters, "cluster", "clusters")
     )))
 }
 
