@@ -342,41 +342,22 @@ mod tests {
         assert_eq!(show(pg.connection().unwrap().client()), "300ms");
     }
 
-    /// A listener that accepts connections and never says a word, like a hung server.
-    fn silent_server() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        let holder = std::thread::spawn(move || {
-            // Holds the accepted connections open until the test process ends.
-            let held: Vec<_> = listener.incoming().take(4).collect();
-            std::thread::sleep(Duration::from_secs(300));
-            drop(held);
-        });
-        (address, holder)
-    }
-
-    /// Runs `open` on a thread and fails the test if it has not returned after a minute
-    /// (a hang), instead of hanging the test run.
-    fn within_a_minute(open: impl FnOnce() -> Result<Store> + Send + 'static) -> Error {
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = sender.send(open().map(drop));
-        });
-        receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("opening a store on a silent server hung")
-            .expect_err("a silent server cannot be opened")
+    /// Opening a store on `url` fails, within a minute.
+    fn open_fails(url: String, connection_timeout: Duration) -> Error {
+        engram_testkit::faults::finishes_within_a_minute("opening a store", move || {
+            Store::builder(&url)
+                .connection_timeout(connection_timeout)
+                .open()
+                .map(drop)
+        })
+        .expect_err("a silent server cannot be opened")
     }
 
     #[test]
     fn a_server_that_never_answers_fails_within_the_connection_timeout() {
-        let (address, _holder) = silent_server();
+        let address = engram_testkit::faults::silent_server();
         let url = format!("postgres://engram:hunter2@{address}/engram");
-        let err = within_a_minute(move || {
-            Store::builder(&url)
-                .connection_timeout(Duration::from_secs(1))
-                .open()
-        });
+        let err = open_fails(url, Duration::from_secs(1));
         assert_eq!(err.kind(), engram_core::ErrorKind::Connection, "{err}");
         let message = err.to_string();
         assert!(message.contains("did not answer within 1s"), "{message}");
@@ -384,11 +365,7 @@ mod tests {
 
         // The DSN's connect_timeout wins over the store's.
         let url = format!("postgres://engram:hunter2@{address}/engram?connect_timeout=2");
-        let err = within_a_minute(move || {
-            Store::builder(&url)
-                .connection_timeout(Duration::from_secs(600))
-                .open()
-        });
+        let err = open_fails(url, Duration::from_secs(600));
         assert!(
             err.to_string().contains("did not answer within 2s"),
             "{err}"

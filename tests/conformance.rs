@@ -46,6 +46,7 @@ mod cases {
         ClusterQuery, ClusterUpsert, ErrorKind, Memory, MemoryQuery, MemoryUpdate, NewMemory,
         Order, PolicyAction, Store, TierPolicy, Timestamp,
     };
+    use engram_testkit::faults::finishes_within_a_minute;
     use engram_testkit::TestDb;
     use serde_json::{json, Value};
     use uuid::Uuid;
@@ -983,15 +984,11 @@ mod cases {
             engram::BackendKind::Sqlite => "BEGIN EXCLUSIVE",
             engram::BackendKind::Postgres => "BEGIN; LOCK TABLE memories IN ACCESS EXCLUSIVE MODE",
         });
-        let (sender, receiver) = std::sync::mpsc::channel();
         let waiting = store.clone();
-        std::thread::spawn(move || {
-            let _ = sender.send(waiting.insert(NewMemory::new("u", "behind a lock")));
-        });
-        let err = receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("an insert behind a lock hung")
-            .expect_err("an insert behind a lock fails");
+        let err = finishes_within_a_minute("an insert behind a lock", move || {
+            waiting.insert(NewMemory::new("u", "behind a lock"))
+        })
+        .expect_err("an insert behind a lock fails");
         assert_eq!(err.kind(), ErrorKind::Database, "{err}");
         holder.execute("COMMIT");
         store.insert(NewMemory::new("u", "after the lock")).unwrap();

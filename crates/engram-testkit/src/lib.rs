@@ -9,10 +9,13 @@
 //!   use from the installed `initdb`/`pg_ctl` (or the server named by
 //!   `ENGRAM_TEST_PG_URL`), with a fresh database per call and nothing left behind when
 //!   the process ends.
+//! - [`faults`]: a server that accepts and never answers, a hang guard, and a root check,
+//!   for the tests of timeouts and permissions.
 //! - [`data`]: a seeded generator of realistic agent memories, shared by the tests and the
 //!   benchmarks, with filters of known selectivity.
 
 pub mod data;
+pub mod faults;
 pub mod harness;
 pub mod postgres;
 mod test_db;

@@ -311,14 +311,6 @@ fn malformed_dsns_never_show_their_password() {
     }
 }
 
-/// Whether the tests run as root (CI does), who may write any file whatever its mode.
-fn running_as_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-}
-
 /// Read commands work on a SQLite file the user may not write (no WAL switch attempted);
 /// writes fail with one clear line. In a folder the user may not write either, where SQLite
 /// cannot create the `-shm` index a WAL file is read through, the command fails with one line
@@ -345,7 +337,7 @@ fn a_read_only_sqlite_database_can_be_read() {
     mode(&folder, 0o777);
     mode(dir.path(), 0o755);
     let run = |args: &[&str]| {
-        let mut cmd = if running_as_root() {
+        let mut cmd = if engram_testkit::faults::running_as_root() {
             let mut cmd = std::process::Command::new("runuser");
             cmd.args(["-u", "nobody", "--"]).arg(&bin);
             cmd
@@ -458,13 +450,7 @@ fn sqlite_dsn_options_and_escapes() {
 /// gives up after the DSN's `connect_timeout` with one line (no password), instead of hanging.
 #[test]
 fn a_silent_postgres_server_fails_within_connect_timeout() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let address = listener.local_addr().expect("address");
-    std::thread::spawn(move || {
-        let held: Vec<_> = listener.incoming().take(8).collect();
-        std::thread::sleep(std::time::Duration::from_secs(300));
-        drop(held);
-    });
+    let address = engram_testkit::faults::silent_server();
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("postgres://u:S3cr3tPw@{address}/db?connect_timeout=2");
     for command in [

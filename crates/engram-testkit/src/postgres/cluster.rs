@@ -61,8 +61,7 @@ pub(super) fn start_local_cluster() -> Result<u16, String> {
              on PATH. The PostgreSQL tests need a server: {INSTALL_HINT}"
         )
     })?;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let owner = if unsafe { libc::geteuid() } == 0 {
+    let owner = if crate::faults::running_as_root() {
         Some(postgres_os_user()?)
     } else {
         None
