@@ -185,6 +185,59 @@ pub struct Memory {
     pub updated_at: Timestamp,
 }
 
+impl Memory {
+    /// Whether `other` holds the same memory apart from its timestamps: the same id and
+    /// every stored field equal. A retried write compares this way; a field added to
+    /// [`Memory`] fails to compile here until it is compared too.
+    ///
+    /// ```
+    /// use engram_core::{validate, NewMemory, Timestamp};
+    /// let memory = NewMemory::new("alice", "tea").id(uuid::Uuid::now_v7());
+    /// let first = validate::new_memory(memory.clone(), Timestamp::from_micros(1)).unwrap();
+    /// let again = validate::new_memory(memory, Timestamp::from_micros(2)).unwrap();
+    /// assert!(first.same_apart_from_times(&again));
+    /// ```
+    pub fn same_apart_from_times(&self, other: &Memory) -> bool {
+        let Memory {
+            id,
+            user_id,
+            namespace,
+            thread_id,
+            tier,
+            content,
+            score,
+            metadata,
+            related_threads,
+            summarized,
+            created_at: _,
+            updated_at: _,
+        } = self;
+        (
+            id,
+            user_id,
+            namespace,
+            thread_id,
+            tier,
+            content,
+            score,
+            metadata,
+            related_threads,
+            summarized,
+        ) == (
+            &other.id,
+            &other.user_id,
+            &other.namespace,
+            &other.thread_id,
+            &other.tier,
+            &other.content,
+            &other.score,
+            &other.metadata,
+            &other.related_threads,
+            &other.summarized,
+        )
+    }
+}
+
 /// A memory to store. Only `user_id` and `content` are required; everything else has the
 /// data model's default.
 ///

@@ -51,29 +51,9 @@ fn put_idempotent(store: &engram::Store, id: Uuid, memory: NewMemory) -> Result<
     if store.import(vec![memory])? == 1 {
         return Ok(id);
     }
-    let same = store.get(id)?.is_some_and(|stored| {
-        (
-            &stored.user_id,
-            &stored.namespace,
-            &stored.thread_id,
-            &stored.tier,
-            &stored.content,
-            stored.score,
-            &stored.metadata,
-            &stored.related_threads,
-            stored.summarized,
-        ) == (
-            &wanted.user_id,
-            &wanted.namespace,
-            &wanted.thread_id,
-            &wanted.tier,
-            &wanted.content,
-            wanted.score,
-            &wanted.metadata,
-            &wanted.related_threads,
-            wanted.summarized,
-        )
-    });
+    let same = store
+        .get(id)?
+        .is_some_and(|stored| stored.same_apart_from_times(&wanted));
     if same {
         tracing::info!(%id, "memory already stored with these fields; nothing written");
         Ok(id)
