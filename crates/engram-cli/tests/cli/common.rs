@@ -134,6 +134,18 @@ pub fn bare_cmd(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs `engram --database-url DSN ARGS` in `dir`, logging errors only, and returns what it
+/// did; a run that takes over a minute is ended and fails the test as a hang.
+pub fn engram_at(dir: &Path, dsn: &str, args: &[&str]) -> Output {
+    bare_cmd(dir)
+        .env("RUST_LOG", "error")
+        .args(["--database-url", dsn])
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("run engram")
+}
+
 /// Asserts exit 0 and returns stdout.
 pub fn expect_success(args: &[&str], output: &Output) -> String {
     assert_eq!(

@@ -7,7 +7,7 @@
 use engram_testkit::TestDb;
 use serde_json::{json, Value};
 
-use crate::common::{id, RunEngram};
+use crate::common::{engram_at, id, RunEngram};
 
 engram_testkit::cross_backend!(
     import_bounds_a_line,
@@ -264,10 +264,7 @@ pub fn down_that_drops_memories_needs_yes(db: &TestDb) {
 fn an_empty_dsn_is_a_usage_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     for empty in ["", "  "] {
-        let output = crate::common::bare_cmd(dir.path())
-            .args(["--database-url", empty, "stats"])
-            .output()
-            .expect("run engram");
+        let output = engram_at(dir.path(), empty, &["stats"]);
         assert_eq!(output.status.code(), Some(2), "{empty:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("the DSN is empty"), "{stderr}");
@@ -290,10 +287,7 @@ fn malformed_dsns_never_show_their_password() {
         "host=db password=S3cr3tPw",
         "postgres://engram@127.0.0.1:1/db?password=S3cr3tPw",
     ] {
-        let output = crate::common::bare_cmd(dir.path())
-            .args(["--database-url", dsn, "stats"])
-            .output()
-            .expect("run engram");
+        let output = engram_at(dir.path(), dsn, &["stats"]);
         assert_eq!(output.status.code(), Some(1), "{dsn}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -325,11 +319,7 @@ fn a_read_only_sqlite_database_can_be_read() {
     let url = format!("sqlite://{}", db.display());
     let bin = dir.path().join("engram");
     std::fs::copy(crate::common::BIN, &bin).expect("copy the binary");
-    let made = crate::common::bare_cmd(dir.path())
-        .args(["--database-url", &url, "demo"])
-        .output()
-        .expect("run engram");
-    assert!(made.status.success());
+    assert!(engram_at(dir.path(), &url, &["demo"]).status.success());
     let mode = |path: &std::path::Path, bits| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(bits)).expect("chmod")
     };
@@ -395,15 +385,7 @@ fn a_read_only_sqlite_database_can_be_read() {
 #[test]
 fn sqlite_dsn_options_and_escapes() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let run = |url: &str, args: &[&str]| {
-        crate::common::bare_cmd(dir.path())
-            .env("RUST_LOG", "error")
-            .arg("--database-url")
-            .arg(url)
-            .args(args)
-            .output()
-            .expect("run engram")
-    };
+    let run = |url: &str, args: &[&str]| engram_at(dir.path(), url, args);
     let spaced = format!("sqlite://{}/with%20space.db", dir.path().display());
     assert!(run(&spaced, &["init-db"]).status.success());
     assert!(dir.path().join("with space.db").exists());
@@ -458,12 +440,7 @@ fn a_silent_postgres_server_fails_within_connect_timeout() {
         &["query", "--count"],
         &["migrate", "status"],
     ] {
-        let output = crate::common::bare_cmd(dir.path())
-            .args(["--database-url", &url])
-            .args(command)
-            .timeout(std::time::Duration::from_secs(60))
-            .output()
-            .expect("run engram");
+        let output = engram_at(dir.path(), &url, command);
         assert_eq!(output.status.code(), Some(1), "{command:?} hung or passed");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("did not answer within 2s"), "{stderr}");
@@ -478,14 +455,7 @@ fn a_silent_postgres_server_fails_within_connect_timeout() {
 fn export_to_a_link_or_a_device() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("e.db").display());
-    let run = |args: &[&str]| {
-        crate::common::bare_cmd(dir.path())
-            .env("RUST_LOG", "error")
-            .args(["--database-url", &url])
-            .args(args)
-            .output()
-            .expect("run engram")
-    };
+    let run = |args: &[&str]| engram_at(dir.path(), &url, args);
     assert!(run(&["init-db"]).status.success());
     assert!(run(&["put", "--user", "u", "--content", "x"])
         .status
