@@ -187,8 +187,8 @@ pub struct Memory {
 
 impl Memory {
     /// Whether `other` holds the same memory apart from its timestamps: the same id and
-    /// every stored field equal. A retried write compares this way; a field added to
-    /// [`Memory`] fails to compile here until it is compared too.
+    /// every other field equal (a field added to [`Memory`] is compared too). A retried
+    /// write compares this way.
     ///
     /// ```
     /// use engram_core::{validate, NewMemory, Timestamp};
@@ -198,43 +198,12 @@ impl Memory {
     /// assert!(first.same_apart_from_times(&again));
     /// ```
     pub fn same_apart_from_times(&self, other: &Memory) -> bool {
-        let Memory {
-            id,
-            user_id,
-            namespace,
-            thread_id,
-            tier,
-            content,
-            score,
-            metadata,
-            related_threads,
-            summarized,
-            created_at: _,
-            updated_at: _,
-        } = self;
-        (
-            id,
-            user_id,
-            namespace,
-            thread_id,
-            tier,
-            content,
-            score,
-            metadata,
-            related_threads,
-            summarized,
-        ) == (
-            &other.id,
-            &other.user_id,
-            &other.namespace,
-            &other.thread_id,
-            &other.tier,
-            &other.content,
-            &other.score,
-            &other.metadata,
-            &other.related_threads,
-            &other.summarized,
-        )
+        let with_other_times = Memory {
+            created_at: other.created_at,
+            updated_at: other.updated_at,
+            ..self.clone()
+        };
+        with_other_times == *other
     }
 }
 
