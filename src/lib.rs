@@ -29,11 +29,13 @@
 mod store;
 
 pub use engram_core::document::MAX_DEPTH;
+pub use engram_core::vector::MAX_DIMENSIONS;
 pub use engram_core::{
-    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, ErrorKind, Memory,
-    MemoryBackend, MemoryQuery, MemoryUpdate, NewMemory, OnConflict, Order, PolicyAction,
-    PolicyReport, PolicyStep, Result, SqliteLocation, SqliteMode, Stats, TierPolicy, TimeRange,
-    Timestamp, DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
+    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error, ErrorKind, Memory,
+    MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory,
+    OnConflict, Order, PolicyAction, PolicyReport, PolicyStep, Result, Search, SqliteLocation,
+    SqliteMode, Stats, TierPolicy, TimeRange, Timestamp, VectorIndex, DEFAULT_NAMESPACE,
+    DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
 };
 pub use engram_migrate as migrate;
 pub use store::{Store, StoreBuilder};

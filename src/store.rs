@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use engram_core::{
     validate, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
-    MemoryQuery, MemoryUpdate, NewMemory, OnConflict, PolicyReport, PoolOptions, Result, Stats,
-    TierPolicy, Timestamp,
+    MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory, OnConflict,
+    PolicyReport, PoolOptions, Result, Stats, TierPolicy, Timestamp, VectorIndex,
 };
 use engram_migrate::{MigrationSet, Migrator};
 use engram_postgres::PostgresStore;
@@ -208,13 +208,20 @@ impl Store {
             .collect()
     }
 
-    /// Reads one memory; `None` when there is no such id.
+    /// Reads one memory (without its embedding: see [`Store::get_with_embedding`]); `None`
+    /// when there is no such id.
     pub fn get(&self, id: Uuid) -> Result<Option<Memory>> {
-        self.backend().get_memory(id)
+        self.backend().get_memory(id, false)
     }
 
-    /// Changes a memory's content, metadata, tier, score, related threads or summarized flag;
-    /// `updated_at` moves to now. Fails with [`Error::NotFound`] when there is no such id.
+    /// Reads one memory with its embedding, if it has one.
+    pub fn get_with_embedding(&self, id: Uuid) -> Result<Option<Memory>> {
+        self.backend().get_memory(id, true)
+    }
+
+    /// Changes a memory's content, metadata, tier, score, related threads, summarized flag
+    /// or embedding; `updated_at` moves to now. Returns the memory without its embedding.
+    /// Fails with [`Error::NotFound`] when there is no such id.
     pub fn update(&self, id: Uuid, update: MemoryUpdate) -> Result<Memory> {
         let update = validate::update(update)?;
         self.backend()
@@ -238,6 +245,59 @@ impl Store {
     /// How many memories match `query`'s filters (its order, limit and offset are ignored).
     pub fn count(&self, query: MemoryQuery) -> Result<u64> {
         self.backend().count_memories(&validate::query(query)?)
+    }
+
+    /// The `k` memories nearest to a vector among those matching the query's filter, with
+    /// their distances, ordered by distance then id (see [`NearestQuery`] and
+    /// [`engram_core::vector`] for the metrics). Memories without an embedding never come
+    /// back. Fails with [`Error::InvalidInput`] when the vector's dimensions differ from the
+    /// store's, and on PostgreSQL without pgvector with [`Error::Unsupported`].
+    ///
+    /// ```
+    /// use engram::{Embedding, MemoryQuery, NearestQuery, NewMemory, Store};
+    /// # fn main() -> engram::Result<()> {
+    /// let store = Store::open("sqlite::memory:")?;
+    /// store.migrate()?;
+    /// let tea = Embedding::new(vec![0.9, 0.1, 0.0])?;
+    /// let work = Embedding::new(vec![0.0, 0.2, 0.9])?;
+    /// store.insert(NewMemory::new("alice", "prefers green tea").embedding(tea))?;
+    /// store.insert(NewMemory::new("alice", "works in Lisbon").embedding(work))?;
+    ///
+    /// let question = Embedding::new(vec![1.0, 0.0, 0.1])?;
+    /// let near = store.nearest(NearestQuery::new(question, 1).filter(MemoryQuery::new().user("alice")))?;
+    /// assert_eq!(near[0].memory.content, "prefers green tea");
+    /// assert!(near[0].distance < 0.02);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn nearest(&self, query: NearestQuery) -> Result<Vec<Neighbour>> {
+        self.backend().nearest_memories(&validate::nearest(query)?)
+    }
+
+    /// The dimensions of this store's embeddings, fixed by the first one stored.
+    pub fn vector_dimensions(&self) -> Result<Option<usize>> {
+        self.backend().vector_dimensions()
+    }
+
+    /// Makes vector operations available on a PostgreSQL server that got pgvector after
+    /// `migrate` ran (nothing to do on SQLite, or where they already are).
+    pub fn enable_vectors(&self) -> Result<()> {
+        self.backend().enable_vectors()
+    }
+
+    /// Creates an approximate (HNSW) index for `index.metric`'s queries with
+    /// [`Search::Approximate`](engram_core::Search::Approximate), replacing one made before.
+    /// PostgreSQL only (SQLite always searches exactly: [`Error::Unsupported`]); the store
+    /// must hold embeddings (their dimensions, at most 2,000, are the index's). Building
+    /// takes a while on a large store.
+    pub fn create_vector_index(&self, index: VectorIndex) -> Result<()> {
+        index.check()?;
+        self.backend().create_vector_index(&index)
+    }
+
+    /// Drops the approximate index for `metric`; returns whether there was one.
+    pub fn drop_vector_index(&self, metric: Metric) -> Result<bool> {
+        self.backend().drop_vector_index(metric)
     }
 
     /// Creates a cluster, or replaces the one with the same (user, topic, category), in one

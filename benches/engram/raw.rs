@@ -157,6 +157,7 @@ pub fn sqlite_memory(row: &rusqlite::Row<'_>) -> rusqlite::Result<Memory> {
         summarized: row.get(9)?,
         created_at: Timestamp::from_micros(row.get(10)?),
         updated_at: Timestamp::from_micros(row.get(11)?),
+        embedding: None,
     })
 }
 
@@ -199,6 +200,7 @@ pub fn pg_memory(row: &postgres::Row) -> Memory {
         summarized: row.get(9),
         created_at: pg_time(row, 10),
         updated_at: pg_time(row, 11),
+        embedding: None,
     }
 }
 

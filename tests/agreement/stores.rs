@@ -33,6 +33,7 @@ fn memory_query(
         order: spec.order,
         limit: spec.limit,
         offset: spec.offset,
+        with_embeddings: false,
     })
 }
 

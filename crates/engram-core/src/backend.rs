@@ -6,8 +6,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::{
-    Cluster, ClusterQuery, ClusterUpsert, Memory, MemoryQuery, MemoryUpdate, PolicyReport, Result,
-    Stats, TierPolicy, Timestamp,
+    Cluster, ClusterQuery, ClusterUpsert, Memory, MemoryQuery, MemoryUpdate, Metric, NearestQuery,
+    Neighbour, PolicyReport, Result, Stats, TierPolicy, Timestamp,
 };
 
 /// Which database a store talks to.
@@ -68,6 +68,61 @@ impl Default for PoolOptions {
     }
 }
 
+/// An approximate (HNSW) index over the embeddings, for one metric, with pgvector's
+/// parameters: `m` links per node (2 to 100), `ef_construction` candidates while building
+/// (4 to 1,000, at least `2 m`), and the store's dimensions (at most 2,000 for HNSW).
+///
+/// ```
+/// use engram_core::{backend::VectorIndex, Metric};
+/// let index = VectorIndex::new(Metric::Cosine);
+/// assert_eq!((index.m, index.ef_construction), (16, 64));
+/// assert!(VectorIndex { m: 40, ..index }.check().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VectorIndex {
+    /// The metric the index serves.
+    pub metric: Metric,
+    /// pgvector's `m`.
+    pub m: u32,
+    /// pgvector's `ef_construction`.
+    pub ef_construction: u32,
+}
+
+impl VectorIndex {
+    /// Most dimensions an HNSW index takes (pgvector's `HNSW_MAX_DIM`).
+    pub const MAX_DIMENSIONS: usize = 2_000;
+
+    /// pgvector's defaults: `m = 16`, `ef_construction = 64`.
+    pub fn new(metric: Metric) -> Self {
+        VectorIndex {
+            metric,
+            m: 16,
+            ef_construction: 64,
+        }
+    }
+
+    /// Checks the parameters against pgvector's ranges.
+    pub fn check(&self) -> Result<()> {
+        if !(2..=100).contains(&self.m) {
+            return Err(crate::Error::invalid(
+                "m",
+                format!("must be between 2 and 100, got {}", self.m),
+            ));
+        }
+        if !(4..=1000).contains(&self.ef_construction) || self.ef_construction < 2 * self.m {
+            return Err(crate::Error::invalid(
+                "ef_construction",
+                format!(
+                    "must be between 4 and 1000 and at least 2 * m ({}), got {}",
+                    2 * self.m,
+                    self.ef_construction
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What to do when an inserted memory's id already exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnConflict {
@@ -87,14 +142,18 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// Which backend this is.
     fn kind(&self) -> BackendKind;
 
-    /// Stores `memories` in one transaction; returns how many rows were written.
+    /// Stores `memories` and their embeddings in one transaction; returns how many rows
+    /// were written. An embedding whose dimensions differ from the store's fails the whole
+    /// batch with [`Embedding::dimension_mismatch`](crate::Embedding::dimension_mismatch);
+    /// the first embedding a store holds fixes its dimensions.
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64>;
 
-    /// Reads one memory.
-    fn get_memory(&self, id: Uuid) -> Result<Option<Memory>>;
+    /// Reads one memory, with its embedding when `with_embedding`.
+    fn get_memory(&self, id: Uuid, with_embedding: bool) -> Result<Option<Memory>>;
 
-    /// Applies `update` and sets `updated_at` to `now`; returns the new row, or `None` when
-    /// there is no such memory.
+    /// Applies `update` (an embedding too, checked as [`MemoryBackend::insert_memories`]
+    /// checks it) and sets `updated_at` to `now`; returns the new row (without its
+    /// embedding), or `None` when there is no such memory.
     fn update_memory(
         &self,
         id: Uuid,
@@ -110,6 +169,27 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
 
     /// How many memories match `query`'s filters (order, limit and offset ignored).
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64>;
+
+    /// The `query.k` memories with an embedding nearest to `query.vector` among those
+    /// matching its filter, by distance then id, from `query.offset`; exact unless the query
+    /// allows an approximate index and the backend has one.
+    fn nearest_memories(&self, query: &NearestQuery) -> Result<Vec<Neighbour>>;
+
+    /// The dimensions every embedding of this store has, once one has been stored.
+    fn vector_dimensions(&self) -> Result<Option<usize>>;
+
+    /// Makes vector operations available where the database needs a step for it: on
+    /// PostgreSQL, enables pgvector in the database and creates the embeddings table (the
+    /// migration does this where it can; this is for a server that got pgvector later).
+    /// Fails with [`crate::Error::Unsupported`], saying what is missing, where it cannot.
+    fn enable_vectors(&self) -> Result<()>;
+
+    /// Creates an approximate (HNSW) index for `metric`, replacing one with other settings.
+    /// Only PostgreSQL has one; SQLite answers [`crate::Error::Unsupported`].
+    fn create_vector_index(&self, index: &VectorIndex) -> Result<()>;
+
+    /// Drops the approximate index for `metric`; returns whether there was one.
+    fn drop_vector_index(&self, metric: Metric) -> Result<bool>;
 
     /// Creates the cluster or replaces the one with the same (user, topic, category), in
     /// one statement; `cluster_id` and `now` are used only when it is created.

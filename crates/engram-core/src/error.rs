@@ -97,6 +97,17 @@ pub enum Error {
         #[source]
         source: Source,
     },
+    /// The database cannot do what was asked (vector operations on a PostgreSQL server
+    /// without the pgvector extension); the text says what is missing and how to get it.
+    #[error("{backend} cannot {what}: {reason}")]
+    Unsupported {
+        /// Which backend.
+        backend: crate::BackendKind,
+        /// What was asked (`store embeddings`, `search by vector`, ...).
+        what: String,
+        /// What is missing, and how to get it.
+        reason: String,
+    },
     /// A stored row breaks the data model (for example a list column holding a number), so
     /// it cannot be read back as a [`crate::Memory`] or [`crate::Cluster`]. The same bad row
     /// gives the same error on every backend.
@@ -158,6 +169,8 @@ pub enum ErrorKind {
     Migration,
     /// See [`Error::Database`] and [`Error::StoredRow`].
     Database,
+    /// See [`Error::Unsupported`].
+    Unsupported,
 }
 
 impl fmt::Display for ErrorKind {
@@ -206,6 +219,7 @@ impl Error {
             Error::Schema { .. } => ErrorKind::Schema,
             Error::Migration { .. } => ErrorKind::Migration,
             Error::Database { .. } | Error::StoredRow { .. } => ErrorKind::Database,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
         }
     }
 }

@@ -19,13 +19,15 @@ pub mod query;
 pub mod row;
 pub mod tape;
 pub mod validate;
+pub mod vector;
 
-pub use backend::{BackendKind, MemoryBackend, OnConflict, PoolOptions};
+pub use backend::{BackendKind, MemoryBackend, OnConflict, PoolOptions, VectorIndex};
 pub use dsn::{Dsn, SqliteLocation, SqliteMode};
 pub use error::{Context, Error, ErrorKind, Message, Result, Source};
 pub use model::{
-    Cluster, ClusterUpsert, Memory, MemoryUpdate, NewMemory, Stats, Timestamp, DEFAULT_NAMESPACE,
-    DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
+    Cluster, ClusterUpsert, Memory, MemoryUpdate, Neighbour, NewMemory, Stats, Timestamp,
+    DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
 };
 pub use policy::{PolicyAction, PolicyReport, PolicyStep, TierPolicy};
-pub use query::{ClusterQuery, MemoryQuery, Order, TimeRange};
+pub use query::{ClusterQuery, MemoryQuery, NearestQuery, Order, Search, TimeRange};
+pub use vector::{Embedding, Metric};

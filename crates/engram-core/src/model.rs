@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Error, Result};
+use crate::{Embedding, Error, Result};
 
 /// The tier new memories land in unless told otherwise.
 pub const SHORT_TERM: &str = "short_term";
@@ -183,6 +183,11 @@ pub struct Memory {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Its embedding, when it has one and the read asked for it
+    /// ([`crate::MemoryQuery::with_embeddings`]; `get` with an embedding; exports). Reads
+    /// that did not ask leave it `None`: an embedding is large and most reads do not need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Embedding>,
 }
 
 impl Memory {
@@ -205,6 +210,16 @@ impl Memory {
         };
         with_other_times == *other
     }
+}
+
+/// One result of a nearest-neighbour query: a memory and its distance to the query vector.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Neighbour {
+    /// The memory.
+    pub memory: Memory,
+    /// Its distance by the query's metric (NaN for the cosine distance of a zero vector,
+    /// written as `null` in JSON).
+    pub distance: f64,
 }
 
 /// A memory to store. Only `user_id` and `content` are required; everything else has the
@@ -246,6 +261,8 @@ pub struct NewMemory {
     pub created_at: Option<Timestamp>,
     /// Defaults to `created_at`.
     pub updated_at: Option<Timestamp>,
+    /// Defaults to none. Every embedding in a store has the same dimensions.
+    pub embedding: Option<Embedding>,
 }
 
 impl NewMemory {
@@ -310,6 +327,12 @@ impl NewMemory {
         self
     }
 
+    /// Sets the embedding.
+    pub fn embedding(mut self, embedding: Embedding) -> Self {
+        self.embedding = Some(embedding);
+        self
+    }
+
     /// Sets both timestamps (for imports and tests that need a fixed time).
     pub fn at(mut self, created_at: Timestamp, updated_at: Timestamp) -> Self {
         self.created_at = Some(created_at);
@@ -333,6 +356,7 @@ impl From<Memory> for NewMemory {
             summarized: memory.summarized,
             created_at: Some(memory.created_at),
             updated_at: Some(memory.updated_at),
+            embedding: memory.embedding,
         }
     }
 }
@@ -359,6 +383,10 @@ pub struct MemoryUpdate {
     pub related_threads: Option<Vec<String>>,
     /// New summarized flag.
     pub summarized: Option<bool>,
+    /// `Some(Some(e))` sets or replaces the embedding, `Some(None)` removes it, `None`
+    /// leaves it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Option<Embedding>>,
 }
 
 impl MemoryUpdate {
@@ -399,6 +427,18 @@ impl MemoryUpdate {
     /// Replaces the summarized flag.
     pub fn summarized(mut self, summarized: bool) -> Self {
         self.summarized = Some(summarized);
+        self
+    }
+
+    /// Sets or replaces the embedding.
+    pub fn embedding(mut self, embedding: Embedding) -> Self {
+        self.embedding = Some(Some(embedding));
+        self
+    }
+
+    /// Removes the embedding.
+    pub fn remove_embedding(mut self) -> Self {
+        self.embedding = Some(None);
         self
     }
 

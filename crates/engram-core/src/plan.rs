@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::{MemoryQuery, Order, Timestamp};
+use crate::{Embedding, MemoryQuery, Metric, NearestQuery, Order, Search, Timestamp};
 
 /// One filter of a query, ANDed with the others.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,15 +70,33 @@ impl Page {
     }
 }
 
-/// What a backend runs for a [`MemoryQuery`]: its conditions, in a fixed order (so that
-/// the same query always gives the same SQL text and cached statement), and for a select
-/// its page.
+/// The ranking of a nearest-neighbour query: the distance to a vector, then id.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ranking<'q> {
+    /// The distance.
+    pub metric: Metric,
+    /// The query vector.
+    pub vector: &'q Embedding,
+    /// Whether an approximate index may answer: the ranking subquery is then ordered by the
+    /// distance alone (the only order such an index serves) and takes `limit + offset`
+    /// candidates, which the outer query orders by distance then id and pages.
+    pub approximate: bool,
+}
+
+/// What a backend runs for a [`MemoryQuery`] or a [`NearestQuery`]: its conditions, in a
+/// fixed order (so that the same query always gives the same SQL text and cached
+/// statement), for a select its page, and for a nearest-neighbour query its ranking.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueryPlan<'q> {
     /// The filters, ANDed.
     pub conditions: Vec<Condition<'q>>,
-    /// Order, limit and offset; `None` for a count.
+    /// Order, limit and offset; `None` for a count. A ranked plan pages by rank (its
+    /// order is unused).
     pub page: Option<Page>,
+    /// Whether each row carries the memory's embedding after its columns.
+    pub with_embeddings: bool,
+    /// For a nearest-neighbour query: rows are ranked by this, and carry the distance last.
+    pub ranking: Option<Ranking<'q>>,
 }
 
 impl<'q> QueryPlan<'q> {
@@ -91,6 +109,8 @@ impl<'q> QueryPlan<'q> {
                 limit: query.limit,
                 offset: query.offset,
             }),
+            with_embeddings: query.with_embeddings,
+            ranking: None,
         }
     }
 
@@ -99,6 +119,28 @@ impl<'q> QueryPlan<'q> {
         QueryPlan {
             conditions: conditions(query),
             page: None,
+            with_embeddings: false,
+            ranking: None,
+        }
+    }
+
+    /// The plan of a nearest-neighbour query: the filter's conditions, ranked by distance
+    /// then id, `k` rows from `offset`, searched as `search` says (a backend passes what it
+    /// will do: SQLite always [`Search::Exact`]).
+    pub fn nearest(query: &'q NearestQuery, search: Search) -> Self {
+        QueryPlan {
+            conditions: conditions(&query.filter),
+            page: Some(Page {
+                order: Order::default(),
+                limit: Some(query.k),
+                offset: query.offset,
+            }),
+            with_embeddings: query.filter.with_embeddings,
+            ranking: Some(Ranking {
+                metric: query.metric,
+                vector: &query.vector,
+                approximate: search == Search::Approximate,
+            }),
         }
     }
 
@@ -116,21 +158,76 @@ impl<'q> QueryPlan<'q> {
         clause
     }
 
-    /// The whole statement, with each condition and the page's placeholders as `renderer`
-    /// writes them (binding their values as it goes): `SELECT <memory columns> FROM memories
-    /// WHERE … ORDER BY … LIMIT … OFFSET …`, or `SELECT count(*) FROM memories WHERE …`.
+    /// The whole statement, with each condition, the distance and the page's placeholders
+    /// as `renderer` writes them (binding their values in the order they appear):
+    ///
+    /// - a select: `SELECT <memory columns> FROM memories WHERE … ORDER BY … LIMIT … OFFSET …`;
+    /// - a count: `SELECT count(*) FROM memories WHERE …`;
+    /// - a nearest-neighbour query: the embeddings of the matching memories ranked by
+    ///   distance then id, the page taken, and only then those memories read, so that a
+    ///   query without filters reads no memory row it does not return. A NaN distance
+    ///   (which SQLite returns as NULL) ranks last, as PostgreSQL orders NaN.
+    ///
+    /// With embeddings, each row has the memory's embedding (or NULL) after its columns.
     pub fn render(&self, renderer: &mut impl RenderPlan) -> String {
+        let columns = self.columns();
+        if let (Some(ranking), Some(page)) = (&self.ranking, &self.page) {
+            let distance = renderer.distance(ranking);
+            let join = if self.conditions.is_empty() {
+                ""
+            } else {
+                " JOIN memories ON memories.id = memory_embeddings.memory_id"
+            };
+            let filter = self.where_clause(|condition| renderer.condition(condition));
+            let ranked = "SELECT {columns}, ranked.distance FROM (\
+                 SELECT memory_embeddings.memory_id, {distance} AS distance \
+                 FROM memory_embeddings{join}{filter}";
+            let ranked = ranked
+                .replace("{columns}", &columns)
+                .replace("{distance}", &distance)
+                .replace("{join}", join)
+                .replace("{filter}", &filter);
+            let read = "JOIN memories ON memories.id = ranked.memory_id \
+                 ORDER BY ranked.distance NULLS LAST, memories.id";
+            if !ranking.approximate {
+                let (limit, offset) = renderer.page(page);
+                return format!(
+                    "{ranked} ORDER BY distance NULLS LAST, memory_embeddings.memory_id \
+                     LIMIT {limit} OFFSET {offset}) AS ranked {read}"
+                );
+            }
+            let candidates = Page {
+                order: page.order,
+                limit: Some(page.limit.unwrap_or(u64::MAX).saturating_add(page.offset)),
+                offset: 0,
+            };
+            let (candidates, none_skipped) = renderer.page(&candidates);
+            let (limit, offset) = renderer.page(page);
+            return format!(
+                "{ranked} ORDER BY distance LIMIT {candidates} OFFSET {none_skipped}) AS ranked \
+                 {read} LIMIT {limit} OFFSET {offset}"
+            );
+        }
         let filter = self.where_clause(|condition| renderer.condition(condition));
         match &self.page {
             Some(page) => {
                 let (limit, offset) = renderer.page(page);
                 format!(
-                    "SELECT {} FROM memories{filter} ORDER BY {} LIMIT {limit} OFFSET {offset}",
-                    crate::row::memory_columns(),
+                    "SELECT {columns} FROM memories{filter} ORDER BY {} LIMIT {limit} OFFSET {offset}",
                     page.order.sql()
                 )
             }
             None => format!("SELECT count(*) FROM memories{filter}"),
+        }
+    }
+
+    /// The memory columns, and the embedding after them when the plan reads it.
+    fn columns(&self) -> Cow<'static, str> {
+        let columns = crate::row::memory_columns();
+        if self.with_embeddings {
+            format!("{columns}, {}", crate::row::EMBEDDING_COLUMN).into()
+        } else {
+            columns.into()
         }
     }
 }
@@ -142,6 +239,10 @@ pub trait RenderPlan {
 
     /// Binds the page's limit and offset; returns their placeholders.
     fn page(&mut self, page: &Page) -> (String, String);
+
+    /// The distance of `memory_embeddings.embedding` to the ranking's vector by its metric,
+    /// the vector bound.
+    fn distance(&mut self, ranking: &Ranking<'_>) -> String;
 }
 
 /// `query`'s filters as conditions, in the order the SQL lists them.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::Timestamp;
+use crate::{Embedding, Metric, Timestamp};
 
 /// A half-open time range: `from` inclusive, `until` exclusive; either end may be open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +82,8 @@ pub struct MemoryQuery {
     pub limit: Option<u64>,
     /// Skip this many results first.
     pub offset: u64,
+    /// Read each memory's embedding too (see [`crate::Memory::embedding`]).
+    pub with_embeddings: bool,
 }
 
 impl MemoryQuery {
@@ -173,6 +175,96 @@ impl MemoryQuery {
     /// Sets the page start.
     pub fn offset(mut self, offset: u64) -> Self {
         self.offset = offset;
+        self
+    }
+
+    /// Reads each memory's embedding too.
+    pub fn with_embeddings(mut self) -> Self {
+        self.with_embeddings = true;
+        self
+    }
+}
+
+/// How a nearest-neighbour query searches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Search {
+    /// Compare the query with every memory that matches the filters (the default): the
+    /// true k nearest, the same on both backends.
+    #[default]
+    Exact,
+    /// On PostgreSQL, let an approximate (HNSW) index made by `create_vector_index` answer:
+    /// faster on large stores, but it may miss some of the true nearest. Where it returns
+    /// fewer than k rows (a selective filter, a short index), engram searches exactly
+    /// instead, so k rows still come back whenever k match. SQLite always searches exactly.
+    Approximate,
+}
+
+/// The k memories nearest to a vector, among those matching a filter: ordered by distance,
+/// then id; memories without an embedding are never returned.
+///
+/// ```
+/// use engram_core::{Embedding, Metric, MemoryQuery, NearestQuery};
+/// let near = NearestQuery::new(Embedding::new(vec![0.1, 0.9]).unwrap(), 5)
+///     .metric(Metric::L2)
+///     .filter(MemoryQuery::new().user("alice"));
+/// assert_eq!(near.k, 5);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NearestQuery {
+    /// The query vector: the store's dimensions.
+    pub vector: Embedding,
+    /// The distance (cosine by default).
+    #[serde(default)]
+    pub metric: Metric,
+    /// At most this many memories.
+    pub k: u64,
+    /// Skip this many of the nearest first (for paging).
+    #[serde(default)]
+    pub offset: u64,
+    /// Which memories take part: every filter of a [`MemoryQuery`] applies before ranking.
+    /// Its order, limit and offset are ignored; `with_embeddings` is honoured.
+    #[serde(default)]
+    pub filter: MemoryQuery,
+    /// Exact (the default) or approximate.
+    #[serde(default)]
+    pub search: Search,
+}
+
+impl NearestQuery {
+    /// The `k` memories nearest to `vector` by cosine distance, of every memory.
+    pub fn new(vector: Embedding, k: u64) -> Self {
+        NearestQuery {
+            vector,
+            metric: Metric::default(),
+            k,
+            offset: 0,
+            filter: MemoryQuery::default(),
+            search: Search::default(),
+        }
+    }
+
+    /// Sets the metric.
+    pub fn metric(mut self, metric: Metric) -> Self {
+        self.metric = metric;
+        self
+    }
+
+    /// Skips the `offset` nearest first.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Ranks only the memories matching `filter`.
+    pub fn filter(mut self, filter: MemoryQuery) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Lets an approximate index answer (see [`Search::Approximate`]).
+    pub fn approximate(mut self) -> Self {
+        self.search = Search::Approximate;
         self
     }
 }

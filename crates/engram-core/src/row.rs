@@ -38,7 +38,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Cluster, Error, Memory, Result, Timestamp};
+use crate::{Cluster, Embedding, Error, Memory, Neighbour, Result, Timestamp};
 
 /// The columns of `memories`, in the order every statement lists them and every decoder
 /// reads them.
@@ -173,6 +173,11 @@ pub fn memory_columns() -> &'static str {
     &LIST
 }
 
+/// The select-list expression of a memory's embedding (NULL when it has none), for a
+/// statement whose rows come from `memories`.
+pub const EMBEDDING_COLUMN: &str = "(SELECT memory_embeddings.embedding FROM memory_embeddings \
+     WHERE memory_embeddings.memory_id = memories.id)";
+
 /// `cluster_id, user_id, …, last_built_at`: the cluster columns as a list.
 pub fn cluster_columns() -> &'static str {
     static LIST: LazyLock<String> = LazyLock::new(|| {
@@ -202,6 +207,12 @@ pub enum StoredValue<'a> {
     Json(Value),
     /// A point in time (`timestamptz`).
     Time(Timestamp),
+    /// A floating-point number (a distance).
+    Real(f64),
+    /// Bytes (SQLite's embeddings: little-endian `f32`s).
+    Blob(&'a [u8]),
+    /// A vector of `f32` (pgvector's `vector`).
+    Floats(Vec<f32>),
     /// A value of a type no engram column has; the text names the type.
     Other(String),
 }
@@ -216,6 +227,9 @@ impl StoredValue<'_> {
             StoredValue::Uuid(_) => "a uuid".to_string(),
             StoredValue::Json(_) => "a JSON document".to_string(),
             StoredValue::Time(_) => "a timestamp".to_string(),
+            StoredValue::Real(_) => "a real number".to_string(),
+            StoredValue::Blob(_) => "a blob".to_string(),
+            StoredValue::Floats(_) => "a vector".to_string(),
             StoredValue::Other(kind) => kind.clone(),
         }
     }
@@ -335,6 +349,20 @@ impl<'a> RowReader<'a> {
             .map_err(|e| self.invalid(column, format!("not a list of strings: {e}")))
     }
 
+    /// An embedding: NULL, SQLite's little-endian bytes or pgvector's floats.
+    fn embedding(&mut self, index: usize) -> Result<Option<Embedding>> {
+        let column = "embedding";
+        let checked = match self.take(index, column)? {
+            StoredValue::Null => return Ok(None),
+            StoredValue::Blob(bytes) => Embedding::from_le_bytes(bytes),
+            StoredValue::Floats(values) => Embedding::new(values),
+            other => return Err(self.mismatch(column, "an embedding", &other)),
+        };
+        checked
+            .map(Some)
+            .map_err(|e| self.invalid(column, e.to_string()))
+    }
+
     /// A JSON list of UUIDs (read as [`RowReader::string_list`], then each entry parsed).
     fn uuid_list(&mut self, index: usize, column: &'static str) -> Result<Vec<Uuid>> {
         if let Some(StoredValue::Text(text)) = self.values.get(index) {
@@ -349,12 +377,18 @@ impl<'a> RowReader<'a> {
     }
 }
 
-/// Decodes a memory row whose values are in [`MemoryColumn::ALL`]'s order.
+/// Decodes a memory row whose values are in [`MemoryColumn::ALL`]'s order, followed, when
+/// the statement read it, by the embedding ([`EMBEDDING_COLUMN`]).
 pub fn decode_memory(values: Vec<StoredValue<'_>>) -> Result<Memory> {
     use MemoryColumn as C;
     let mut row = RowReader {
         what: "memory",
         values,
+    };
+    let embedding = if row.values.len() > MemoryColumn::ALL.len() {
+        row.embedding(MemoryColumn::ALL.len())?
+    } else {
+        None
     };
     let score = row.integer(C::Score as usize, C::Score.name())?;
     let score = i32::try_from(score)
@@ -372,7 +406,36 @@ pub fn decode_memory(values: Vec<StoredValue<'_>>) -> Result<Memory> {
         summarized: row.boolean(C::Summarized as usize, C::Summarized.name())?,
         created_at: row.time(C::CreatedAt as usize, C::CreatedAt.name())?,
         updated_at: row.time(C::UpdatedAt as usize, C::UpdatedAt.name())?,
+        embedding,
     })
+}
+
+/// Decodes a row of a nearest-neighbour query: a memory row (see [`decode_memory`]) with
+/// the distance last (NULL is NaN: SQLite returns a NaN as NULL).
+pub fn decode_neighbour(mut values: Vec<StoredValue<'_>>) -> Result<Neighbour> {
+    let distance = match values.pop() {
+        Some(StoredValue::Real(distance)) => distance,
+        Some(StoredValue::Null) => f64::NAN,
+        other => {
+            return Err(Error::StoredRow {
+                what: "memory",
+                column: "distance",
+                reason: format!(
+                    "expected a real number, found {}",
+                    other.map_or("nothing".to_string(), |v| v.describe())
+                ),
+            })
+        }
+    };
+    Ok(Neighbour {
+        memory: decode_memory(values)?,
+        distance,
+    })
+}
+
+/// Decodes the rows of a nearest-neighbour query (see [`decode_neighbour`]).
+pub fn decode_neighbours(rows: Vec<Vec<StoredValue<'_>>>) -> Result<Vec<Neighbour>> {
+    rows.into_iter().map(decode_neighbour).collect()
 }
 
 /// Decodes a cluster row whose values are in [`ClusterColumn::ALL`]'s order.

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::document::{check_text, normalize_object};
 use crate::{
-    ClusterQuery, ClusterUpsert, Error, Memory, MemoryQuery, MemoryUpdate, NewMemory, Result,
-    TierPolicy, Timestamp, DEFAULT_NAMESPACE, DEFAULT_SCORE, SHORT_TERM,
+    ClusterQuery, ClusterUpsert, Error, Memory, MemoryQuery, MemoryUpdate, NearestQuery, NewMemory,
+    Result, TierPolicy, Timestamp, DEFAULT_NAMESPACE, DEFAULT_SCORE, SHORT_TERM,
 };
 
 /// Longest user id, namespace, thread id, topic or category, in characters.
@@ -147,6 +147,7 @@ pub fn new_memory(memory: NewMemory, now: Timestamp) -> Result<Memory> {
         summarized: memory.summarized,
         created_at,
         updated_at,
+        embedding: memory.embedding,
     })
 }
 
@@ -211,6 +212,17 @@ pub fn query(mut query: MemoryQuery) -> Result<MemoryQuery> {
         ));
     }
     Ok(query)
+}
+
+/// Checks a nearest-neighbour query: its filter as [`query`] checks one, and its page.
+pub fn nearest(mut nearest: NearestQuery) -> Result<NearestQuery> {
+    nearest.filter = query(nearest.filter)?;
+    for (value, field) in [(nearest.k, "k"), (nearest.offset, "offset")] {
+        if value > i64::MAX as u64 {
+            return Err(Error::invalid(field, format!("{value} is too large")));
+        }
+    }
+    Ok(nearest)
 }
 
 /// Checks a cluster to upsert.

@@ -7,9 +7,9 @@ use std::time::SystemTime;
 
 use postgres::types::ToSql;
 
-use engram_core::plan::{Condition, Page, QueryPlan, RenderPlan};
-use engram_core::row::{cluster_columns, memory_columns};
-use engram_core::{OnConflict, Timestamp};
+use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
+use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN};
+use engram_core::{Metric, OnConflict, Timestamp, VectorIndex};
 
 /// The insert of many memories for `on_conflict`.
 pub fn insert_memories(on_conflict: OnConflict) -> &'static str {
@@ -41,10 +41,93 @@ fn insert_memories_or_skip() -> &'static str {
     &SQL
 }
 
-pub fn get_memory() -> &'static str {
+/// [`insert_memories`], returning the ids written (to store their embeddings after them).
+pub fn insert_memories_returning_ids(on_conflict: OnConflict) -> &'static str {
+    static FAIL: LazyLock<String> =
+        LazyLock::new(|| format!("{} RETURNING id", insert_memories_or_fail()));
+    static SKIP: LazyLock<String> =
+        LazyLock::new(|| format!("{} RETURNING id", insert_memories_or_skip()));
+    match on_conflict {
+        OnConflict::Fail => &FAIL,
+        OnConflict::Skip => &SKIP,
+    }
+}
+
+/// Reads one memory by id ($1), with its embedding after the columns when `with_embedding`.
+pub fn get_memory(with_embedding: bool) -> &'static str {
     static SQL: LazyLock<String> =
         LazyLock::new(|| format!("SELECT {} FROM memories WHERE id = $1", memory_columns()));
-    &SQL
+    static WITH_EMBEDDING: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {}, {EMBEDDING_COLUMN} FROM memories WHERE id = $1",
+            memory_columns()
+        )
+    });
+    if with_embedding {
+        &WITH_EMBEDDING
+    } else {
+        &SQL
+    }
+}
+
+/// Stores embeddings of new memories from parallel arrays: ids ($1) and vectors ($2).
+pub const INSERT_EMBEDDINGS: &str = "INSERT INTO memory_embeddings (memory_id, embedding) \
+     SELECT * FROM unnest($1::uuid[], $2::vector[])";
+
+/// Sets a memory's ($1) embedding ($2), replacing any it had.
+pub const PUT_EMBEDDING: &str = "INSERT INTO memory_embeddings (memory_id, embedding) \
+     VALUES ($1, $2) ON CONFLICT (memory_id) DO UPDATE SET embedding = EXCLUDED.embedding";
+
+/// Removes a memory's ($1) embedding.
+pub const DELETE_EMBEDDING: &str = "DELETE FROM memory_embeddings WHERE memory_id = $1";
+
+/// Fixes the store's dimensions to $1 unless they are fixed already.
+pub const FIX_DIMENSIONS: &str =
+    "INSERT INTO embedding_space (id, dimensions) VALUES (1, $1) ON CONFLICT (id) DO NOTHING";
+
+/// The store's dimensions (no row before the first embedding).
+pub const DIMENSIONS: &str = "SELECT dimensions FROM embedding_space WHERE id = 1";
+
+/// Whether the embeddings table exists (pgvector enabled), and whether the schema does.
+pub const VECTORS_READY: &str = "SELECT to_regclass('memory_embeddings') IS NOT NULL, \
+     to_regclass('embedding_space') IS NOT NULL";
+
+/// Whether the server has pgvector, and whether this database has it enabled.
+pub const PGVECTOR_STATE: &str = "SELECT \
+     EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector'), \
+     EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')";
+
+/// Enables vectors where the server allows it (migration 0002's function).
+pub const ENABLE_VECTORS: &str = "SELECT engram_enable_vectors()";
+
+/// Sets pgvector's HNSW candidate list size ($1) for the current transaction.
+pub const SET_EF_SEARCH: &str = "SELECT set_config('hnsw.ef_search', $1, true)";
+
+/// Whether the relation named $1 exists.
+pub const RELATION_EXISTS: &str = "SELECT to_regclass($1) IS NOT NULL";
+
+/// The name of the approximate index for `metric`.
+pub fn vector_index_name(metric: Metric) -> String {
+    format!("memory_embeddings_hnsw_{}", metric.name())
+}
+
+/// Creates the approximate index described by `index` over embeddings of `dimensions`.
+/// DDL takes no bound parameters: the text holds only the fixed names of the metric and
+/// integers already checked by [`VectorIndex::check`].
+pub fn create_vector_index(index: &VectorIndex, dimensions: usize) -> String {
+    format!(
+        "CREATE INDEX {} ON memory_embeddings USING hnsw ((embedding::vector({dimensions})) {}) \
+         WITH (m = {}, ef_construction = {})",
+        vector_index_name(index.metric),
+        index.metric.pgvector_opclass(),
+        index.m,
+        index.ef_construction
+    )
+}
+
+/// Drops the approximate index for `metric`, if there is one.
+pub fn drop_vector_index(metric: Metric) -> String {
+    format!("DROP INDEX IF EXISTS {}", vector_index_name(metric))
 }
 
 pub fn update_memory() -> &'static str {
@@ -177,5 +260,19 @@ impl RenderPlan for Filter {
     /// No limit is `LIMIT NULL`.
     fn page(&mut self, page: &Page) -> (String, String) {
         (self.bind(page.limit()), self.bind(page.offset()))
+    }
+
+    /// pgvector's operator. An approximate ranking casts to the typed `vector(n)` that the
+    /// HNSW index is built on, so that the planner can use it; an exact one does not, so
+    /// that no approximate index ever answers it.
+    fn distance(&mut self, ranking: &Ranking<'_>) -> String {
+        let vector = self.bind(pgvector::Vector::from(ranking.vector.as_slice().to_vec()));
+        let operator = ranking.metric.pgvector_operator();
+        if ranking.approximate {
+            let dimensions = ranking.vector.dimensions();
+            format!("memory_embeddings.embedding::vector({dimensions}) {operator} {vector}")
+        } else {
+            format!("memory_embeddings.embedding {operator} {vector}")
+        }
     }
 }

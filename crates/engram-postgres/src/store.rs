@@ -1,5 +1,8 @@
 //! The PostgreSQL store: the connection pool, and [`MemoryBackend`] over it.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use postgres::error::SqlState;
@@ -12,12 +15,14 @@ use uuid::Uuid;
 use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
-    decode_cluster, decode_clusters, decode_found_memory, decode_memories, StoredValue,
+    decode_cluster, decode_clusters, decode_found_memory, decode_memories, decode_neighbours,
+    StoredValue,
 };
+use engram_core::vector::common_dimensions;
 use engram_core::{
-    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
-    MemoryQuery, MemoryUpdate, OnConflict, PolicyReport, PoolOptions, Result, Stats, TierPolicy,
-    Timestamp,
+    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error, Memory,
+    MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, OnConflict,
+    PolicyReport, PoolOptions, Result, Search, Stats, TierPolicy, Timestamp, VectorIndex,
 };
 
 use crate::connection::{PgConnection, PgConnectionManager, ServerError};
@@ -35,6 +40,8 @@ pub struct PostgresStore {
     dsn: String,
     /// The lock timeout each connection is given (`None`: the DSN's options set it).
     lock_timeout: Option<std::time::Duration>,
+    /// Set once the embeddings table has been seen (pgvector enabled in this database).
+    vectors_seen: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -88,6 +95,7 @@ impl PostgresStore {
             pool,
             dsn: redacted,
             lock_timeout,
+            vectors_seen: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -131,6 +139,185 @@ impl PostgresStore {
         let mut conn = self.connection()?;
         work(&mut conn).map_err(|e| db_error(context, e))
     }
+
+    /// [`PostgresStore::with_connection`] for work that can also break one of engram's rules
+    /// (a transaction it opened rolls back when the error drops it).
+    fn with_checks<T>(
+        &self,
+        context: &str,
+        work: impl FnOnce(&mut PgConnection) -> std::result::Result<T, Failure>,
+    ) -> Result<T> {
+        let mut conn = self.connection()?;
+        work(&mut conn).map_err(|failure| match failure {
+            Failure::Driver(e) => db_error(context, e),
+            Failure::Rule(e) => e,
+        })
+    }
+
+    /// Whether this database has the embeddings table (pgvector enabled); a yes is kept.
+    fn vectors_enabled(&self, conn: &mut PgConnection) -> std::result::Result<bool, Failure> {
+        if self.vectors_seen.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let statement = conn.prepared(sql::VECTORS_READY)?;
+        let row = conn.query_one(&statement, &[])?;
+        let (embeddings, schema): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
+        if !schema {
+            return Err(Failure::Rule(Error::Schema {
+                backend: BACKEND,
+                source: Box::new(engram_core::Message(
+                    "the table embedding_space does not exist (migration 0002 is not applied)"
+                        .to_string(),
+                )),
+            }));
+        }
+        self.vectors_seen.store(embeddings, Ordering::Relaxed);
+        Ok(embeddings)
+    }
+
+    /// Checks that this database can do vector work (`what`), or says why not and how to
+    /// make it able.
+    fn require_vectors(
+        &self,
+        conn: &mut PgConnection,
+        what: &str,
+    ) -> std::result::Result<(), Failure> {
+        if self.vectors_enabled(conn)? {
+            return Ok(());
+        }
+        let statement = conn.prepared(sql::PGVECTOR_STATE)?;
+        let row = conn.query_one(&statement, &[])?;
+        let (available, created): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
+        let reason = if !available {
+            "the pgvector extension is not installed on this PostgreSQL server; install it \
+             (https://github.com/pgvector/pgvector#installation; Debian and Ubuntu: \
+             apt-get install postgresql-<major version>-pgvector), then run \
+             `engram vectors enable`"
+        } else if !created {
+            "pgvector is installed on the server but not enabled in this database, and this \
+             user may not enable it; have a superuser run `CREATE EXTENSION vector` in it, \
+             then run `engram vectors enable`"
+        } else {
+            "pgvector is enabled but engram's embeddings table is missing; run \
+             `engram vectors enable`"
+        };
+        Err(Failure::Rule(Error::Unsupported {
+            backend: BACKEND,
+            what: what.to_string(),
+            reason: reason.to_string(),
+        }))
+    }
+}
+
+impl PostgresStore {
+    /// [`MemoryBackend::insert_memories`] of a batch with embeddings: the store's dimensions
+    /// checked, memories and embeddings written in one transaction.
+    fn insert_memories_with_embeddings(
+        &self,
+        memories: &[Memory],
+        on_conflict: OnConflict,
+    ) -> Result<u64> {
+        self.with_checks("inserting memories", |conn| {
+            self.require_vectors(conn, "store embeddings")?;
+            let insert = conn.prepared(sql::insert_memories_returning_ids(on_conflict))?;
+            let insert_embeddings = conn.prepared(sql::INSERT_EMBEDDINGS)?;
+            let mut tx = conn.client().transaction()?;
+            check_dimensions(
+                &mut tx,
+                memories.iter().filter_map(|m| m.embedding.as_ref()),
+            )?;
+            let mut written = 0;
+            for chunk in memories.chunks(INSERT_CHUNK) {
+                written +=
+                    insert_chunk_with_embeddings(&mut tx, &insert, &insert_embeddings, chunk)?;
+            }
+            tx.commit()?;
+            Ok(written)
+        })
+    }
+
+    /// The approximate search of `query`, or `None` where it cannot give k rows: no index
+    /// for the metric, more candidates than HNSW returns (`hnsw.ef_search` is at most
+    /// 1,000), or fewer rows than asked for (a selective filter), so that the caller
+    /// searches exactly instead.
+    fn approximate_nearest(
+        &self,
+        conn: &mut PgConnection,
+        query: &NearestQuery,
+    ) -> std::result::Result<Option<Vec<Vec<StoredValue<'static>>>>, Failure> {
+        const MAX_EF_SEARCH: u64 = 1_000;
+        const DEFAULT_EF_SEARCH: u64 = 40;
+        let wanted = query.k.saturating_add(query.offset);
+        if query.k == 0 || wanted > MAX_EF_SEARCH {
+            return Ok(None);
+        }
+        let exists = conn.prepared(sql::RELATION_EXISTS)?;
+        let has_index: bool = conn
+            .query_one(&exists, &[&sql::vector_index_name(query.metric)])?
+            .try_get(0)?;
+        if !has_index {
+            return Ok(None);
+        }
+        let select = sql::Filter::of(&QueryPlan::nearest(query, Search::Approximate));
+        let statement = conn.prepared(&select.clause)?;
+        let mut tx = conn.client().transaction()?;
+        let ef_search = wanted.max(DEFAULT_EF_SEARCH).to_string();
+        tx.execute(sql::SET_EF_SEARCH, &[&ef_search])?;
+        let rows = tx
+            .query(&statement, &select.param_refs())?
+            .iter()
+            .map(stored_values)
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()?;
+        Ok((rows.len() as u64 == query.k).then_some(rows))
+    }
+}
+
+/// Why work on a connection failed: the driver, or one of engram's rules.
+enum Failure {
+    Driver(postgres::Error),
+    Rule(Error),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(e: postgres::Error) -> Self {
+        Failure::Driver(e)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Rule(e)
+    }
+}
+
+/// The store's dimensions, once fixed.
+fn stored_dimensions(
+    client: &mut impl GenericClient,
+) -> std::result::Result<Option<usize>, Failure> {
+    let row = client.query_opt(sql::DIMENSIONS, &[])?;
+    Ok(row
+        .map(|row| row.try_get::<_, i32>(0))
+        .transpose()?
+        .map(|n| usize::try_from(n).unwrap_or(0)))
+}
+
+/// Fixes the store's dimensions to those of `embeddings` when none are fixed yet, and checks
+/// that they are the store's (inside the caller's transaction).
+fn check_dimensions<'e>(
+    tx: &mut impl GenericClient,
+    embeddings: impl IntoIterator<Item = &'e Embedding>,
+) -> std::result::Result<(), Failure> {
+    let Some(given) = common_dimensions(embeddings)? else {
+        return Ok(());
+    };
+    tx.execute(sql::FIX_DIMENSIONS, &[&(given as i32)])?;
+    let stored = stored_dimensions(tx)?;
+    Ok(Embedding::dimension_mismatch_check(given, stored)?)
+}
+
+fn pg_vector(embedding: &Embedding) -> pgvector::Vector {
+    pgvector::Vector::from(embedding.as_slice().to_vec())
 }
 
 /// An [`Error::Connection`] for the database at `dsn` (password already removed).
@@ -183,6 +370,10 @@ fn stored_values(row: &Row) -> Result<Vec<StoredValue<'static>>, postgres::Error
             Type::TIMESTAMPTZ => row
                 .try_get::<_, Option<SystemTime>>(index)?
                 .map(|at| StoredValue::Time(Timestamp::from_system_time(at))),
+            Type::FLOAT8 => row.try_get::<_, Option<f64>>(index)?.map(StoredValue::Real),
+            ref other if other.name() == "vector" => row
+                .try_get::<_, Option<pgvector::Vector>>(index)?
+                .map(|vector| StoredValue::Floats(vector.to_vec())),
             ref other => Some(StoredValue::Other(format!("a value of type {other}"))),
         };
         values.push(value.unwrap_or(StoredValue::Null));
@@ -194,7 +385,8 @@ fn related_json(threads: &[String]) -> Value {
     Value::from(threads.to_vec())
 }
 
-/// Inserts `chunk` with one `INSERT … SELECT FROM unnest(…)` statement.
+/// Inserts `chunk` with one `INSERT … SELECT FROM unnest(…)` statement; returns how many
+/// rows it wrote.
 fn insert_chunk(
     client: &mut impl GenericClient,
     insert: &Statement,
@@ -203,6 +395,70 @@ fn insert_chunk(
     if chunk.is_empty() {
         return Ok(0);
     }
+    client.execute(insert, &insert_params(chunk).refs())
+}
+
+/// Inserts `chunk` with a statement of [`sql::insert_memories_returning_ids`], then the
+/// embeddings of the memories it wrote (not of those it skipped); returns how many memories
+/// it wrote.
+fn insert_chunk_with_embeddings(
+    client: &mut impl GenericClient,
+    insert: &Statement,
+    insert_embeddings: &Statement,
+    chunk: &[Memory],
+) -> Result<u64, postgres::Error> {
+    let written: HashSet<Uuid> = client
+        .query(insert, &insert_params(chunk).refs())?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let (ids, vectors): (Vec<Uuid>, Vec<pgvector::Vector>) = chunk
+        .iter()
+        .filter(|m| written.contains(&m.id))
+        .filter_map(|m| Some((m.id, pg_vector(m.embedding.as_ref()?))))
+        .unzip();
+    if !ids.is_empty() {
+        client.execute(insert_embeddings, &[&ids, &vectors])?;
+    }
+    Ok(written.len() as u64)
+}
+
+/// The parallel arrays of an insert of `chunk`, one per column.
+struct InsertParams<'m> {
+    ids: Vec<Uuid>,
+    users: Vec<&'m str>,
+    namespaces: Vec<&'m str>,
+    threads: Vec<Option<&'m str>>,
+    tiers: Vec<&'m str>,
+    contents: Vec<&'m str>,
+    scores: Vec<i32>,
+    metadata: Vec<&'m Value>,
+    related: Vec<Value>,
+    summarized: Vec<bool>,
+    created: Vec<SystemTime>,
+    updated: Vec<SystemTime>,
+}
+
+impl InsertParams<'_> {
+    fn refs(&self) -> [&(dyn postgres::types::ToSql + Sync); 12] {
+        [
+            &self.ids,
+            &self.users,
+            &self.namespaces,
+            &self.threads,
+            &self.tiers,
+            &self.contents,
+            &self.scores,
+            &self.metadata,
+            &self.related,
+            &self.summarized,
+            &self.created,
+            &self.updated,
+        ]
+    }
+}
+
+fn insert_params(chunk: &[Memory]) -> InsertParams<'_> {
     let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
     let users: Vec<&str> = chunk.iter().map(|m| m.user_id.as_str()).collect();
     let namespaces: Vec<&str> = chunk.iter().map(|m| m.namespace.as_str()).collect();
@@ -224,23 +480,20 @@ fn insert_chunk(
         .iter()
         .map(|m| m.updated_at.to_system_time())
         .collect();
-    client.execute(
-        insert,
-        &[
-            &ids,
-            &users,
-            &namespaces,
-            &threads,
-            &tiers,
-            &contents,
-            &scores,
-            &metadata,
-            &related,
-            &summarized,
-            &created,
-            &updated,
-        ],
-    )
+    InsertParams {
+        ids,
+        users,
+        namespaces,
+        threads,
+        tiers,
+        contents,
+        scores,
+        metadata,
+        related,
+        summarized,
+        created,
+        updated,
+    }
 }
 
 impl MemoryBackend for PostgresStore {
@@ -249,6 +502,9 @@ impl MemoryBackend for PostgresStore {
     }
 
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
+        if memories.iter().any(|m| m.embedding.is_some()) {
+            return self.insert_memories_with_embeddings(memories, on_conflict);
+        }
         let statement = sql::insert_memories(on_conflict);
         self.with_connection("inserting memories", |conn| {
             let insert = conn.prepared(statement)?;
@@ -266,12 +522,15 @@ impl MemoryBackend for PostgresStore {
         })
     }
 
-    fn get_memory(&self, id: Uuid) -> Result<Option<Memory>> {
-        self.with_connection("reading a memory", |conn| {
-            let statement = conn.prepared(sql::get_memory())?;
-            conn.query_opt(&statement, &[&id])?
+    fn get_memory(&self, id: Uuid, with_embedding: bool) -> Result<Option<Memory>> {
+        self.with_checks("reading a memory", |conn| {
+            // Without pgvector there is no embedding to read.
+            let with_embedding = with_embedding && self.vectors_enabled(conn)?;
+            let statement = conn.prepared(sql::get_memory(with_embedding))?;
+            Ok(conn
+                .query_opt(&statement, &[&id])?
                 .map(|row| stored_values(&row))
-                .transpose()
+                .transpose()?)
         })
         .and_then(decode_found_memory)
     }
@@ -283,9 +542,22 @@ impl MemoryBackend for PostgresStore {
         now: Timestamp,
     ) -> Result<Option<Memory>> {
         let related = update.related_threads.as_deref().map(related_json);
-        self.with_connection("updating a memory", |conn| {
+        self.with_checks("updating a memory", |conn| {
+            let embedding_change = match &update.embedding {
+                Some(Some(_)) => {
+                    self.require_vectors(conn, "store embeddings")?;
+                    true
+                }
+                // Without pgvector there is no embedding to remove.
+                Some(None) => self.vectors_enabled(conn)?,
+                None => false,
+            };
             let statement = conn.prepared(sql::update_memory())?;
-            conn.query_opt(
+            let mut tx = conn.client().transaction()?;
+            if let Some(Some(embedding)) = &update.embedding {
+                check_dimensions(&mut tx, [embedding])?;
+            }
+            let row = tx.query_opt(
                 &statement,
                 &[
                     &id,
@@ -297,9 +569,18 @@ impl MemoryBackend for PostgresStore {
                     &update.summarized,
                     &now.to_system_time(),
                 ],
-            )?
-            .map(|row| stored_values(&row))
-            .transpose()
+            )?;
+            if row.is_some() && embedding_change {
+                match &update.embedding {
+                    Some(Some(embedding)) => {
+                        tx.execute(sql::PUT_EMBEDDING, &[&id, &pg_vector(embedding)])?
+                    }
+                    _ => tx.execute(sql::DELETE_EMBEDDING, &[&id])?,
+                };
+            }
+            let values = row.map(|row| stored_values(&row)).transpose()?;
+            tx.commit()?;
+            Ok(values)
         })
         .and_then(decode_found_memory)
     }
@@ -312,13 +593,17 @@ impl MemoryBackend for PostgresStore {
     }
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
-        let select = sql::Filter::of(&QueryPlan::select(query));
-        self.with_connection("querying memories", |conn| {
+        self.with_checks("querying memories", |conn| {
+            let mut plan = QueryPlan::select(query);
+            // Without pgvector there is no embedding to read.
+            plan.with_embeddings = plan.with_embeddings && self.vectors_enabled(conn)?;
+            let select = sql::Filter::of(&plan);
             let statement = conn.prepared(&select.clause)?;
-            conn.query(&statement, &select.param_refs())?
+            Ok(conn
+                .query(&statement, &select.param_refs())?
                 .iter()
                 .map(stored_values)
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<Result<Vec<_>, _>>()?)
         })
         .and_then(decode_memories)
     }
@@ -331,6 +616,92 @@ impl MemoryBackend for PostgresStore {
                 .query_one(&statement, &count.param_refs())?
                 .try_get(0)?;
             Ok(n as u64)
+        })
+    }
+
+    fn nearest_memories(&self, query: &NearestQuery) -> Result<Vec<Neighbour>> {
+        self.with_checks("searching memories by vector", |conn| {
+            self.require_vectors(conn, "search by vector")?;
+            let stored = stored_dimensions(conn.client())?;
+            query.vector.check_dimensions(stored)?;
+            if query.search == Search::Approximate {
+                if let Some(rows) = self.approximate_nearest(conn, query)? {
+                    return Ok(rows);
+                }
+            }
+            let select = sql::Filter::of(&QueryPlan::nearest(query, Search::Exact));
+            let statement = conn.prepared(&select.clause)?;
+            Ok(conn
+                .query(&statement, &select.param_refs())?
+                .iter()
+                .map(stored_values)
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+        .and_then(decode_neighbours)
+    }
+
+    fn vector_dimensions(&self) -> Result<Option<usize>> {
+        self.with_checks("reading the store's dimensions", |conn| {
+            stored_dimensions(conn.client())
+        })
+    }
+
+    fn enable_vectors(&self) -> Result<()> {
+        self.with_checks("enabling vectors", |conn| {
+            let statement = conn.prepared(sql::ENABLE_VECTORS)?;
+            let enabled: bool = conn.query_one(&statement, &[])?.try_get(0)?;
+            if !enabled {
+                self.require_vectors(conn, "enable vectors")?;
+            }
+            self.vectors_seen.store(true, Ordering::Relaxed);
+            Ok(())
+        })
+    }
+
+    fn create_vector_index(&self, index: &VectorIndex) -> Result<()> {
+        index.check()?;
+        let dimensions = self.with_checks("creating a vector index", |conn| {
+            self.require_vectors(conn, "create a vector index")?;
+            let stored = stored_dimensions(conn.client())?;
+            let Some(dimensions) = stored else {
+                return Err(Error::invalid(
+                    "vector index",
+                    "this store has no embeddings yet, so their dimensions are not fixed; \
+                     store embeddings first",
+                )
+                .into());
+            };
+            if dimensions > VectorIndex::MAX_DIMENSIONS {
+                return Err(Error::invalid(
+                    "vector index",
+                    format!(
+                        "pgvector's HNSW index takes at most {} dimensions; this store's \
+                         embeddings have {dimensions} (exact search has no such limit)",
+                        VectorIndex::MAX_DIMENSIONS
+                    ),
+                )
+                .into());
+            }
+            Ok(dimensions)
+        })?;
+        // Building an index takes as long as it takes: no lock timeout.
+        self.without_lock_timeout(|client| {
+            let mut tx = client.transaction()?;
+            tx.batch_execute(&sql::drop_vector_index(index.metric))?;
+            tx.batch_execute(&sql::create_vector_index(index, dimensions))?;
+            tx.commit()
+        })?
+        .map_err(|e| db_error("creating a vector index", e))
+    }
+
+    fn drop_vector_index(&self, metric: Metric) -> Result<bool> {
+        self.with_connection("dropping a vector index", |conn| {
+            let exists = conn.prepared(sql::RELATION_EXISTS)?;
+            let existed: bool = conn
+                .query_one(&exists, &[&sql::vector_index_name(metric)])?
+                .try_get(0)?;
+            conn.batch_execute(&sql::drop_vector_index(metric))?;
+            Ok(existed)
         })
     }
 

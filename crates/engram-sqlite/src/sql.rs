@@ -6,9 +6,11 @@ use std::sync::LazyLock;
 
 use rusqlite::types::Value as SqlValue;
 
-use engram_core::plan::{Condition, Page, QueryPlan, RenderPlan};
-use engram_core::row::{cluster_columns, memory_columns};
+use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
+use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN};
 use engram_core::OnConflict;
+
+use crate::functions::DISTANCE_FUNCTION;
 
 /// The insert of one memory for `on_conflict`.
 pub fn insert_memory(on_conflict: OnConflict) -> &'static str {
@@ -37,11 +39,36 @@ fn insert_memory_or_skip() -> &'static str {
     &SQL
 }
 
-pub fn get_memory() -> &'static str {
+/// Reads one memory by id (?1), with its embedding after the columns when `with_embedding`.
+pub fn get_memory(with_embedding: bool) -> &'static str {
     static SQL: LazyLock<String> =
         LazyLock::new(|| format!("SELECT {} FROM memories WHERE id = ?1", memory_columns()));
-    &SQL
+    static WITH_EMBEDDING: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {}, {EMBEDDING_COLUMN} FROM memories WHERE id = ?1",
+            memory_columns()
+        )
+    });
+    if with_embedding {
+        &WITH_EMBEDDING
+    } else {
+        &SQL
+    }
 }
+
+/// Sets a memory's (?1) embedding (?2, little-endian f32 bytes), replacing any it had.
+pub const PUT_EMBEDDING: &str = "INSERT INTO memory_embeddings (memory_id, embedding) \
+     VALUES (?1, ?2) ON CONFLICT (memory_id) DO UPDATE SET embedding = excluded.embedding";
+
+/// Removes a memory's (?1) embedding.
+pub const DELETE_EMBEDDING: &str = "DELETE FROM memory_embeddings WHERE memory_id = ?1";
+
+/// Fixes the store's dimensions to ?1 unless they are fixed already.
+pub const FIX_DIMENSIONS: &str =
+    "INSERT INTO embedding_space (id, dimensions) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING";
+
+/// The store's dimensions (no row before the first embedding).
+pub const DIMENSIONS: &str = "SELECT dimensions FROM embedding_space WHERE id = 1";
 
 pub fn update_memory() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
@@ -205,5 +232,12 @@ impl RenderPlan for Params {
         self.integer(page.limit().unwrap_or(-1));
         self.integer(page.offset());
         ("?".into(), "?".into())
+    }
+
+    /// engram's own distance function over the stored bytes.
+    fn distance(&mut self, ranking: &Ranking<'_>) -> String {
+        self.text(ranking.metric.name());
+        self.0.push(SqlValue::Blob(ranking.vector.to_le_bytes()));
+        format!("{DISTANCE_FUNCTION}(?, memory_embeddings.embedding, ?)")
     }
 }

@@ -11,11 +11,13 @@ use uuid::Uuid;
 
 use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
-use engram_core::row::{decode_cluster, decode_memory, StoredValue};
+use engram_core::row::{decode_cluster, decode_memory, decode_neighbour, StoredValue};
+use engram_core::vector::common_dimensions;
 use engram_core::{
-    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Error, Memory, MemoryBackend,
-    MemoryQuery, MemoryUpdate, Message, OnConflict, PolicyReport, PoolOptions, Result,
-    SqliteLocation, SqliteMode, Stats, TierPolicy, Timestamp,
+    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Embedding, Error, Memory,
+    MemoryBackend, MemoryQuery, MemoryUpdate, Message, Metric, NearestQuery, Neighbour, OnConflict,
+    PolicyReport, PoolOptions, Result, Search, SqliteLocation, SqliteMode, Stats, TierPolicy,
+    Timestamp, VectorIndex,
 };
 
 use crate::{functions, sql};
@@ -287,6 +289,13 @@ const DATA_TABLES: [&str; 2] = ["memories", "memory_clusters"];
 /// SQLite reports a missing table only with its generic `SQLITE_ERROR` code (the same code
 /// as a syntax error), so on that code the catalog is asked whether the tables are there.
 fn db_error(conn: &rusqlite::Connection, context: &str, err: rusqlite::Error) -> Error {
+    let err = match err {
+        rusqlite::Error::UserFunctionError(inner) => match inner.downcast::<Error>() {
+            Ok(engram) => return *engram,
+            Err(inner) => rusqlite::Error::UserFunctionError(inner),
+        },
+        other => other,
+    };
     if let rusqlite::Error::SqliteFailure(failure, _) = &err {
         if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
             return Error::Conflict {
@@ -317,6 +326,35 @@ fn schema_exists(conn: &rusqlite::Connection) -> bool {
         .all(|table| lookup.exists([table]).unwrap_or(false))
 }
 
+/// Carries an engram error (a rule broken inside a transaction) out through rusqlite, so that
+/// the transaction rolls back; [`db_error`] takes it out again.
+fn engram_error(err: Error) -> rusqlite::Error {
+    rusqlite::Error::UserFunctionError(Box::new(err))
+}
+
+/// Fixes the store's dimensions to those of `embeddings` when none are fixed yet, and checks
+/// that they are the store's; nothing to do when there are no embeddings.
+fn check_dimensions<'e>(
+    tx: &rusqlite::Connection,
+    embeddings: impl IntoIterator<Item = &'e Embedding>,
+) -> rusqlite::Result<()> {
+    let Some(given) = common_dimensions(embeddings).map_err(engram_error)? else {
+        return Ok(());
+    };
+    tx.prepare_cached(sql::FIX_DIMENSIONS)?
+        .execute([given as i64])?;
+    let stored = stored_dimensions(tx)?;
+    Embedding::dimension_mismatch_check(given, stored).map_err(engram_error)
+}
+
+/// The store's dimensions, once fixed.
+fn stored_dimensions(conn: &rusqlite::Connection) -> rusqlite::Result<Option<usize>> {
+    conn.prepare_cached(sql::DIMENSIONS)?
+        .query_row([], |row| row.get::<_, i64>(0))
+        .optional()
+        .map(|found| found.map(|n| usize::try_from(n).unwrap_or(0)))
+}
+
 fn json_text(value: &Value) -> String {
     value.to_string()
 }
@@ -333,8 +371,8 @@ fn stored_values<'r>(row: &'r Row<'_>) -> rusqlite::Result<Vec<StoredValue<'r>>>
                 Ok(text) => StoredValue::Text(text.into()),
                 Err(_) => StoredValue::Other("text that is not UTF-8".to_string()),
             },
-            ValueRef::Real(_) => StoredValue::Other("a real number".to_string()),
-            ValueRef::Blob(_) => StoredValue::Other("a blob".to_string()),
+            ValueRef::Real(x) => StoredValue::Real(x),
+            ValueRef::Blob(bytes) => StoredValue::Blob(bytes),
         });
     }
     Ok(values)
@@ -364,10 +402,12 @@ impl MemoryBackend for SqliteStore {
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
         let statement = sql::insert_memory(on_conflict);
         self.write("inserting memories", |tx| {
+            check_dimensions(tx, memories.iter().filter_map(|m| m.embedding.as_ref()))?;
             let mut insert = tx.prepare_cached(statement)?;
+            let mut put_embedding = tx.prepare_cached(sql::PUT_EMBEDDING)?;
             let mut written = 0u64;
             for m in memories {
-                written += insert.execute(params![
+                let inserted = insert.execute(params![
                     m.id.to_string(),
                     m.user_id,
                     m.namespace,
@@ -381,14 +421,18 @@ impl MemoryBackend for SqliteStore {
                     m.created_at.as_micros(),
                     m.updated_at.as_micros(),
                 ])? as u64;
+                if let (1, Some(embedding)) = (inserted, &m.embedding) {
+                    put_embedding.execute(params![m.id.to_string(), embedding.to_le_bytes()])?;
+                }
+                written += inserted;
             }
             Ok(written)
         })
     }
 
-    fn get_memory(&self, id: Uuid) -> Result<Option<Memory>> {
+    fn get_memory(&self, id: Uuid, with_embedding: bool) -> Result<Option<Memory>> {
         self.read("reading a memory", |conn| {
-            conn.prepare_cached(sql::get_memory())?
+            conn.prepare_cached(sql::get_memory(with_embedding))?
                 .query_row([id.to_string()], memory_row)
                 .optional()
         })
@@ -402,7 +446,11 @@ impl MemoryBackend for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Memory>> {
         self.write("updating a memory", |tx| {
-            tx.prepare_cached(sql::update_memory())?
+            if let Some(Some(embedding)) = &update.embedding {
+                check_dimensions(tx, [embedding])?;
+            }
+            let updated = tx
+                .prepare_cached(sql::update_memory())?
                 .query_row(
                     params![
                         id.to_string(),
@@ -419,7 +467,19 @@ impl MemoryBackend for SqliteStore {
                     ],
                     memory_row,
                 )
-                .optional()
+                .optional()?;
+            match (&updated, &update.embedding) {
+                (Some(_), Some(Some(embedding))) => {
+                    tx.prepare_cached(sql::PUT_EMBEDDING)?
+                        .execute(params![id.to_string(), embedding.to_le_bytes()])?;
+                }
+                (Some(_), Some(None)) => {
+                    tx.prepare_cached(sql::DELETE_EMBEDDING)?
+                        .execute([id.to_string()])?;
+                }
+                _ => {}
+            }
+            Ok(updated)
         })
         .and_then(Option::transpose)
     }
@@ -449,6 +509,47 @@ impl MemoryBackend for SqliteStore {
                 })
                 .map(|n| n as u64)
         })
+    }
+
+    fn nearest_memories(&self, query: &NearestQuery) -> Result<Vec<Neighbour>> {
+        // SQLite has no approximate index: every search is exact.
+        let select = sql::memory_statement(&QueryPlan::nearest(query, Search::Exact));
+        self.read("searching memories by vector", |conn| {
+            let stored = stored_dimensions(conn)?;
+            query
+                .vector
+                .check_dimensions(stored)
+                .map_err(engram_error)?;
+            conn.prepare_cached(&select.clause)?
+                .query_map(params_from_iter(select.params.iter()), |row| {
+                    Ok(decode_neighbour(stored_values(row)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .and_then(all_decoded)
+    }
+
+    fn vector_dimensions(&self) -> Result<Option<usize>> {
+        self.read("reading the store's dimensions", stored_dimensions)
+    }
+
+    /// Always available on SQLite.
+    fn enable_vectors(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn create_vector_index(&self, _index: &VectorIndex) -> Result<()> {
+        Err(Error::Unsupported {
+            backend: BACKEND,
+            what: "create an approximate vector index".to_string(),
+            reason: "SQLite always searches exactly, and has no approximate (HNSW) index; \
+                     approximate indexes are a PostgreSQL feature"
+                .to_string(),
+        })
+    }
+
+    fn drop_vector_index(&self, _metric: Metric) -> Result<bool> {
+        Ok(false)
     }
 
     fn upsert_cluster(
