@@ -3,6 +3,8 @@
 //! `postgres::…`), each on a fresh database.
 
 mod common;
+#[path = "conformance/vectors.rs"]
+mod vectors;
 
 engram_testkit::cross_backend!(cases::{
     insert_then_get_returns_every_field,

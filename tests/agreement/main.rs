@@ -10,8 +10,9 @@
 //! keys.
 //!
 //! The properties live in [`containment`] (the matcher and the SQLite fast path against
-//! PostgreSQL's `@>`), [`stores`] (both stores against each other and an oracle) and
-//! [`documents`] (documents and numbers as PostgreSQL returns them); [`generate`] holds the
+//! PostgreSQL's `@>`), [`stores`] (both stores against each other and an oracle),
+//! [`documents`] (documents and numbers as PostgreSQL returns them) and [`vectors`]
+//! (nearest-neighbour search on both stores against pgvector); [`generate`] holds the
 //! strategies and this file what they share: run settings, the PostgreSQL oracle
 //! connection and the store fixtures.
 
@@ -23,6 +24,7 @@ mod containment;
 mod documents;
 mod generate;
 mod stores;
+mod vectors;
 
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 

@@ -12,7 +12,7 @@ use proptest::test_runner::TestCaseError;
 
 /// The query a [`generate::QuerySpec`] describes, with `filter` (its filter over the stored rows)
 /// as serde_json reads its text.
-fn memory_query(
+pub(crate) fn memory_query(
     spec: &generate::QuerySpec,
     filter: Option<&Doc>,
 ) -> Result<MemoryQuery, TestCaseError> {
@@ -40,7 +40,7 @@ fn memory_query(
 /// The pure-Rust oracle: the ids `spec` (with containment `filter`) selects from `rows`, in
 /// its order and page, and how many match its filters. Containment is engram's matcher on
 /// the raw documents.
-fn expected_ids(
+pub(crate) fn expected_ids(
     rows: &[generate::Row],
     spec: &generate::QuerySpec,
     filter: Option<&Doc>,

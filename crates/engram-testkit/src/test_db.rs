@@ -154,6 +154,24 @@ impl TestConnection {
         }
     }
 
+    /// The single integer a query returns (a `count(*)`, say).
+    ///
+    /// # Panics
+    ///
+    /// When the query fails or returns no integer; the message holds the SQL.
+    pub fn count(&mut self, sql: &str) -> i64 {
+        let result = match self {
+            TestConnection::Sqlite(conn) => conn
+                .query_row(sql, [], |row| row.get::<_, i64>(0))
+                .map_err(|e| e.to_string()),
+            TestConnection::Postgres(client) => client
+                .query_one(sql, &[])
+                .and_then(|row| row.try_get::<_, i64>(0))
+                .map_err(|e| e.to_string()),
+        };
+        result.unwrap_or_else(|error| panic!("{sql}: {error}"))
+    }
+
     /// The user tables: for SQLite without its internal `sqlite_*` tables, for PostgreSQL the
     /// base tables of the `public` schema.
     pub fn tables(&mut self) -> BTreeSet<String> {

@@ -255,7 +255,7 @@ pub fn down_that_drops_memories_needs_yes(db: &TestDb) {
     db.ok(&["migrate", "down", "--to", "0", "--yes"]);
     // An empty database reverts without --yes.
     init(db);
-    db.ok(&["migrate", "down", "--steps", "1"]);
+    db.ok(&["migrate", "down", "--to", "0"]);
     assert!(!db.has_table("memories"));
 }
 
