@@ -185,18 +185,33 @@ fn same_distance(a: f64, b: f64) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()) || a == b
 }
 
-/// The rule for another build: position by position the same id, or two ids whose
-/// distances differ by at most the tolerance of that position's rows.
+/// The rule for another build: each PostgreSQL distance within the tolerance of engram's
+/// distance of the same row, and position by position the same id, or two ids whose
+/// distances (engram's) are within the tolerance of each other: only near-ties trade
+/// places, also at the cut of the page.
 fn agree_within_tolerance(
     sqlite: &[Neighbour],
     postgres: &[Neighbour],
+    engram_distance: impl Fn(uuid::Uuid) -> f64,
     tolerance_of: impl Fn(uuid::Uuid) -> f64,
 ) -> bool {
+    let close = |a: f64, b: f64, t: f64| same_distance(a, b) || (a - b).abs() <= t;
     sqlite.len() == postgres.len()
+        && postgres.iter().all(|p| {
+            close(
+                p.distance,
+                engram_distance(p.memory.id),
+                tolerance_of(p.memory.id),
+            )
+        })
         && sqlite.iter().zip(postgres).all(|(s, p)| {
-            let close = |a: f64, b: f64, t: f64| same_distance(a, b) || (a - b).abs() <= t;
-            let t = tolerance_of(s.memory.id).max(tolerance_of(p.memory.id));
-            close(s.distance, p.distance, t)
+            let (s_id, p_id) = (s.memory.id, p.memory.id);
+            s_id == p_id
+                || close(
+                    engram_distance(s_id),
+                    engram_distance(p_id),
+                    tolerance_of(s_id).max(tolerance_of(p_id)),
+                )
         })
 }
 
@@ -346,8 +361,10 @@ fn nearest_neighbours_agree_with_pgvector() {
                 } else {
                     let tolerance_of =
                         |id: uuid::Uuid| tolerance(spec.metric, &values_of(id), &query_values);
+                    let engram_distance =
+                        |id: uuid::Uuid| spec.metric.distance(&values_of(id), &query_values);
                     prop_assert!(
-                        agree_within_tolerance(&on_sqlite, &on_pg, tolerance_of),
+                        agree_within_tolerance(&on_sqlite, &on_pg, engram_distance, tolerance_of),
                         "SQLite {:?} and PostgreSQL {:?} differ beyond the tolerance, {}",
                         on_sqlite
                             .iter()
@@ -389,20 +406,57 @@ fn the_tolerance_rule_accepts_near_ties_and_nothing_else() {
         },
         distance,
     };
+    // engram's distances of rows 1, 2, 3; another build computes row 2 a little lower.
     let engram = [
         neighbour(1, 0.5),
         neighbour(2, 0.5 + 1e-9),
         neighbour(3, 0.7),
     ];
-    let swapped_near_tie = [
+    let distance = |id: uuid::Uuid| engram.iter().find(|n| n.memory.id == id).unwrap().distance;
+    let near_tie_swapped = [
         neighbour(2, 0.5 - 1e-9),
         neighbour(1, 0.5),
         neighbour(3, 0.7),
     ];
-    let swapped_far = [neighbour(3, 0.5), neighbour(1, 0.5), neighbour(2, 0.7)];
-    assert!(agree_within_tolerance(&engram, &engram, |_| 0.0));
-    assert!(agree_within_tolerance(&engram, &swapped_near_tie, |_| 1e-8));
-    assert!(!agree_within_tolerance(&engram, &swapped_near_tie, |_| 0.0));
-    assert!(!agree_within_tolerance(&engram, &swapped_far, |_| 1e-8));
-    assert!(!agree_within_tolerance(&engram, &engram[..2], |_| 1.0));
+    let far_swapped = [
+        neighbour(3, 0.7),
+        neighbour(1, 0.5),
+        neighbour(2, 0.5 + 1e-9),
+    ];
+    let far_off = [neighbour(1, 0.5), neighbour(2, 0.6), neighbour(3, 0.7)];
+    let cut_at_a_near_tie = [neighbour(2, 0.5 - 1e-9), neighbour(1, 0.5)];
+    assert!(agree_within_tolerance(&engram, &engram, distance, |_| 0.0));
+    assert!(agree_within_tolerance(
+        &engram,
+        &near_tie_swapped,
+        distance,
+        |_| 1e-8
+    ));
+    assert!(agree_within_tolerance(
+        &engram[..2],
+        &cut_at_a_near_tie,
+        distance,
+        |_| 1e-8
+    ));
+    assert!(!agree_within_tolerance(
+        &engram,
+        &near_tie_swapped,
+        distance,
+        |_| 0.0
+    ));
+    assert!(!agree_within_tolerance(
+        &engram,
+        &far_swapped,
+        distance,
+        |_| 1e-8
+    ));
+    assert!(!agree_within_tolerance(&engram, &far_off, distance, |_| {
+        1e-8
+    }));
+    assert!(!agree_within_tolerance(
+        &engram,
+        &engram[..2],
+        distance,
+        |_| 1.0
+    ));
 }

@@ -19,6 +19,64 @@ engram_testkit::cross_backend!(cases::{
     vector_index_requests_are_checked,
 });
 
+/// A PostgreSQL database without pgvector (here: the extension dropped after migrating)
+/// serves everything but vectors; vector operations fail with one error that says what is
+/// missing, and `enable_vectors` makes them available again.
+#[test]
+fn postgres_without_pgvector_serves_everything_else() {
+    use engram::{Embedding, ErrorKind, MemoryQuery, MemoryUpdate, NearestQuery, NewMemory, Store};
+    let db = engram_testkit::TestDb::postgres();
+    crate::common::migrated_store(&db);
+    db.execute("DROP TABLE memory_embeddings; DROP EXTENSION vector");
+    let store = Store::open(db.dsn()).expect("open");
+    let plain = store.insert(NewMemory::new("a", "plain")).expect("insert");
+    assert_eq!(store.count(MemoryQuery::new()).unwrap(), 1);
+    let read = store.query(MemoryQuery::new().with_embeddings()).unwrap();
+    assert_eq!(read[0].embedding, None, "an export still works");
+    assert_eq!(
+        store
+            .get_with_embedding(plain.id)
+            .unwrap()
+            .unwrap()
+            .embedding,
+        None
+    );
+    store
+        .update(plain.id, MemoryUpdate::default().remove_embedding())
+        .expect("nothing to remove");
+    let e = || Embedding::new(vec![1.0, 2.0]).unwrap();
+    let errors = [
+        store
+            .insert(NewMemory::new("a", "x").embedding(e()))
+            .unwrap_err(),
+        store
+            .update(plain.id, MemoryUpdate::default().embedding(e()))
+            .unwrap_err(),
+        store.nearest(NearestQuery::new(e(), 3)).unwrap_err(),
+    ];
+    for err in errors {
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+        let text = err.to_string();
+        assert!(text.starts_with("PostgreSQL cannot "), "{text}");
+        assert!(
+            text.contains("pgvector is installed on the server but not enabled"),
+            "{text}"
+        );
+        assert!(text.contains("engram vectors enable"), "{text}");
+        assert!(!text.contains('\n'), "one line: {text}");
+    }
+    assert_eq!(
+        store.count(MemoryQuery::new()).unwrap(),
+        1,
+        "nothing half-written"
+    );
+    store.enable_vectors().expect("enable vectors");
+    store
+        .insert(NewMemory::new("a", "x").embedding(e()))
+        .expect("insert with embedding");
+    assert_eq!(store.nearest(NearestQuery::new(e(), 3)).unwrap().len(), 1);
+}
+
 mod cases {
     // A case that is not listed above is never called: make that a build error.
     #![deny(dead_code)]

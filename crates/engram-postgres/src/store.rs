@@ -194,9 +194,9 @@ impl PostgresStore {
              apt-get install postgresql-<major version>-pgvector), then run \
              `engram vectors enable`"
         } else if !created {
-            "pgvector is installed on the server but not enabled in this database, and this \
-             user may not enable it; have a superuser run `CREATE EXTENSION vector` in it, \
-             then run `engram vectors enable`"
+            "pgvector is installed on the server but not enabled in this database; run \
+             `engram vectors enable` (creating the extension may need a superuser: if it \
+             fails, have one run `CREATE EXTENSION vector` in this database first)"
         } else {
             "pgvector is enabled but engram's embeddings table is missing; run \
              `engram vectors enable`"
