@@ -6,9 +6,10 @@
 //! - [`TestDb`]: a fresh, empty database of either backend (a temporary SQLite file or a new
 //!   database on the throwaway PostgreSQL server), with its DSN and direct SQL access.
 //! - [`postgres`]: a throwaway PostgreSQL server, one per test process, started on first
-//!   use from the installed `initdb`/`pg_ctl` (or the server named by
-//!   `ENGRAM_TEST_PG_URL`), with a fresh database per call and nothing left behind when
-//!   the process ends.
+//!   use from an installed `initdb`/`pg_ctl` with pgvector, else from a pgserver copy
+//!   (PostgreSQL 16 with pgvector) that it fetches with pip and caches (or the server
+//!   named by `ENGRAM_TEST_PG_URL`), with a fresh database per call and nothing left
+//!   behind when the process ends.
 //! - [`faults`]: a server that accepts and never answers, a hang guard, and a root check,
 //!   for the tests of timeouts and permissions.
 //! - [`data`]: a seeded generator of realistic agent memories, shared by the tests and the

@@ -1,5 +1,5 @@
-//! The private cluster: made with `initdb` in a new temporary directory, started with
-//! `pg_ctl` on a free port, stopped and removed again.
+//! The private cluster: made with the chosen PostgreSQL's `initdb` in a new temporary
+//! directory, started with `pg_ctl` on a free port, stopped and removed again.
 
 use std::env;
 use std::fs;
@@ -14,10 +14,9 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
-use super::binaries::{find_binaries, postgres_os_user, Binaries, Owner};
+use super::binaries::{choose, postgres_os_user, Binaries, Choice, Owner};
 use super::cleanup::{register_exit_hook, spawn_watchdog};
 use super::process::{is_postgres, reap, wait_gone, AdoptOrphans};
-use super::INSTALL_HINT;
 
 /// How many times to try starting the server on a new free port.
 const START_ATTEMPTS: usize = 5;
@@ -53,19 +52,17 @@ pub(super) struct LocalCluster {
     removed: AtomicBool,
 }
 
-/// Makes, starts and registers the private cluster; returns its port.
-pub(super) fn start_local_cluster() -> Result<u16, String> {
-    let binaries = find_binaries().ok_or_else(|| {
-        format!(
-            "PostgreSQL was not found: no initdb and pg_ctl in /usr/lib/postgresql/*/bin or \
-             on PATH. The PostgreSQL tests need a server: {INSTALL_HINT}"
-        )
-    })?;
+/// Chooses the PostgreSQL (see [`choose`]), then makes, starts and registers the private
+/// cluster; returns its port and the PostgreSQL it runs.
+pub(super) fn start_local_cluster() -> Result<(u16, Choice), String> {
+    // The OS user first: without it, finding or provisioning PostgreSQL would be in vain.
     let owner = if crate::faults::running_as_root() {
         Some(postgres_os_user()?)
     } else {
         None
     };
+    let choice = choose()?;
+    let binaries = &choice.binaries;
     let dir = create_temp_dir(owner)?;
     let cluster = LocalCluster {
         dir,
@@ -82,11 +79,11 @@ pub(super) fn start_local_cluster() -> Result<u16, String> {
     register_exit_hook();
     let started = spawn_watchdog(&cluster.dir)
         .map_err(|e| format!("could not start the test cluster's cleanup watchdog (sh): {e}"))
-        .and_then(|()| cluster.init_and_start(&binaries));
+        .and_then(|()| cluster.init_and_start(binaries));
     if started.is_err() {
         cluster.stop_and_remove();
     }
-    started
+    started.map(|port| (port, choice))
 }
 
 impl LocalCluster {

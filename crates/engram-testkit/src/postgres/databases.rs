@@ -77,7 +77,7 @@ fn admin_client<'a>(
     admin.as_mut().expect("the admin connection was just made")
 }
 
-fn connect(url: &str) -> Result<Client, String> {
+pub(super) fn connect(url: &str) -> Result<Client, String> {
     let mut config: Config = url
         .parse()
         .map_err(|e| format!("not a valid connection URL: {}", error_text(&e)))?;
@@ -96,7 +96,7 @@ fn is_transient(error: &postgres::Error) -> bool {
 
 /// An error with its database message (the `Display` of [`postgres::Error`] alone says
 /// only "db error").
-fn error_text(error: &postgres::Error) -> String {
+pub(super) fn error_text(error: &postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{error}: {db}"),
         None => error.to_string(),
