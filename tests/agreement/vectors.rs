@@ -227,6 +227,7 @@ fn agree_within_tolerance(
 /// same distances.
 #[test]
 fn nearest_neighbours_agree_with_pgvector() {
+    engram_testkit::postgres::require_pgvector();
     let mut sqlite = fixture(BackendKind::Sqlite);
     let mut postgres = fixture(BackendKind::Postgres);
     let exact = reference_build().expect("pgvector's version");

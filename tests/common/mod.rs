@@ -19,3 +19,12 @@ pub fn migrated_store(db: &TestDb) -> Store {
 pub fn unmigrated_store(db: &TestDb) -> Store {
     Store::open(db.dsn()).unwrap_or_else(|e| panic!("open the {} store: {e}", db.kind()))
 }
+
+/// [`migrated_store`] for the vector tests: on PostgreSQL it first requires pgvector on the
+/// test server, so that without it they fail saying how to get it (they never skip).
+pub fn vector_store(db: &TestDb) -> Store {
+    if db.kind() == engram_testkit::BackendKind::Postgres {
+        engram_testkit::postgres::require_pgvector();
+    }
+    migrated_store(db)
+}

@@ -26,7 +26,7 @@ engram_testkit::cross_backend!(cases::{
 fn postgres_without_pgvector_serves_everything_else() {
     use engram::{Embedding, ErrorKind, MemoryQuery, MemoryUpdate, NearestQuery, NewMemory, Store};
     let db = engram_testkit::TestDb::postgres();
-    crate::common::migrated_store(&db);
+    crate::common::vector_store(&db);
     db.execute("DROP TABLE memory_embeddings; DROP EXTENSION vector");
     let store = Store::open(db.dsn()).expect("open");
     let plain = store.insert(NewMemory::new("a", "plain")).expect("insert");
@@ -90,7 +90,7 @@ mod cases {
     use serde_json::json;
     use uuid::Uuid;
 
-    use crate::common::migrated_store;
+    use crate::common::vector_store;
 
     fn id(n: u128) -> Uuid {
         Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
@@ -123,7 +123,7 @@ mod cases {
     }
 
     pub fn embeddings_are_read_only_when_asked(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         let e = vector(&[0.25, -1.5, 3.0e-7]);
         let stored = store
             .insert(NewMemory::new("alice", "tea").embedding(e.clone()))
@@ -163,7 +163,7 @@ mod cases {
     }
 
     pub fn insert_many_and_import_carry_embeddings(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         store
             .insert_many(vec![
                 embedded(1, "a", &[1.0, 0.0]),
@@ -181,7 +181,7 @@ mod cases {
     }
 
     pub fn import_keeps_the_embedding_of_a_skipped_id(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         store.insert(embedded(1, "a", &[1.0, 2.0])).unwrap();
         store
             .insert(NewMemory::new("a", "plain").id(id(2)))
@@ -194,7 +194,7 @@ mod cases {
     }
 
     pub fn update_sets_replaces_and_removes_the_embedding(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         let m = store.insert(NewMemory::new("a", "x")).unwrap();
         let read = || store.get_with_embedding(m.id).unwrap().unwrap().embedding;
         store
@@ -224,7 +224,7 @@ mod cases {
     }
 
     pub fn delete_takes_the_embedding_with_it(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         store.insert(embedded(1, "a", &[1.0, 0.0])).unwrap();
         store.insert(embedded(2, "a", &[0.9, 0.1])).unwrap();
         assert!(store.delete(id(1)).unwrap());
@@ -239,7 +239,7 @@ mod cases {
     }
 
     pub fn the_first_embedding_fixes_the_dimensions(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         assert_eq!(store.vector_dimensions().unwrap(), None);
         store.insert(NewMemory::new("a", "plain")).unwrap();
         assert_eq!(store.vector_dimensions().unwrap(), None);
@@ -254,7 +254,7 @@ mod cases {
     }
 
     pub fn other_dimensions_are_the_same_error_on_both(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         store.insert(embedded(1, "a", &[1.0, 2.0, 3.0])).unwrap();
         let expected = "invalid embedding: has 2 dimensions, but this store's embeddings have 3; \
                         every embedding in a store has the same dimensions";
@@ -288,7 +288,7 @@ mod cases {
         assert_eq!(store.get(id(3)).unwrap(), None);
         // A batch that disagrees with itself fails the same way on an empty store.
         let fresh = TestDb::new(db.kind());
-        let fresh = &migrated_store(&fresh);
+        let fresh = &vector_store(&fresh);
         let err = fresh
             .insert_many(vec![
                 embedded(5, "a", &[1.0, 2.0, 3.0]),
@@ -300,7 +300,7 @@ mod cases {
     }
 
     pub fn nearest_ranks_by_distance_then_id(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         let rows: Vec<(u128, [f32; 3])> = vec![
             (1, [1.0, 0.0, 0.0]),
             (2, [0.0, 1.0, 0.0]),
@@ -396,7 +396,7 @@ mod cases {
     }
 
     pub fn nearest_applies_every_filter_before_ranking(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         let seeded = seed(store);
         let t = |n: i64| engram::Timestamp::from_micros(1_767_225_600_000_000 + n * 1_000_000);
         let filters: Vec<(&str, MemoryQuery, Box<dyn Fn(&Memory) -> bool>)> = vec![
@@ -482,7 +482,7 @@ mod cases {
     }
 
     pub fn nearest_pages_tile_the_ranking(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         seed(store);
         let query = vector(&[1.0, 0.5, -0.25]);
         let all = ids(&store
@@ -508,7 +508,7 @@ mod cases {
     }
 
     pub fn zero_vectors_rank_last_by_cosine(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         store.insert(embedded(3, "a", &[0.0, 0.0])).unwrap();
         store.insert(embedded(1, "a", &[0.0, 0.0])).unwrap();
         store.insert(embedded(2, "a", &[-1.0, 0.0])).unwrap();
@@ -533,7 +533,7 @@ mod cases {
     }
 
     pub fn tiny_and_huge_magnitudes_rank_as_pgvector_computes_them(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         let rows: Vec<(u128, Vec<f32>)> = vec![
             (1, vec![1e-20; 9]),
             (2, vec![3e38, -3e38, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
@@ -569,7 +569,7 @@ mod cases {
     }
 
     pub fn an_empty_store_has_no_neighbours(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         store.insert(NewMemory::new("a", "no embedding")).unwrap();
         let near = store
             .nearest(NearestQuery::new(vector(&[1.0; 5]), 3))
@@ -578,7 +578,7 @@ mod cases {
     }
 
     pub fn approximate_search_still_returns_k_rows(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         let memories: Vec<NewMemory> = (0..300u128)
             .map(|n| {
                 let k = n as f32;
@@ -636,7 +636,7 @@ mod cases {
     }
 
     pub fn vector_index_requests_are_checked(db: &TestDb) {
-        let store = &migrated_store(db);
+        let store = &vector_store(db);
         for bad in [
             VectorIndex {
                 m: 1,
@@ -655,7 +655,7 @@ mod cases {
             .create_vector_index(VectorIndex::new(Metric::L2))
             .unwrap_err();
         let wide = TestDb::new(db.kind());
-        let wide = &migrated_store(&wide);
+        let wide = &vector_store(&wide);
         wide.insert(embedded(1, "a", &[0.5; 2001])).unwrap();
         let too_wide = wide
             .create_vector_index(VectorIndex::new(Metric::L2))
