@@ -17,6 +17,7 @@ engram_testkit::cross_backend!(cases::{
     an_empty_store_has_no_neighbours,
     approximate_search_still_returns_k_rows,
     vector_index_requests_are_checked,
+    bad_embeddings_are_refused_before_the_database_and_limits_hold,
 });
 
 /// A PostgreSQL database without pgvector (here: the extension dropped after migrating)
@@ -679,5 +680,61 @@ mod cases {
                 assert_eq!(too_wide.kind(), ErrorKind::Unsupported, "{too_wide}");
             }
         }
+    }
+
+    pub fn bad_embeddings_are_refused_before_the_database_and_limits_hold(db: &TestDb) {
+        let store = &vector_store(db);
+        // JSON Lines (import) and the API give the same one-line errors, whatever the
+        // backend: they are engram's, not the database's.
+        let line = |embedding: &str| {
+            serde_json::from_str::<NewMemory>(&format!(
+                r#"{{"user_id":"a","content":"x","embedding":{embedding}}}"#
+            ))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        let refused = [
+            ("[]", "invalid embedding: must have at least 1 dimension"),
+            ("[1e39]", "invalid embedding: component 0 is infinite"),
+            (
+                "[1, \"2\"]",
+                "invalid embedding: component 1 is not a number",
+            ),
+            ("{}", "invalid embedding: must be a JSON array of numbers"),
+        ];
+        for (embedding, message) in refused {
+            let err = line(embedding).unwrap_err();
+            assert!(err.starts_with(message), "{embedding}: {err}");
+        }
+        let too_many = format!("[{}]", vec!["0.5"; 16_001].join(","));
+        assert!(line(&too_many)
+            .unwrap_err()
+            .starts_with("invalid embedding: has 16001 dimensions, more than the 16000 allowed"));
+        for bad in [f32::NAN, f32::INFINITY] {
+            let err = Embedding::new(vec![1.0, bad]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        }
+        // The largest embedding is stored and read back exactly, and searched.
+        let widest: Vec<f32> = (0..16_000).map(|i| (i as f32 * 0.001).sin()).collect();
+        store.insert(embedded(1, "a", &widest)).unwrap();
+        let read = store.get_with_embedding(id(1)).unwrap().unwrap();
+        assert_eq!(read.embedding, Some(vector(&widest)));
+        let near = store
+            .nearest(NearestQuery::new(vector(&widest), 1).metric(Metric::L2))
+            .unwrap();
+        assert_eq!((near[0].memory.id, near[0].distance), (id(1), 0.0));
+        // Subnormal and negative-zero components survive the round trip bit for bit.
+        let odd = vec![1e-45f32, -0.0, f32::MIN_POSITIVE, f32::MAX];
+        let fresh = TestDb::new(db.kind());
+        let fresh = &vector_store(&fresh);
+        fresh.insert(embedded(2, "a", &odd)).unwrap();
+        let back = fresh
+            .get_with_embedding(id(2))
+            .unwrap()
+            .unwrap()
+            .embedding
+            .unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(back.as_slice()), bits(&odd));
     }
 }
