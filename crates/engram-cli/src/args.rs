@@ -25,6 +25,7 @@ Examples:
   engram init-db                                 # create or upgrade the schema
   engram put --user alice --metadata '{\"topic\":\"food\",\"tags\":[\"tea\"]}' --content 'prefers green tea'
   engram query --user alice --where '{\"tags\":[\"tea\"]}' --format jsonl
+  engram query --user alice --near '[1, 0, 0, 0]' --k 3      # nearest by cosine distance
   engram --database-url postgres://engram@localhost/engram migrate status
   engram export --user alice > alice.jsonl && engram import alice.jsonl";
 
@@ -64,8 +65,11 @@ pub enum Command {
     /// Store a few example memories and query them (try this first).
     ///
     /// Creates (or opens) the database, applies the migrations, stores six example memories
-    /// and runs a metadata-containment query. Safe to run again: the examples have fixed ids
-    /// and are stored once.
+    /// with small hand-made embeddings (four axes: food, travel, work, health), and runs a
+    /// metadata-containment query and a similarity query. Safe to run again: the examples
+    /// have fixed ids and are stored once (examples stored by an engram without vectors get
+    /// their embeddings). Where vectors are not available (PostgreSQL without pgvector) the
+    /// examples are stored without embeddings and the similarity query is skipped.
     Demo,
 
     /// Apply every pending migration (the same as `engram migrate up`).
@@ -84,11 +88,14 @@ pub enum Command {
     /// say to a full disk): to retry without storing it twice, give the memory an id with
     /// --id, and run the same command again.
     #[command(
-        after_help = "Example:\n  echo 'prefers green tea' | engram put --user alice --tier long_term --metadata '{\"topic\":\"food\"}'"
+        after_help = "Examples:\n  echo 'prefers green tea' | engram put --user alice --tier long_term --metadata '{\"topic\":\"food\"}'\n  engram put --user alice --content 'likes Thai food' --embedding '[0.9, 0.3, 0, 0]'"
     )]
     Put(PutArgs),
 
     /// Print one memory, by id.
+    ///
+    /// Its embedding is left out unless --with-embedding is given: the table then shows
+    /// its dimensions and first components, JSON the whole array.
     Get(GetArgs),
 
     /// Delete one memory, by id.
@@ -104,15 +111,26 @@ pub enum Command {
     /// updated first, ties by id) and paged with --limit/--offset. --format ids and jsonl
     /// write rows as they are read, a thousand at a time, so memory stays flat; rows written
     /// by others while the command runs may or may not be included.
+    ///
+    /// --near VECTOR ranks instead: the --k memories (default 10) whose embeddings are
+    /// nearest to VECTOR by --metric (default cosine), among those matching the filters,
+    /// nearest first, ties by id; memories without an embedding never come back. --offset
+    /// skips the nearest first (a next page: --offset 10 --k 10). The search is exact unless
+    /// --approximate lets a PostgreSQL index made by `engram vectors create-index` answer.
+    /// The table gets a distance column; each JSON object is the memory with a `distance`
+    /// field added (null where the distance is not a number: the cosine distance of a
+    /// zero vector); ids come in rank order.
     #[command(
-        after_help = "Examples:\n  engram query --user alice --tier short_term --tier mid_term --limit 20\n  engram query --where '{\"topic\":\"food\",\"tags\":[\"tea\"]}' --format ids\n  engram query --user alice --count"
+        after_help = "Examples:\n  engram query --user alice --tier short_term --tier mid_term --limit 20\n  engram query --where '{\"topic\":\"food\",\"tags\":[\"tea\"]}' --format ids\n  engram query --user alice --count\n  engram query --user alice --near '[1, 0, 0, 0]' --k 3 --format jsonl\n  engram query --near '[0.1, 0.9, 0, 0]' --metric l2 --k 5 --offset 5"
     )]
     Query(QueryArgs),
 
     /// Import memories from JSON Lines (as `engram export` writes them).
     ///
     /// One memory per line, `-` reads standard input; `user_id` and `content` are required,
-    /// the other fields default as in `put`. Given ids and timestamps are kept; ids already
+    /// the other fields default as in `put`. `embedding`, when present, is a JSON array of
+    /// numbers (every embedding in a store has the same dimensions; a line whose embedding
+    /// has others fails, naming the line). Given ids and timestamps are kept; ids already
     /// stored are skipped, so importing the same file twice adds nothing (lines without an
     /// id get a new one each time). Each
     /// batch is one transaction: a bad line fails the command, naming the line, and nothing
@@ -125,6 +143,8 @@ pub enum Command {
 
     /// Export memories as JSON Lines (every field, least recently updated first).
     ///
+    /// Every field includes the embedding: a memory that has one carries `embedding`, a
+    /// JSON array of numbers that `engram import` reads back to the same 32-bit floats.
     /// Takes the same filters as `query`. Memories are read page by page, so the size of the
     /// database does not matter. With --output, the export is written to a temporary file
     /// beside FILE and renamed over it only when complete: a failed export leaves FILE as it
@@ -134,6 +154,60 @@ pub enum Command {
     /// Tier policies: move memories to the next tier when they expire, trim long content.
     #[command(subcommand)]
     Policies(PoliciesCommand),
+
+    /// Embeddings: the store's dimensions, enabling vectors, approximate indexes.
+    #[command(subcommand)]
+    Vectors(VectorsCommand),
+}
+
+/// `engram vectors …`
+#[derive(Debug, Subcommand)]
+pub enum VectorsCommand {
+    /// Show the backend, the store's embedding dimensions, and whether vectors work here.
+    ///
+    /// Dimensions are fixed by the first embedding stored ("none yet" before). SQLite
+    /// always has vectors; PostgreSQL needs the pgvector extension (see `vectors enable`).
+    #[command(after_help = "Example:\n  engram vectors status --format json")]
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Make vectors available on a PostgreSQL server that got pgvector after `init-db`.
+    ///
+    /// Enables the extension in the database and creates engram's embeddings table. Needs
+    /// a user allowed to create the extension, unless a superuser already ran
+    /// `CREATE EXTENSION vector` in the database. Nothing to do on SQLite.
+    #[command(after_help = "Example:\n  engram vectors enable && engram vectors status")]
+    Enable,
+    /// Create an approximate (HNSW) index for one metric (PostgreSQL only).
+    ///
+    /// Approximate: faster on large stores, but it may miss some of the true nearest.
+    /// Queries use it only when asked with `query --near … --approximate`; others search
+    /// exactly. SQLite always searches exactly and has no such index (exit 1). The store
+    /// must hold embeddings (at most 2,000 dimensions); an index of the same metric is
+    /// replaced. Building takes a while on a large store.
+    #[command(
+        after_help = "Examples:\n  engram vectors create-index --metric cosine --m 16 --ef-construction 64\n  engram query --near '[0.1, 0.9, 0, 0]' --approximate"
+    )]
+    CreateIndex {
+        /// The metric the index serves.
+        #[arg(long, value_enum, default_value_t = MetricArg::Cosine)]
+        metric: MetricArg,
+        /// pgvector's m: links per node, 2 to 100.
+        #[arg(long = "m", value_name = "N", default_value_t = 16)]
+        m: u32,
+        /// pgvector's ef_construction: candidates while building, 4 to 1000, at least 2 m.
+        #[arg(long, value_name = "N", default_value_t = 64)]
+        ef_construction: u32,
+    },
+    /// Drop the approximate index of one metric, if there is one.
+    #[command(after_help = "Example:\n  engram vectors drop-index --metric l2")]
+    DropIndex {
+        /// The metric whose index is dropped.
+        #[arg(long, value_enum, default_value_t = MetricArg::Cosine)]
+        metric: MetricArg,
+    },
 }
 
 /// `engram migrate …`
@@ -279,6 +353,10 @@ pub struct PutArgs {
     /// The text; read from standard input when omitted.
     #[arg(long, value_name = "TEXT")]
     pub content: Option<String>,
+    /// The memory's embedding, a JSON array of numbers, e.g. '[0.1, 0.9, 0]'. Every
+    /// embedding in a store has the dimensions of the first one stored.
+    #[arg(long, value_name = "JSON_ARRAY")]
+    pub embedding: Option<String>,
 }
 
 /// `engram get ID`
@@ -289,6 +367,9 @@ pub struct GetArgs {
     /// Output format: table prints one field per line.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Include the embedding (the table shows its dimensions and first components).
+    #[arg(long)]
+    pub with_embedding: bool,
 }
 
 /// `engram delete ID`
@@ -359,12 +440,26 @@ pub struct QueryArgs {
     /// At most this many results.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
-    /// Skip this many results first.
+    /// Skip this many results first (with --near: this many of the nearest).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub offset: u64,
     /// Print only how many memories match the filters.
     #[arg(long)]
     pub count: bool,
+    /// Rank by distance to this vector (a JSON array of numbers, the store's dimensions)
+    /// instead of ordering by time.
+    #[arg(long, value_name = "JSON_ARRAY", conflicts_with_all = ["order", "limit", "count"])]
+    pub near: Option<String>,
+    /// With --near: how many of the nearest [default: 10].
+    #[arg(long, value_name = "N", requires = "near")]
+    pub k: Option<u64>,
+    /// With --near: the distance [default: cosine].
+    #[arg(long, value_enum, requires = "near")]
+    pub metric: Option<MetricArg>,
+    /// With --near: let an approximate index answer (PostgreSQL, after `engram vectors
+    /// create-index` for the metric; it may miss some of the true nearest). Exact otherwise.
+    #[arg(long, requires = "near")]
+    pub approximate: bool,
     /// Output format: a table, a JSON array, JSON Lines, or one id per line.
     #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
     pub format: QueryFormat,
@@ -415,6 +510,27 @@ pub enum QueryFormat {
     Jsonl,
     /// One id per line.
     Ids,
+}
+
+/// `--metric` values: pgvector's three distances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricArg {
+    /// Cosine distance, 1 - cos(angle): 0 for the same direction, up to 2.
+    Cosine,
+    /// Euclidean distance.
+    L2,
+    /// Negative inner product: -(a · b), smaller is nearer.
+    Inner,
+}
+
+impl From<MetricArg> for engram::Metric {
+    fn from(metric: MetricArg) -> Self {
+        match metric {
+            MetricArg::Cosine => engram::Metric::Cosine,
+            MetricArg::L2 => engram::Metric::L2,
+            MetricArg::Inner => engram::Metric::NegativeInnerProduct,
+        }
+    }
 }
 
 /// `--order` values.

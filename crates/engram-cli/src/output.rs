@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use engram::{Memory, Timestamp};
+use engram::{Embedding, Memory, Neighbour, Timestamp};
 use serde::Serialize;
 
 use crate::error::{CliError, OutputResult};
@@ -112,43 +112,112 @@ pub fn json_line<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> Resul
     writeln!(out, "{text}").output()
 }
 
+/// The columns of [`memory_table`].
+const MEMORY_COLUMNS: [&str; 9] = [
+    "id",
+    "user",
+    "namespace",
+    "thread",
+    "tier",
+    "score",
+    "updated",
+    "content",
+    "metadata",
+];
+
 /// Memories as a table: the fields people scan for, content and metadata cut to fit.
 pub fn memory_table(memories: &[Memory]) -> Table {
-    let mut table = Table::new(&[
-        "id",
-        "user",
-        "namespace",
-        "thread",
-        "tier",
-        "score",
-        "updated",
-        "content",
-        "metadata",
-    ]);
+    let mut table = Table::new(&MEMORY_COLUMNS);
     for memory in memories {
-        table.row(vec![
-            memory.id.to_string(),
-            memory.user_id.clone(),
-            memory.namespace.clone(),
-            memory.thread_id.clone().unwrap_or_else(|| "-".into()),
-            memory.tier.clone(),
-            memory.score.to_string(),
-            short_time(memory.updated_at),
-            memory.content.clone(),
-            memory.metadata.to_string(),
-        ]);
+        table.row(memory_cells(memory));
     }
     table
 }
 
-/// One memory, one field per line (`get`); the content comes last, as stored.
-pub fn memory_fields(out: &mut dyn Write, memory: &Memory) -> Result<(), CliError> {
+/// Nearest neighbours as a table: the distance, then the columns of [`memory_table`].
+pub fn neighbour_table(neighbours: &[Neighbour]) -> Table {
+    let mut headers = vec!["distance"];
+    headers.extend(MEMORY_COLUMNS);
+    let mut table = Table::new(&headers);
+    for neighbour in neighbours {
+        let mut cells = vec![distance_cell(neighbour.distance)];
+        cells.extend(memory_cells(&neighbour.memory));
+        table.row(cells);
+    }
+    table
+}
+
+/// A distance for people: six decimals; `NaN` for the cosine distance of a zero vector.
+pub fn distance_cell(distance: f64) -> String {
+    format!("{distance:.6}")
+}
+
+fn memory_cells(memory: &Memory) -> Vec<String> {
+    vec![
+        memory.id.to_string(),
+        memory.user_id.clone(),
+        memory.namespace.clone(),
+        memory.thread_id.clone().unwrap_or_else(|| "-".into()),
+        memory.tier.clone(),
+        memory.score.to_string(),
+        short_time(memory.updated_at),
+        memory.content.clone(),
+        memory.metadata.to_string(),
+    ]
+}
+
+/// A neighbour in JSON: the memory's fields, then `distance` (`null` when it is not a
+/// finite number, as for the cosine distance of a zero vector).
+#[derive(Serialize)]
+pub struct RankedMemory<'a> {
+    #[serde(flatten)]
+    memory: &'a Memory,
+    distance: Option<f64>,
+}
+
+impl<'a> From<&'a Neighbour> for RankedMemory<'a> {
+    fn from(neighbour: &'a Neighbour) -> Self {
+        RankedMemory {
+            memory: &neighbour.memory,
+            distance: Some(neighbour.distance).filter(|d| d.is_finite()),
+        }
+    }
+}
+
+/// How many components of an embedding `get` shows in a table.
+const SHOWN_COMPONENTS: usize = 8;
+
+/// An embedding for people: its dimensions and first components.
+pub fn embedding_summary(embedding: &Embedding) -> String {
+    let values = embedding.as_slice();
+    let mut shown: Vec<String> = values
+        .iter()
+        .take(SHOWN_COMPONENTS)
+        .map(f32::to_string)
+        .collect();
+    if values.len() > SHOWN_COMPONENTS {
+        shown.push("…".to_string());
+    }
+    format!(
+        "{} [{}]",
+        plural(embedding.dimensions() as u64, "dimension", "dimensions"),
+        shown.join(", ")
+    )
+}
+
+/// One memory, one field per line (`get`); the content comes last, as stored. With
+/// `embedding_line`, an `embedding` line before the content ("-" when there is none).
+pub fn memory_fields(
+    out: &mut dyn Write,
+    memory: &Memory,
+    embedding_line: bool,
+) -> Result<(), CliError> {
     let related = if memory.related_threads.is_empty() {
         "-".to_string()
     } else {
         memory.related_threads.join(", ")
     };
-    let fields = [
+    let mut fields = vec![
         ("id", memory.id.to_string()),
         ("user_id", memory.user_id.clone()),
         ("namespace", memory.namespace.clone()),
@@ -163,8 +232,15 @@ pub fn memory_fields(out: &mut dyn Write, memory: &Memory) -> Result<(), CliErro
         ("created_at", memory.created_at.to_string()),
         ("updated_at", memory.updated_at.to_string()),
         ("metadata", memory.metadata.to_string()),
-        ("content", memory.content.clone()),
     ];
+    if embedding_line {
+        let shown = memory
+            .embedding
+            .as_ref()
+            .map_or_else(|| "-".to_string(), embedding_summary);
+        fields.push(("embedding", shown));
+    }
+    fields.push(("content", memory.content.clone()));
     for (name, value) in fields {
         writeln!(out, "{:<16} {value}", format!("{name}:")).output()?;
     }
@@ -189,6 +265,39 @@ mod tests {
         assert!(lines[2].starts_with("é    yyy"));
         assert!(lines[2].ends_with('…'));
         assert_eq!(lines[2].chars().count(), 5 + MAX_CELL_CHARS);
+    }
+
+    #[test]
+    fn embeddings_show_their_dimensions_and_first_components() {
+        let short = Embedding::new(vec![0.1, 0.9, 0.0]).unwrap();
+        assert_eq!(embedding_summary(&short), "3 dimensions [0.1, 0.9, 0]");
+        let long = Embedding::new((0..10).map(|i| i as f32).collect()).unwrap();
+        assert_eq!(
+            embedding_summary(&long),
+            "10 dimensions [0, 1, 2, 3, 4, 5, 6, 7, …]"
+        );
+        assert_eq!(distance_cell(f64::NAN), "NaN");
+        assert_eq!(distance_cell(0.25), "0.250000");
+    }
+
+    #[test]
+    fn ranked_memories_are_the_memory_with_a_distance() {
+        let memory = engram_core::validate::new_memory(
+            engram::NewMemory::new("u", "c"),
+            Timestamp::from_micros(0),
+        )
+        .unwrap();
+        let mut neighbour = Neighbour {
+            memory,
+            distance: 0.5,
+        };
+        let json = serde_json::to_value(RankedMemory::from(&neighbour)).unwrap();
+        assert_eq!(json["distance"], 0.5);
+        assert_eq!(json["user_id"], "u");
+        assert!(json.get("embedding").is_none());
+        neighbour.distance = f64::NAN;
+        let text = serde_json::to_string(&RankedMemory::from(&neighbour)).unwrap();
+        assert!(text.ends_with(r#","distance":null}"#), "{text}");
     }
 
     #[test]

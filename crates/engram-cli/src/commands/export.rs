@@ -1,5 +1,6 @@
-//! `engram export`: every field of the matching memories as JSON Lines, least recently
-//! updated first, read page by page so that memory use does not grow with the database.
+//! `engram export`: every field of the matching memories (embeddings included) as JSON
+//! Lines, least recently updated first, read page by page so that memory use does not grow
+//! with the database.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -15,7 +16,7 @@ use crate::{output, pages, progress};
 
 /// `engram export …`
 pub fn run(args: ExportArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
-    let query = filters(&args.filters)?;
+    let query = filters(&args.filters)?.with_embeddings();
     let store = database::open_for_data(target)?;
     match &args.output {
         None => {
@@ -121,7 +122,8 @@ fn partial_file(folder: &Path) -> std::io::Result<tempfile::NamedTempFile> {
 }
 
 /// Writes the memories `query` matches, in `updated_at, id` order, one JSON object per
-/// line; returns how many.
+/// line (with the embedding when `query` reads them and the memory has one); returns how
+/// many.
 fn export(store: &Store, query: MemoryQuery, out: &mut dyn Write) -> Result<u64, CliError> {
     let total = if std::io::stderr().is_terminal() {
         Some(store.count(query.clone())?)

@@ -1,10 +1,11 @@
 //! `engram import FILE|-`: JSON Lines in, one transaction per batch, ids already stored
-//! skipped, a bad line reported by number with nothing of its batch written.
+//! skipped, a bad line (an embedding of other dimensions too) reported by number with
+//! nothing of its batch written.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-use engram::{NewMemory, Store, Timestamp};
+use engram::{Embedding, NewMemory, Store, Timestamp};
 use engram_core::document;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -15,7 +16,7 @@ use crate::error::{CliError, OutputResult};
 use crate::{output, progress};
 
 /// The fields of a memory line: those `engram export` writes.
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 13] = [
     "id",
     "user_id",
     "namespace",
@@ -28,6 +29,7 @@ const FIELDS: [&str; 12] = [
     "summarized",
     "created_at",
     "updated_at",
+    "embedding",
 ];
 
 /// The longest line import reads, in bytes: room for a memory with a long content, large
@@ -66,6 +68,7 @@ pub fn run(args: ImportArgs, target: &Target, out: &mut dyn Write) -> Result<(),
         read: 0,
         inserted: 0,
         committed: 0,
+        dimensions: store.vector_dimensions()?.map(|n| (n, None)),
     };
     let mut line = Vec::new();
     let mut number = 0usize;
@@ -108,7 +111,9 @@ pub fn run(args: ImportArgs, target: &Target, out: &mut dyn Write) -> Result<(),
         if text.is_empty() {
             continue;
         }
-        let memory = parse_line(text).map_err(|reason| import.failed(number, &reason))?;
+        let memory = parse_line(text)
+            .and_then(|memory| import.check_dimensions(&memory, number).map(|()| memory))
+            .map_err(|reason| import.failed(number, &reason))?;
         import.batch.push(memory);
         import.read += 1;
         if import.batch.len() >= batch_size {
@@ -137,9 +142,33 @@ struct Import<'a> {
     inserted: u64,
     /// Memories read in batches already committed.
     committed: u64,
+    /// The dimensions every embedding must have, and the line that fixed them (`None`:
+    /// the store's, from before the import).
+    dimensions: Option<(usize, Option<usize>)>,
 }
 
 impl Import<'_> {
+    /// Checks that the embedding of `memory` (on line `line`) has the dimensions of the
+    /// store's embeddings and of those read before it; the first fixes them.
+    fn check_dimensions(&mut self, memory: &NewMemory, line: usize) -> Result<(), String> {
+        let Some(embedding) = &memory.embedding else {
+            return Ok(());
+        };
+        let given = embedding.dimensions();
+        match self.dimensions {
+            None => {
+                self.dimensions = Some((given, Some(line)));
+                Ok(())
+            }
+            Some((wanted, _)) if wanted == given => Ok(()),
+            Some((wanted, None)) => Err(Embedding::dimension_mismatch(given, wanted).to_string()),
+            Some((wanted, Some(first))) => Err(format!(
+                "invalid embedding: has {given} dimensions, but the embedding on line {first} \
+                 has {wanted}; every embedding in a store has the same dimensions"
+            )),
+        }
+    }
+
     /// Writes the batch in one transaction (ids already stored are skipped).
     fn commit(&mut self, last_line: usize) -> Result<(), CliError> {
         if self.batch.is_empty() {
@@ -186,15 +215,30 @@ impl Import<'_> {
 
 /// One line as a memory: a JSON object with the fields `engram export` writes (`user_id`
 /// and `content` required), checked like any memory before it is stored.
+///
+/// The embedding is read from the line's own numbers. The other fields go through
+/// `document::normalize` (numbers as PostgreSQL's `numeric` prints them), which turns `-0.0`
+/// into `0`: an exported embedding would not come back bit for bit that way.
 fn parse_line(text: &str) -> Result<NewMemory, String> {
-    let value = document::parse(text, "memory").map_err(|err| err.to_string())?;
-    let Value::Object(fields) = value else {
+    let value: Value = serde_json::from_str(text).map_err(|err| {
+        engram::Error::invalid("memory", format!("not valid JSON: {err}")).to_string()
+    })?;
+    let Value::Object(mut fields) = value else {
         return Err(format!(
             "expected a JSON object, got {}",
             document::type_name(&value)
         ));
     };
-    let memory = memory_from_fields(fields)?;
+    let embedding = fields.remove("embedding");
+    let Value::Object(fields) =
+        document::normalize(Value::Object(fields), "memory").map_err(|err| err.to_string())?
+    else {
+        return Err("expected a JSON object".to_string());
+    };
+    let mut memory = memory_from_fields(fields)?;
+    if let Some(value) = embedding.filter(|value| !value.is_null()) {
+        memory.embedding = Some(Embedding::from_json(&value).map_err(|err| err.to_string())?);
+    }
     engram_core::validate::new_memory(memory.clone(), Timestamp::now())
         .map_err(|err| err.to_string())?;
     Ok(memory)
@@ -254,7 +298,9 @@ fn memory_from_fields(fields: Map<String, Value>) -> Result<NewMemory, String> {
                     .ok_or_else(|| wrong_type(field, "true or false", &value))?;
             }
             "created_at" => memory.created_at = Some(timestamp(value, field)?),
-            _ => memory.updated_at = Some(timestamp(value, field)?),
+            "updated_at" => memory.updated_at = Some(timestamp(value, field)?),
+            // The embedding is taken out before (see `parse_line`).
+            _ => {}
         }
     }
     Ok(memory)
@@ -306,6 +352,16 @@ mod tests {
             parse_line(r#"{"user_id":"u","content":"c","score":7,"metadata":{"n":1e2}}"#).unwrap();
         assert_eq!(ok.score, Some(7));
         assert_eq!(ok.metadata.unwrap().to_string(), r#"{"n":100}"#);
+        let with_embedding =
+            parse_line(r#"{"user_id":"u","content":"c","embedding":[0.5,1e-3,-0.0]}"#).unwrap();
+        let components = with_embedding.embedding.unwrap().into_vec();
+        assert_eq!(components, [0.5f32, 0.001, -0.0]);
+        assert!(
+            components[2].is_sign_negative(),
+            "minus zero stays minus zero"
+        );
+        let null = parse_line(r#"{"user_id":"u","content":"c","embedding":null}"#).unwrap();
+        assert_eq!(null.embedding, None);
         for (line, expected) in [
             ("[1]", "expected a JSON object, got array"),
             (r#"{"user_id":"u"}"#, "missing field 'content'"),
@@ -334,6 +390,18 @@ mod tests {
             (
                 r#"{"user_id":"u","content":"c","created_at":1700000000}"#,
                 "invalid created_at: expected an RFC 3339 string",
+            ),
+            (
+                r#"{"user_id":"u","content":"c","embedding":[1,"2"]}"#,
+                "invalid embedding: component 1 is not a number",
+            ),
+            (
+                r#"{"user_id":"u","content":"c","embedding":[]}"#,
+                "invalid embedding: must have at least 1 dimension",
+            ),
+            (
+                r#"{"user_id":"u","content":"c","embedding":"[1]"}"#,
+                "invalid embedding: must be a JSON array of numbers",
             ),
         ] {
             let err = parse_line(line).unwrap_err();

@@ -7,6 +7,7 @@ use engram_core::document;
 use uuid::Uuid;
 
 use crate::args::{DeleteArgs, GetArgs, OutputFormat, PutArgs, StatsArgs};
+use crate::commands::vectors;
 use crate::database::{self, Target};
 use crate::error::{CliError, OutputResult};
 use crate::output::{self, Table};
@@ -24,6 +25,11 @@ pub fn put(args: PutArgs, target: &Target, out: &mut dyn Write) -> Result<(), Cl
     if let Some(score) = args.score {
         engram_core::validate::score(score)?;
     }
+    let embedding = args
+        .embedding
+        .as_deref()
+        .map(|text| vectors::parse_embedding(text, "--embedding"))
+        .transpose()?;
     let content = match args.content {
         Some(content) => content,
         None => read_stdin_content()?,
@@ -35,24 +41,29 @@ pub fn put(args: PutArgs, target: &Target, out: &mut dyn Write) -> Result<(), Cl
     memory.score = args.score;
     memory.metadata = metadata;
     memory.id = args.id;
+    memory.embedding = embedding;
     let store = database::open_for_data(target)?;
     let id = match memory.id {
-        None => store.insert(memory)?.id,
-        Some(id) => put_idempotent(&store, id, memory)?,
-    };
+        None => store
+            .insert(memory)
+            .map(|stored| stored.id)
+            .map_err(CliError::from),
+        Some(id) => put_idempotent(&store, id, memory),
+    }
+    .map_err(|err| vectors::name_the_flag(err, "--embedding"))?;
     writeln!(out, "{id}").output()
 }
 
 /// Stores `memory` under the caller's `id`, unless a memory with that id is already stored
-/// with the same fields (a retry of the same `put`): then nothing is written and the command
-/// still succeeds. A stored memory with other fields is a conflict.
+/// with the same fields, its embedding included (a retry of the same `put`): then nothing is
+/// written and the command still succeeds. A stored memory with other fields is a conflict.
 fn put_idempotent(store: &engram::Store, id: Uuid, memory: NewMemory) -> Result<Uuid, CliError> {
     let wanted = engram_core::validate::new_memory(memory.clone(), engram::Timestamp::now())?;
     if store.import(vec![memory])? == 1 {
         return Ok(id);
     }
     let same = store
-        .get(id)?
+        .get_with_embedding(id)?
         .is_some_and(|stored| stored.same_apart_from_times(&wanted));
     if same {
         tracing::info!(%id, "memory already stored with these fields; nothing written");
@@ -95,12 +106,17 @@ fn parse_id(text: &str) -> Result<Uuid, CliError> {
 pub fn get(args: GetArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
     let id = parse_id(&args.id)?;
     let store = database::open_for_data(target)?;
-    let memory = store.get(id)?.ok_or_else(|| engram::Error::NotFound {
+    let memory = if args.with_embedding {
+        store.get_with_embedding(id)?
+    } else {
+        store.get(id)?
+    };
+    let memory = memory.ok_or_else(|| engram::Error::NotFound {
         what: "memory",
         id: id.to_string(),
     })?;
     match args.format {
-        OutputFormat::Table => output::memory_fields(out, &memory),
+        OutputFormat::Table => output::memory_fields(out, &memory, args.with_embedding),
         OutputFormat::Json => output::json(out, &memory),
         OutputFormat::Jsonl => output::json_line(out, &memory),
     }

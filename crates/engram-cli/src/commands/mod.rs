@@ -7,6 +7,7 @@ mod memory;
 mod migrate;
 mod policies;
 mod query;
+mod vectors;
 
 use std::io::Write;
 
@@ -28,5 +29,6 @@ pub fn run(cli: Cli, target: &Target, out: &mut dyn Write) -> Result<(), CliErro
         Command::Import(args) => import::run(args, target, out),
         Command::Export(args) => export::run(args, target, out),
         Command::Policies(command) => policies::run(command, target, out),
+        Command::Vectors(command) => vectors::run(command, target, out),
     }
 }

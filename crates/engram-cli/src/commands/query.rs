@@ -1,17 +1,25 @@
-//! `engram query`: filters, order, paging, counting, and the four output formats.
+//! `engram query`: filters, order, paging, counting, nearest neighbours (`--near`), and the
+//! four output formats.
 
 use std::io::Write;
 
-use engram::{MemoryQuery, Timestamp};
+use engram::{MemoryQuery, NearestQuery, Timestamp};
 use engram_core::document;
 
 use crate::args::{FilterArgs, QueryArgs, QueryFormat};
+use crate::commands::vectors;
 use crate::database::{self, Target};
 use crate::error::{CliError, OutputResult};
 use crate::{output, pages};
 
+/// How many neighbours `query --near` returns without `--k`.
+const DEFAULT_K: u64 = 10;
+
 /// `engram query …`
 pub fn run(args: QueryArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
+    if let Some(near) = &args.near {
+        return nearest(&args, near, target, out);
+    }
     let mut query = filters(&args.filters)?.order(args.order.into());
     query.limit = args.limit;
     query.offset = args.offset;
@@ -44,6 +52,49 @@ pub fn run(args: QueryArgs, target: &Target, out: &mut dyn Write) -> Result<(), 
                 return writeln!(out, "no memories match").output();
             }
             output::memory_table(&memories).write(out)
+        }
+    }
+}
+
+/// `engram query --near VECTOR …`: the k nearest among the memories the filters match, in
+/// rank order (`k` rows at most, so no paging is needed).
+fn nearest(
+    args: &QueryArgs,
+    near: &str,
+    target: &Target,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let vector = vectors::parse_embedding(near, "--near")?;
+    let mut query = NearestQuery::new(vector, args.k.unwrap_or(DEFAULT_K))
+        .offset(args.offset)
+        .filter(filters(&args.filters)?);
+    if let Some(metric) = args.metric {
+        query = query.metric(metric.into());
+    }
+    if args.approximate {
+        query = query.approximate();
+    }
+    let store = database::open_for_data(target)?;
+    let neighbours = store
+        .nearest(query)
+        .map_err(|err| vectors::name_the_flag(err.into(), "--near"))?;
+    match args.format {
+        QueryFormat::Ids => neighbours
+            .iter()
+            .try_for_each(|n| writeln!(out, "{}", n.memory.id).output()),
+        QueryFormat::Jsonl => neighbours
+            .iter()
+            .try_for_each(|n| output::json_line(out, &output::RankedMemory::from(n))),
+        QueryFormat::Json => {
+            let ranked: Vec<output::RankedMemory<'_>> =
+                neighbours.iter().map(output::RankedMemory::from).collect();
+            output::json(out, &ranked)
+        }
+        QueryFormat::Table => {
+            if neighbours.is_empty() {
+                return writeln!(out, "no memories with an embedding match").output();
+            }
+            output::neighbour_table(&neighbours).write(out)
         }
     }
 }

@@ -1153,6 +1153,24 @@ pub fn demo(db: &TestDb) {
         first.contains("Try next:") && first.contains("engram get "),
         "{first}"
     );
+    // The similarity query: alice's food memories nearest, with their distances; skipped,
+    // saying why, on a PostgreSQL server without pgvector.
+    let similar = first
+        .split("$ engram query --user alice --near '[1, 0, 0, 0]' --k 3\n")
+        .nth(1)
+        .expect("the similarity query is shown");
+    if db.kind() == engram_testkit::BackendKind::Sqlite || !similar.starts_with("(skipped: ") {
+        let rows: Vec<&str> = similar.lines().take(4).collect();
+        assert!(rows[0].starts_with("distance  id"), "{similar}");
+        assert!(
+            rows[1].starts_with("0.029") && rows[1].contains("Prefers green tea"),
+            "{similar}"
+        );
+        assert!(rows[2].contains("Likes spicy Thai food"), "{similar}");
+        assert!(rows[3].contains("Allergic to peanuts"), "{similar}");
+    } else {
+        assert!(similar.contains("pgvector"), "{similar}");
+    }
     let second = db.ok(&["demo"]);
     assert!(second.contains("schema: up to date"), "{second}");
     assert!(

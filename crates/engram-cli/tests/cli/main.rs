@@ -1,10 +1,11 @@
 //! End-to-end tests of the `engram` binary: every command on SQLite and on PostgreSQL,
-//! plus the cases that involve both backends or none.
+//! plus the cases that involve both backends or none, and the vector commands.
 
 mod cases;
 mod common;
 mod corners;
 mod standalone;
+mod vectors;
 
 // `sqlite::CASE` and `postgres::CASE` for each case in `cases`, on a fresh database of that
 // backend.
