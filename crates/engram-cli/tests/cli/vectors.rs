@@ -1,8 +1,7 @@
 //! Embeddings through the binary: `put --embedding`, `get --with-embedding`, `query --near`,
 //! export and import of embeddings, the `vectors` commands and the demo's similarity query.
 //!
-//! The cases are written for either backend. On PostgreSQL they need a server with pgvector,
-//! which the test server does not provide yet, so for now they run on SQLite only.
+//! The cases run on both backends; on PostgreSQL they need pgvector on the test server.
 
 #![deny(dead_code)]
 
@@ -11,27 +10,7 @@ use serde_json::Value;
 
 use crate::common::{id, RunEngram};
 
-// TODO(pgvector): once the testkit provides `engram_testkit::postgres::require_pgvector`,
-// list these cases with `engram_testkit::cross_backend!` instead (their PostgreSQL runs
-// calling `require_pgvector` first), so that they run on PostgreSQL too.
-macro_rules! sqlite_only {
-    ($($case:ident),* $(,)?) => {
-        /// The vector cases, run on SQLite.
-        mod sqlite {
-            $(
-                #[test]
-                fn $case() {
-                    engram_testkit::harness::run_case(
-                        engram_testkit::BackendKind::Sqlite,
-                        super::$case,
-                    );
-                }
-            )*
-        }
-    };
-}
-
-sqlite_only!(
+engram_testkit::cross_backend!(
     put_and_get_round_trip_an_embedding,
     bad_embeddings_fail_in_one_line,
     nearest_come_in_rank_order_with_their_distances,
@@ -39,7 +18,16 @@ sqlite_only!(
     a_demo_from_before_vectors_gets_embeddings,
 );
 
+/// On PostgreSQL the vector cases need pgvector on the test server: without it they fail
+/// saying how to get it.
+fn require_vectors(db: &TestDb) {
+    if db.kind() == engram_testkit::BackendKind::Postgres {
+        engram_testkit::postgres::require_pgvector();
+    }
+}
+
 fn init(db: &TestDb) {
+    require_vectors(db);
     db.ok(&["init-db"]);
 }
 
@@ -403,6 +391,7 @@ pub fn export_and_import_keep_embeddings_exactly(db: &TestDb) {
 /// examples' embeddings when the demo runs again, once; the similarity query then finds
 /// alice's food memories first.
 pub fn a_demo_from_before_vectors_gets_embeddings(db: &TestDb) {
+    require_vectors(db);
     let first = db.ok(&["demo"]);
     assert!(!first.contains("embeddings: added"), "{first}");
     // Reverting the vector migration leaves the examples without embeddings.
@@ -473,22 +462,23 @@ fn the_vectors_commands_on_sqlite() {
     db.usage_error(&["vectors", "create-index", "--metric", "dot"]);
 }
 
-/// On a PostgreSQL server without pgvector, every vector command fails with exit 1 and one
+/// On a PostgreSQL database without pgvector (here: the extension dropped after the
+/// migrations, as on a server that lacks it), every vector command fails with exit 1 and one
 /// line saying what is missing, while everything else works (the demo skips its similarity
-/// query). On a server with pgvector there is nothing to check here: the cases above cover
-/// it.
+/// query).
 #[test]
 fn postgres_without_pgvector_says_so_in_one_line() {
     let db = TestDb::postgres();
-    init(&db);
+    db.ok(&["init-db"]);
+    assert!(db
+        .ok(&["vectors", "status"])
+        .contains("vectors:     enabled"));
+    db.execute("DROP TABLE memory_embeddings; DROP EXTENSION vector");
     let status = db.ok(&["vectors", "status"]);
     assert!(
         status.starts_with("backend:     PostgreSQL\ndimensions:  none yet\n"),
         "{status}"
     );
-    if status.contains("vectors:     enabled") {
-        return;
-    }
     assert!(
         status.contains("vectors:     not enabled: ") && status.contains("pgvector"),
         "{status}"
