@@ -191,13 +191,35 @@ impl Store {
         self.backend().insert_memories(&rows, OnConflict::Skip)
     }
 
+    /// Validates a batch; an error names the memory (`memory #N of the batch`), also when an
+    /// embedding's dimensions differ from those of the batch's first embedding.
     fn prepare_rows(&self, memories: Vec<NewMemory>) -> Result<Vec<Memory>> {
         let now = Timestamp::now();
+        let mut dimensions = None;
         memories
             .into_iter()
             .enumerate()
             .map(|(index, memory)| {
-                validate::new_memory(memory, now).map_err(|err| match err {
+                let row = validate::new_memory(memory, now).and_then(|row| {
+                    if let Some(embedding) = &row.embedding {
+                        match dimensions {
+                            Some(first) if first != embedding.dimensions() => {
+                                return Err(Error::invalid(
+                                    "embedding",
+                                    format!(
+                                        "has {} dimensions, but the batch's first embedding has \
+                                         {first}; every embedding in a store has the same \
+                                         dimensions",
+                                        embedding.dimensions()
+                                    ),
+                                ))
+                            }
+                            _ => dimensions = Some(embedding.dimensions()),
+                        }
+                    }
+                    Ok(row)
+                });
+                row.map_err(|err| match err {
                     Error::InvalidInput { field, reason } => Error::InvalidInput {
                         field,
                         reason: format!("{reason} (memory #{} of the batch)", index + 1),

@@ -267,11 +267,22 @@ mod cases {
         check(
             store
                 .insert_many(vec![
-                    embedded(3, "a", &[1.0, 2.0, 3.0]),
+                    NewMemory::new("a", "plain").id(id(3)),
                     embedded(4, "a", &[1.0, 2.0]),
                 ])
                 .unwrap_err(),
         );
+        // Within a batch, the first embedding is the reference, and the error names the
+        // memory.
+        let batch = "invalid embedding: has 2 dimensions, but the batch's first embedding has 3; \
+                     every embedding in a store has the same dimensions (memory #2 of the batch)";
+        let err = store
+            .insert_many(vec![
+                embedded(3, "a", &[1.0, 2.0, 3.0]),
+                embedded(4, "a", &[1.0, 2.0]),
+            ])
+            .unwrap_err();
+        assert_eq!(err.to_string(), batch);
         check(
             store
                 .update(
@@ -296,7 +307,7 @@ mod cases {
                 embedded(6, "a", &[1.0, 2.0]),
             ])
             .unwrap_err();
-        assert_eq!(err.to_string(), expected);
+        assert_eq!(err.to_string(), batch);
         assert_eq!(fresh.vector_dimensions().unwrap(), None);
     }
 

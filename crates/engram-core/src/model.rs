@@ -217,8 +217,9 @@ impl Memory {
 pub struct Neighbour {
     /// The memory.
     pub memory: Memory,
-    /// Its distance by the query's metric (NaN for the cosine distance of a zero vector,
-    /// written as `null` in JSON).
+    /// Its distance by the query's metric: NaN for the cosine distance of a zero vector,
+    /// and ±infinity where an `f32` sum overflows (components near `f32::MAX`), as in
+    /// pgvector. JSON has neither: both are written as `null`.
     pub distance: f64,
 }
 
