@@ -407,11 +407,14 @@ mod cases {
             .collect()
     }
 
+    /// Which memories a filter keeps, by the oracle.
+    type Keep = Box<dyn Fn(&Memory) -> bool>;
+
     pub fn nearest_applies_every_filter_before_ranking(db: &TestDb) {
         let store = &vector_store(db);
         let seeded = seed(store);
         let t = |n: i64| engram::Timestamp::from_micros(1_767_225_600_000_000 + n * 1_000_000);
-        let filters: Vec<(&str, MemoryQuery, Box<dyn Fn(&Memory) -> bool>)> = vec![
+        let filters: Vec<(&str, MemoryQuery, Keep)> = vec![
             ("none", MemoryQuery::new(), Box::new(|_| true)),
             (
                 "user",
