@@ -123,6 +123,30 @@ mod cases {
         scored.into_iter().map(|(_, id)| id).collect()
     }
 
+    /// Checks that the store ranks `candidates` (all it holds) by each metric as the
+    /// oracle does, each with the distance engram computes, bit for bit (NaN as NaN).
+    fn assert_ranked_as_engram(store: &Store, candidates: &[(Uuid, Embedding)], query: &Embedding) {
+        for metric in Metric::ALL {
+            let near = store
+                .nearest(NearestQuery::new(query.clone(), 10).metric(metric))
+                .unwrap();
+            assert_eq!(ids(&near), ranked(candidates, metric, query), "{metric}");
+            for n in &near {
+                let stored = candidates
+                    .iter()
+                    .find(|(id, _)| *id == n.memory.id)
+                    .unwrap();
+                let want = metric.distance(stored.1.as_slice(), query.as_slice());
+                assert!(
+                    n.distance.to_bits() == want.to_bits()
+                        || (n.distance.is_nan() && want.is_nan()),
+                    "{metric}: {} against {want}",
+                    n.distance
+                );
+            }
+        }
+    }
+
     pub fn embeddings_are_read_only_when_asked(db: &TestDb) {
         let store = &vector_store(db);
         let e = vector(&[0.25, -1.5, 3.0e-7]);
@@ -327,21 +351,7 @@ mod cases {
             .unwrap();
         let candidates: Vec<(Uuid, Embedding)> =
             rows.iter().map(|(n, v)| (id(*n), vector(v))).collect();
-        let query = vector(&[0.9, 0.2, 0.1]);
-        for metric in Metric::ALL {
-            let near = store
-                .nearest(NearestQuery::new(query.clone(), 10).metric(metric))
-                .unwrap();
-            assert_eq!(ids(&near), ranked(&candidates, metric, &query), "{metric}");
-            for n in &near {
-                let stored = candidates
-                    .iter()
-                    .find(|(id, _)| *id == n.memory.id)
-                    .unwrap();
-                let want = metric.distance(stored.1.as_slice(), query.as_slice());
-                assert_eq!(n.distance.to_bits(), want.to_bits(), "{metric}");
-            }
-        }
+        assert_ranked_as_engram(store, &candidates, &vector(&[0.9, 0.2, 0.1]));
         // Exact values of each metric, as pgvector defines them.
         let l2 = store
             .nearest(NearestQuery::new(vector(&[1.0, 1.0, 0.0]), 1).metric(Metric::L2))
@@ -562,25 +572,7 @@ mod cases {
         let candidates: Vec<(Uuid, Embedding)> =
             rows.iter().map(|(n, v)| (id(*n), vector(v))).collect();
         let query = vector(&[2e38, 1e-20, -1.0, 3.0, 0.0, 1e15, 0.0, -7.0, 1e-38]);
-        for metric in Metric::ALL {
-            let near = store
-                .nearest(NearestQuery::new(query.clone(), 10).metric(metric))
-                .unwrap();
-            assert_eq!(ids(&near), ranked(&candidates, metric, &query), "{metric}");
-            for n in &near {
-                let stored = candidates
-                    .iter()
-                    .find(|(id, _)| *id == n.memory.id)
-                    .unwrap();
-                let want = metric.distance(stored.1.as_slice(), query.as_slice());
-                assert!(
-                    n.distance.to_bits() == want.to_bits()
-                        || (n.distance.is_nan() && want.is_nan()),
-                    "{metric}: {} against {want}",
-                    n.distance
-                );
-            }
-        }
+        assert_ranked_as_engram(store, &candidates, &query);
     }
 
     pub fn an_empty_store_has_no_neighbours(db: &TestDb) {

@@ -381,6 +381,18 @@ fn stored_values(row: &Row) -> Result<Vec<StoredValue<'static>>, postgres::Error
     Ok(values)
 }
 
+/// The rows of a rendered plan, as engram's decoders take them.
+fn rows_of(
+    conn: &mut PgConnection,
+    select: &sql::Filter,
+) -> Result<Vec<Vec<StoredValue<'static>>>, postgres::Error> {
+    let statement = conn.prepared(&select.clause)?;
+    conn.query(&statement, &select.param_refs())?
+        .iter()
+        .map(stored_values)
+        .collect()
+}
+
 fn related_json(threads: &[String]) -> Value {
     Value::from(threads.to_vec())
 }
@@ -597,13 +609,7 @@ impl MemoryBackend for PostgresStore {
             let mut plan = QueryPlan::select(query);
             // Without pgvector there is no embedding to read.
             plan.with_embeddings = plan.with_embeddings && self.vectors_enabled(conn)?;
-            let select = sql::Filter::of(&plan);
-            let statement = conn.prepared(&select.clause)?;
-            Ok(conn
-                .query(&statement, &select.param_refs())?
-                .iter()
-                .map(stored_values)
-                .collect::<Result<Vec<_>, _>>()?)
+            Ok(rows_of(conn, &sql::Filter::of(&plan))?)
         })
         .and_then(decode_memories)
     }
@@ -629,13 +635,8 @@ impl MemoryBackend for PostgresStore {
                     return Ok(rows);
                 }
             }
-            let select = sql::Filter::of(&QueryPlan::nearest(query, Search::Exact));
-            let statement = conn.prepared(&select.clause)?;
-            Ok(conn
-                .query(&statement, &select.param_refs())?
-                .iter()
-                .map(stored_values)
-                .collect::<Result<Vec<_>, _>>()?)
+            let exact = sql::Filter::of(&QueryPlan::nearest(query, Search::Exact));
+            Ok(rows_of(conn, &exact)?)
         })
         .and_then(decode_neighbours)
     }
