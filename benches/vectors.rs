@@ -284,8 +284,7 @@ impl Postgres {
             raw.batch_execute("TRUNCATE memories, memory_clusters, embedding_space CASCADE")
                 .expect("clear the tables");
         }
-        raw.batch_execute(&format!("SET hnsw.ef_search = {EF_SEARCH}"))
-            .expect("set ef_search");
+        set_ef_search(&mut raw, EF_SEARCH);
         Postgres { store, raw }
     }
 }
@@ -477,11 +476,12 @@ fn recall(approximate: &[Uuid], exact: &[Uuid]) -> f64 {
     exact.iter().filter(|id| found.contains(id)).count() as f64 / exact.len().max(1) as f64
 }
 
-/// Mean and minimum.
+/// Mean recall, the lowest, and how many queries found fewer than half of the 10.
 fn summary(values: &[f64]) -> String {
     let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    format!("{mean:.3} (lowest {min:.1})")
+    let poor = values.iter().filter(|&&r| r < 0.5).count();
+    format!("{mean:.3} (lowest {min:.1}, {poor} below 0.5)")
 }
 
 /// Checks the exact answers against each other and measures HNSW's recall@10, on stderr and
@@ -502,7 +502,8 @@ fn report(data: &Data, sqlite: Option<&Sqlite>, pg: &mut Postgres, built: Durati
             .expect("prepare"),
     ];
     for filtered in [false, true] {
-        let (mut store_recall, mut index_recall, mut index_rows) = (vec![], vec![], vec![]);
+        let mut exacts = Vec::new();
+        let mut store_recall = Vec::new();
         let (mut same_as_sqlite, mut same_in_memory) = (0, 0);
         for i in 0..data.queries.len() {
             let exact = ids(&pg.store.nearest(query(data, i, filtered)).expect("exact"));
@@ -511,21 +512,6 @@ fn report(data: &Data, sqlite: Option<&Sqlite>, pg: &mut Postgres, built: Durati
                 .nearest(query(data, i, filtered).approximate())
                 .expect("approximate");
             store_recall.push(recall(&ids(&approximate), &exact));
-            // What the index alone returns: fewer than k rows make engram search exactly.
-            let vector = pgvector::Vector::from(data.queries[i].as_slice().to_vec());
-            let user = data.user(i);
-            let params: Vec<&(dyn ToSql + Sync)> = if filtered {
-                vec![&vector, &user]
-            } else {
-                vec![&vector]
-            };
-            let rows = pg
-                .raw
-                .query(&hnsw[usize::from(filtered)], &params)
-                .expect("hnsw query");
-            let from_index: Vec<Uuid> = rows.iter().map(|row| row.get(0)).collect();
-            index_recall.push(recall(&from_index, &exact));
-            index_rows.push(from_index.len());
             if let Some(lite) = sqlite {
                 let answer = lite
                     .store
@@ -538,15 +524,18 @@ fn report(data: &Data, sqlite: Option<&Sqlite>, pg: &mut Postgres, built: Durati
                 let in_memory: Vec<Uuid> = nearest.iter().map(|&(_, row)| data.ids[row]).collect();
                 same_in_memory += usize::from(in_memory == exact);
             }
+            exacts.push(exact);
         }
-        let full = index_rows.iter().filter(|&&n| n == K).count();
-        let mean_rows = index_rows.iter().sum::<usize>() as f64 / index_rows.len() as f64;
         let what = if filtered {
             format!("user filter ({ROWS_PER_USER} rows)")
         } else {
             "no filter".to_string()
         };
         let n = data.queries.len();
+        let stmt = &hnsw[usize::from(filtered)];
+        let (index_recall, index_rows) = index_alone(&mut pg.raw, stmt, data, filtered, &exacts);
+        let full = index_rows.iter().filter(|&&rows| rows == K).count();
+        let mean_rows = index_rows.iter().sum::<usize>() as f64 / n as f64;
         let _ = writeln!(
             text,
             "{what}: what Store::nearest(approximate) returned: {}; the index alone: {} \
@@ -556,6 +545,19 @@ fn report(data: &Data, sqlite: Option<&Sqlite>, pg: &mut Postgres, built: Durati
             summary(&index_recall),
             n - full
         );
+        // Wider searches than engram asks for (it sets ef_search to max(k + offset, 40)).
+        for ef_search in [100, 400] {
+            set_ef_search(&mut pg.raw, ef_search);
+            let (recalls, rows) = index_alone(&mut pg.raw, stmt, data, filtered, &exacts);
+            let full = rows.iter().filter(|&&rows| rows == K).count();
+            let _ = writeln!(
+                text,
+                "{what}: the index alone with ef_search {ef_search}: {} ({full} of {n} queries \
+                 got all {K})",
+                summary(&recalls)
+            );
+        }
+        set_ef_search(&mut pg.raw, EF_SEARCH);
         if sqlite.is_some() {
             let _ = writeln!(
                 text,
@@ -572,6 +574,39 @@ fn report(data: &Data, sqlite: Option<&Sqlite>, pg: &mut Postgres, built: Durati
         }
     }
     write_report(data, &text);
+}
+
+/// The recall of what the HNSW statement `stmt` alone returns for each query (the raw
+/// approximate search, without engram's fall-back to exact), and how many rows it returned.
+fn index_alone(
+    client: &mut postgres::Client,
+    stmt: &postgres::Statement,
+    data: &Data,
+    filtered: bool,
+    exacts: &[Vec<Uuid>],
+) -> (Vec<f64>, Vec<usize>) {
+    exacts
+        .iter()
+        .enumerate()
+        .map(|(i, exact)| {
+            let vector = pgvector::Vector::from(data.queries[i].as_slice().to_vec());
+            let user = data.user(i);
+            let params: Vec<&(dyn ToSql + Sync)> = if filtered {
+                vec![&vector, &user]
+            } else {
+                vec![&vector]
+            };
+            let rows = client.query(stmt, &params).expect("hnsw query");
+            let found: Vec<Uuid> = rows.iter().map(|row| row.get(0)).collect();
+            (recall(&found, exact), found.len())
+        })
+        .unzip()
+}
+
+fn set_ef_search(client: &mut postgres::Client, ef_search: u32) {
+    client
+        .batch_execute(&format!("SET hnsw.ef_search = {ef_search}"))
+        .expect("set ef_search");
 }
 
 fn report_sqlite_only(data: &Data, lite: &Sqlite) {
