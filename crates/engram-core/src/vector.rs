@@ -256,8 +256,10 @@ impl Metric {
     fn distance_of<A: Components, B: Components>(self, a: A, b: B) -> f64 {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has FMA, checked just above.
+            if std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("avx2")
+            {
+                // SAFETY: the CPU has FMA and AVX2, checked just above.
                 return unsafe { kernel::distance_with_fma(self, a, b) };
             }
         }
@@ -347,11 +349,17 @@ pub fn tolerance(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
-/// A vector's components, read by index: a slice of `f32`, or little-endian bytes read in
-/// place.
+/// A vector's components, read by index or eight at a time: a slice of `f32`, or
+/// little-endian bytes read in place.
 trait Components: Copy {
     fn len(&self) -> usize;
     fn at(&self, index: usize) -> f32;
+    /// Components `index .. index + 8` (the caller keeps within [`Components::len`]).
+    fn block(&self, index: usize) -> [f32; 8];
+    /// The first component's address, for unaligned vector loads (little-endian bytes are
+    /// `f32`s in memory on x86-64).
+    #[cfg(target_arch = "x86_64")]
+    fn as_ptr(&self) -> *const f32;
 }
 
 impl Components for &[f32] {
@@ -363,6 +371,18 @@ impl Components for &[f32] {
     #[inline(always)]
     fn at(&self, index: usize) -> f32 {
         self[index]
+    }
+
+    #[inline(always)]
+    fn block(&self, index: usize) -> [f32; 8] {
+        let mut block = [0f32; 8];
+        block.copy_from_slice(&self[index..index + 8]);
+        block
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn as_ptr(&self) -> *const f32 {
+        <[f32]>::as_ptr(self)
     }
 }
 
@@ -388,15 +408,36 @@ impl Components for LeBytes<'_> {
         word.copy_from_slice(&self.0[start..start + 4]);
         f32::from_le_bytes(word)
     }
+
+    #[inline(always)]
+    fn block(&self, index: usize) -> [f32; 8] {
+        let bytes = &self.0[index * 4..index * 4 + 32];
+        std::array::from_fn(|j| {
+            f32::from_le_bytes([
+                bytes[4 * j],
+                bytes[4 * j + 1],
+                bytes[4 * j + 2],
+                bytes[4 * j + 3],
+            ])
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn as_ptr(&self) -> *const f32 {
+        self.0.as_ptr().cast()
+    }
 }
 
-/// pgvector 0.6.2's distance loops in the order its x86-64 build runs them.
+/// pgvector 0.6.2's distance loops in the order its x86-64 build runs them, with every sum
+/// of a metric taken in one pass over the two vectors (each sum in its own order, so the
+/// result is the same as one pass per sum).
 mod kernel {
     use super::{Components, Metric};
 
-    /// The kernel compiled for CPUs with FMA (and AVX2, which every such CPU of interest has
-    /// and which lets the eight lanes fit one register). The results are the same as
-    /// [`distance`]'s: a fused multiply-add is exact either way; only the speed differs.
+    /// The eight-lane part of the sums, computed with AVX2 and FMA instructions (one
+    /// register holds the eight lanes, each lane adding the same terms in the same order as
+    /// [`portable_lanes`]), then the rest as [`distance`] does it. The results are the same
+    /// bits as [`distance`]'s; only the speed differs.
     ///
     /// # Safety
     ///
@@ -408,7 +449,62 @@ mod kernel {
         a: A,
         b: B,
     ) -> f64 {
-        distance(metric, a, b)
+        use std::arch::x86_64::*;
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        // Runs `step` over the blocks of eight below `main`, with S registers of lanes, and
+        // returns the lanes.
+        #[inline(always)]
+        unsafe fn lanes<const S: usize>(
+            main: usize,
+            pa: *const f32,
+            pb: *const f32,
+            step: impl Fn(&mut [__m256; S], __m256, __m256),
+        ) -> [[f32; 8]; S] {
+            let mut acc = [_mm256_setzero_ps(); S];
+            let mut i = 0;
+            while i < main {
+                // SAFETY: i + 8 <= main <= the length of both vectors.
+                let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
+                step(&mut acc, x, y);
+                i += 8;
+            }
+            let mut out = [[0f32; 8]; S];
+            for (lane, register) in out.iter_mut().zip(acc) {
+                // SAFETY: `lane` has room for eight f32s.
+                unsafe { _mm256_storeu_ps(lane.as_mut_ptr(), register) };
+            }
+            out
+        }
+        match metric {
+            Metric::L2 => {
+                let [sum] = sums::<1, false>(n, a, b, l2_factors, |main| unsafe {
+                    lanes::<1>(main, pa, pb, |acc, x, y| {
+                        let d = _mm256_sub_ps(x, y);
+                        acc[0] = _mm256_add_ps(acc[0], _mm256_mul_ps(d, d));
+                    })
+                });
+                f64::from(sum).sqrt()
+            }
+            Metric::NegativeInnerProduct => {
+                let [sum] = sums::<1, false>(n, a, b, inner_factors, |main| unsafe {
+                    lanes::<1>(main, pa, pb, |acc, x, y| {
+                        acc[0] = _mm256_add_ps(acc[0], _mm256_mul_ps(x, y));
+                    })
+                });
+                -f64::from(sum)
+            }
+            Metric::Cosine => {
+                let sums = sums::<3, true>(n, a, b, cosine_factors, |main| unsafe {
+                    lanes::<3>(main, pa, pb, |acc, x, y| {
+                        acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+                        acc[1] = _mm256_fmadd_ps(x, x, acc[1]);
+                        acc[2] = _mm256_fmadd_ps(y, y, acc[2]);
+                    })
+                });
+                cosine(sums)
+            }
+        }
     }
 
     #[inline(always)]
@@ -416,84 +512,125 @@ mod kernel {
         let n = a.len().min(b.len());
         match metric {
             Metric::L2 => {
-                let sum = sum_products(n, |i| {
-                    let d = a.at(i) - b.at(i);
-                    (d, d)
+                let [sum] = sums::<1, false>(n, a, b, l2_factors, |main| {
+                    portable_lanes::<1, false>(main, a, b, l2_factors)
                 });
                 f64::from(sum).sqrt()
             }
-            Metric::NegativeInnerProduct => -f64::from(sum_products(n, |i| (a.at(i), b.at(i)))),
-            Metric::Cosine => {
-                let dot = sum_fused(n, |i| (a.at(i), b.at(i)));
-                let norm_a = sum_fused(n, |i| (a.at(i), a.at(i)));
-                let norm_b = sum_fused(n, |i| (b.at(i), b.at(i)));
-                // pgvector: sqrt(a * b) rather than sqrt(a) * sqrt(b), clamped; 0/0 is NaN.
-                let similarity = f64::from(dot) / (f64::from(norm_a) * f64::from(norm_b)).sqrt();
-                1.0 - similarity.clamp(-1.0, 1.0)
+            Metric::NegativeInnerProduct => {
+                let [sum] = sums::<1, false>(n, a, b, inner_factors, |main| {
+                    portable_lanes::<1, false>(main, a, b, inner_factors)
+                });
+                -f64::from(sum)
             }
+            Metric::Cosine => cosine(sums::<3, true>(n, a, b, cosine_factors, |main| {
+                portable_lanes::<3, true>(main, a, b, cosine_factors)
+            })),
         }
     }
 
-    /// `Σ xᵢyᵢ` with a separate multiply and add (what `<->` and `<#>` compile to).
+    /// `<->` sums `(aᵢ - bᵢ)²` with a separate multiply and add.
     #[inline(always)]
-    fn sum_products(n: usize, term: impl Fn(usize) -> (f32, f32)) -> f32 {
-        sum(
-            n,
-            |i, acc| {
-                let (x, y) = term(i);
-                acc + x * y
-            },
-            &term,
-        )
+    fn l2_factors(x: f32, y: f32) -> [(f32, f32); 1] {
+        let d = x - y;
+        [(d, d)]
     }
 
-    /// `Σ xᵢyᵢ` with fused multiply-adds in the eight lanes and the tail (what `<=>`
-    /// compiles to).
+    /// `<#>` sums `aᵢbᵢ` with a separate multiply and add.
     #[inline(always)]
-    fn sum_fused(n: usize, term: impl Fn(usize) -> (f32, f32)) -> f32 {
-        sum(
-            n,
-            |i, acc| {
-                let (x, y) = term(i);
-                x.mul_add(y, acc)
-            },
-            &term,
-        )
+    fn inner_factors(x: f32, y: f32) -> [(f32, f32); 1] {
+        [(x, y)]
     }
 
-    /// The summation order: eight lanes over the first `n / 8 * 8` terms, reduced as
-    /// `((l3 + l7) + (l1 + l5)) + ((l2 + l6) + (l0 + l4))`; then, when four or more terms
-    /// remain, one block of four products added as `(t3 + t1) + (t2 + t0)` (never fused);
-    /// then the last terms one by one. `step(i, acc)` adds term `i` to `acc`.
+    /// `<=>` sums `aᵢbᵢ`, `aᵢ²` and `bᵢ²` with fused multiply-adds.
     #[inline(always)]
-    fn sum(n: usize, step: impl Fn(usize, f32) -> f32, term: &impl Fn(usize) -> (f32, f32)) -> f32 {
-        let mut total = 0f32;
+    fn cosine_factors(x: f32, y: f32) -> [(f32, f32); 3] {
+        [(x, y), (x, x), (y, y)]
+    }
+
+    /// pgvector's cosine distance of its three sums: `sqrt(a * b)` rather than
+    /// `sqrt(a) * sqrt(b)`, clamped; 0/0 is NaN.
+    #[inline(always)]
+    fn cosine([dot, norm_a, norm_b]: [f32; 3]) -> f64 {
+        let similarity = f64::from(dot) / (f64::from(norm_a) * f64::from(norm_b)).sqrt();
+        1.0 - similarity.clamp(-1.0, 1.0)
+    }
+
+    /// Adds `p` times `q` to `acc`, fused or not.
+    #[inline(always)]
+    fn step<const FUSED: bool>(acc: f32, (p, q): (f32, f32)) -> f32 {
+        if FUSED {
+            p.mul_add(q, acc)
+        } else {
+            acc + p * q
+        }
+    }
+
+    /// The eight lanes of each sum over the terms below `main` (a multiple of eight): lane
+    /// `j` adds terms `j`, `j + 8`, `j + 16`, … in that order.
+    #[inline(always)]
+    fn portable_lanes<const S: usize, const FUSED: bool>(
+        main: usize,
+        a: impl Components,
+        b: impl Components,
+        factors: impl Fn(f32, f32) -> [(f32, f32); S],
+    ) -> [[f32; 8]; S] {
+        let mut lanes = [[0f32; 8]; S];
+        let mut i = 0;
+        while i < main {
+            let (x, y) = (a.block(i), b.block(i));
+            for j in 0..8 {
+                let terms = factors(x[j], y[j]);
+                for s in 0..S {
+                    lanes[s][j] = step::<FUSED>(lanes[s][j], terms[s]);
+                }
+            }
+            i += 8;
+        }
+        lanes
+    }
+
+    /// `S` sums of products `Σ pᵢqᵢ` at once, where `factors(aᵢ, bᵢ)` gives each sum's
+    /// `(pᵢ, qᵢ)`, in pgvector's order: eight lanes over the first `n / 8 * 8` terms (from
+    /// `lanes`), reduced as `((l3 + l7) + (l1 + l5)) + ((l2 + l6) + (l0 + l4))`; then, when
+    /// four or more terms remain, one block of four products added as
+    /// `(t3 + t1) + (t2 + t0)` (never fused); then the last terms one by one. `FUSED`: the
+    /// lanes and the last terms add with fused multiply-adds.
+    #[inline(always)]
+    fn sums<const S: usize, const FUSED: bool>(
+        n: usize,
+        a: impl Components,
+        b: impl Components,
+        factors: impl Fn(f32, f32) -> [(f32, f32); S],
+        lanes: impl FnOnce(usize) -> [[f32; 8]; S],
+    ) -> [f32; S] {
+        let mut totals = [0f32; S];
         let mut i = 0;
         if n >= 8 {
-            let mut lanes = [0f32; 8];
             let main = n / 8 * 8;
-            while i < main {
-                for (j, lane) in lanes.iter_mut().enumerate() {
-                    *lane = step(i + j, *lane);
-                }
-                i += 8;
+            for (total, l) in totals.iter_mut().zip(lanes(main)) {
+                let x: [f32; 4] = std::array::from_fn(|j| l[j + 4] + l[j]);
+                *total = (x[3] + x[1]) + (x[2] + x[0]);
             }
-            let x: [f32; 4] = std::array::from_fn(|j| lanes[j + 4] + lanes[j]);
-            total = (x[3] + x[1]) + (x[2] + x[0]);
+            i = main;
         }
         if n - i >= 4 {
-            let t: [f32; 4] = std::array::from_fn(|j| {
-                let (x, y) = term(i + j);
-                x * y
-            });
-            total += (t[3] + t[1]) + (t[2] + t[0]);
+            let terms: [[(f32, f32); S]; 4] =
+                std::array::from_fn(|j| factors(a.at(i + j), b.at(i + j)));
+            for (s, total) in totals.iter_mut().enumerate() {
+                let t: [f32; 4] = std::array::from_fn(|j| terms[j][s].0 * terms[j][s].1);
+                *total += (t[3] + t[1]) + (t[2] + t[0]);
+            }
             i += 4;
         }
         while i < n {
-            total = step(i, total);
+            let terms = factors(a.at(i), b.at(i));
+            for (total, term) in totals.iter_mut().zip(terms) {
+                *total = step::<FUSED>(*total, term);
+            }
             i += 1;
         }
-        total
+        totals
     }
 }
 
@@ -576,6 +713,45 @@ mod tests {
         let ones = vec![1f32; 21];
         // Block: (t3 + t1) + (t2 + t0) = (-1e8 + 1) + (0 + 1e8) = -1e8 + 1e8 = 0; tail + 1.
         assert_eq!(Metric::NegativeInnerProduct.distance(&c, &ones), -1.0);
+    }
+
+    /// The vector-instruction kernel and the portable one give the same bits, for every
+    /// length (each split into lanes, block and tail) and all three metrics.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_fast_kernel_gives_the_portable_kernels_bits() {
+        if !(std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("avx2"))
+        {
+            return;
+        }
+        // A small deterministic generator: values of many magnitudes and signs.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mantissa = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            let scale = [1.0, 1e-20, 1e18, 3.0, 1e-3][(state % 5) as usize];
+            mantissa * scale
+        };
+        for n in (1..=70).chain([384, 385, 1536]) {
+            for _ in 0..20 {
+                let a: Vec<f32> = (0..n).map(|_| next()).collect();
+                let b: Vec<f32> = (0..n).map(|_| next()).collect();
+                for metric in Metric::ALL {
+                    let portable = kernel::distance(metric, a.as_slice(), b.as_slice());
+                    // SAFETY: the CPU has FMA and AVX2, checked above.
+                    let fast =
+                        unsafe { kernel::distance_with_fma(metric, a.as_slice(), b.as_slice()) };
+                    assert!(
+                        portable.to_bits() == fast.to_bits()
+                            || (portable.is_nan() && fast.is_nan()),
+                        "{metric}, n = {n}: {portable} and {fast}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
