@@ -8,7 +8,7 @@ CREATE TABLE memory_embeddings (
     memory_id TEXT NOT NULL PRIMARY KEY REFERENCES memories (id) ON DELETE CASCADE,
     embedding BLOB NOT NULL
               CHECK (length(embedding) BETWEEN 4 AND 64000 AND length(embedding) % 4 = 0)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- The foreign key's cascade needs `PRAGMA foreign_keys = ON`, which engram sets on every
 -- connection; this trigger removes the embedding on connections that do not (a raw
@@ -24,3 +24,11 @@ CREATE TABLE embedding_space (
     id         INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
     dimensions INTEGER NOT NULL CHECK (dimensions BETWEEN 1 AND 16000)
 ) STRICT;
+
+-- A nearest-neighbour search filtered by user (or user and thread, or user and tier) joins
+-- the matching memories to their embeddings by id: with id in the user indexes, the
+-- memories are found from the index alone, without reading each row.
+DROP INDEX memories_user_thread_idx;
+CREATE INDEX memories_user_thread_idx ON memories (user_id, thread_id, id);
+DROP INDEX memories_user_tier_updated_idx;
+CREATE INDEX memories_user_tier_updated_idx ON memories (user_id, tier, updated_at, id);

@@ -115,7 +115,7 @@ pub const PG_INSERT_MANY: &str = "INSERT INTO memories (id, user_id, namespace, 
      $12::timestamptz[])";
 
 /// A bare connection to the SQLite file, set up as engram sets up its own (WAL, synchronous
-/// NORMAL, foreign keys, busy timeout, page cache, checkpoint interval), so that the two
+/// NORMAL, foreign keys, busy timeout, page cache, memory map, checkpoint interval), so that the two
 /// differ only in engram's code.
 pub fn sqlite_connection(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
@@ -124,6 +124,7 @@ pub fn sqlite_connection(path: &std::path::Path) -> rusqlite::Result<rusqlite::C
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -32_768)?;
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
     conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(conn)
