@@ -8,7 +8,7 @@ CREATE TABLE memory_embeddings (
     memory_id TEXT NOT NULL PRIMARY KEY REFERENCES memories (id) ON DELETE CASCADE,
     embedding BLOB NOT NULL
               CHECK (length(embedding) BETWEEN 4 AND 64000 AND length(embedding) % 4 = 0)
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 -- The foreign key's cascade needs `PRAGMA foreign_keys = ON`, which engram sets on every
 -- connection; this trigger removes the embedding on connections that do not (a raw
