@@ -9,6 +9,8 @@ use engram_testkit::TestDb;
 
 #[test]
 fn both_folders_build_the_same_logical_schema() {
+    // PostgreSQL's embeddings table needs pgvector; without it the schemas cannot match.
+    engram_testkit::postgres::require_pgvector();
     let mut schemas = Vec::new();
     for backend in BackendKind::ALL {
         let db = TestDb::new(backend);
@@ -26,9 +28,16 @@ fn both_folders_build_the_same_logical_schema() {
     assert_eq!(memories.primary_key, vec!["id".to_string()]);
     assert!(memories.columns.contains(&("thread_id".to_string(), true)));
     assert!(memories.columns.contains(&("user_id".to_string(), false)));
-    assert!(memories
-        .indexes
-        .contains(&vec!["user_id".to_string(), "thread_id".to_string()]));
+    // 0002 appends id to the user indexes.
+    assert!(memories.indexes.contains(&vec![
+        "user_id".to_string(),
+        "thread_id".to_string(),
+        "id".to_string()
+    ]));
+    let embeddings = pg
+        .get("memory_embeddings")
+        .expect("memory_embeddings on PostgreSQL (the test server has pgvector)");
+    assert_eq!(embeddings.primary_key, vec!["memory_id".to_string()]);
     let clusters = pg
         .get("memory_clusters")
         .expect("memory_clusters on PostgreSQL");
