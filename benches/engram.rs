@@ -29,6 +29,8 @@
 mod fixture;
 #[path = "engram/raw.rs"]
 mod raw;
+#[path = "engram/settings.rs"]
+mod settings;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -90,17 +92,7 @@ impl Settings {
     }
 
     fn criterion(&self) -> Criterion {
-        let criterion = Criterion::default();
-        let criterion = if self.full {
-            criterion
-        } else {
-            criterion
-                .sample_size(20)
-                .warm_up_time(Duration::from_millis(500))
-                .measurement_time(Duration::from_millis(1500))
-                .nresamples(20_000)
-        };
-        criterion.configure_from_args()
+        settings::criterion(self.full)
     }
 }
 

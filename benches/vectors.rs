@@ -58,6 +58,8 @@
 #[path = "engram/raw.rs"]
 #[allow(dead_code)] // only its SQLite connection set-up is used here
 mod raw;
+#[path = "engram/settings.rs"]
+mod settings;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -131,17 +133,7 @@ impl Settings {
     }
 
     fn criterion(&self) -> Criterion {
-        let criterion = Criterion::default();
-        let criterion = if self.full {
-            criterion
-        } else {
-            criterion
-                .sample_size(20)
-                .warm_up_time(Duration::from_millis(500))
-                .measurement_time(Duration::from_millis(1500))
-                .nresamples(20_000)
-        };
-        criterion.configure_from_args()
+        settings::criterion(self.full)
     }
 }
 
