@@ -32,11 +32,12 @@ mod raw;
 #[path = "engram/settings.rs"]
 mod settings;
 
+use settings::run;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use engram::{
     ClusterQuery, MemoryQuery, NewMemory, Order, Store, TierPolicy, LONG_TERM, MID_TERM, SHORT_TERM,
 };
@@ -104,21 +105,6 @@ struct Ctx {
     sample: Sample,
     backends: Vec<Backend>,
     inserts: Inserts,
-}
-
-/// Benchmarks `op`, called with a counter that picks the sampled id, pair or key.
-fn run<O>(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    id: BenchmarkId,
-    mut op: impl FnMut(usize) -> O,
-) {
-    group.bench_function(id, |b| {
-        let mut i = 0usize;
-        b.iter(|| {
-            i = i.wrapping_add(1);
-            op(i)
-        })
-    });
 }
 
 fn pick<T>(items: &[T], i: usize) -> &T {

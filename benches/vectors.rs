@@ -61,13 +61,14 @@ mod raw;
 #[path = "engram/settings.rs"]
 mod settings;
 
+use settings::run;
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use engram::{Embedding, MemoryQuery, Metric, NearestQuery, Neighbour, Store, VectorIndex};
 use engram_testkit::data::{thread_id, user_id, DataShape, MemoryGenerator};
 use postgres::types::ToSql;
@@ -646,21 +647,6 @@ fn criterion_dir() -> PathBuf {
         })
         .unwrap_or_else(|| PathBuf::from("target"));
     target.join("criterion")
-}
-
-/// Benchmarks `op`, called with a counter that picks the query.
-fn run<O>(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    id: BenchmarkId,
-    mut op: impl FnMut(usize) -> O,
-) {
-    group.bench_function(id, |b| {
-        let mut i = 0usize;
-        b.iter(|| {
-            i = i.wrapping_add(1);
-            op(i)
-        })
-    });
 }
 
 /// One group of k = 10 searches, of every memory or (`filtered`) of one user's.

@@ -133,11 +133,22 @@ fn raw(doc: &Doc) -> Result<Value, TestCaseError> {
     serde_json::from_str(&doc.to_json()).map_err(fail("generated text is not JSON"))
 }
 
-/// A migrated store on a fresh test database and a direct connection to clear it.
+/// A migrated store on a fresh test database and a direct connection to clear it (behind a
+/// mutex, so that a property's test closure can use it).
 struct Fixture {
     store: Store,
-    conn: TestConnection,
+    conn: Mutex<TestConnection>,
     _db: TestDb,
+}
+
+impl Fixture {
+    /// Runs `sql` on the direct connection (to empty tables between cases).
+    fn execute(&self, sql: &str) {
+        self.conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .execute(sql);
+    }
 }
 
 fn fixture(kind: BackendKind) -> Fixture {
@@ -155,7 +166,7 @@ fn fixture(kind: BackendKind) -> Fixture {
     }
     Fixture {
         store,
-        conn,
+        conn: Mutex::new(conn),
         _db: db,
     }
 }

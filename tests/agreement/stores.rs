@@ -1,8 +1,6 @@
 //! The SQLite and PostgreSQL stores against each other and a pure-Rust oracle, on random
 //! memories and queries.
 
-use std::sync::{Mutex, PoisonError};
-
 use engram::{MemoryQuery, Order, TimeRange, Timestamp};
 use engram_core::containment::contains;
 
@@ -105,10 +103,8 @@ pub(crate) fn expected_ids(
 /// reused for the whole property and emptied before each case.
 #[test]
 fn stores_agree_with_each_other_and_the_oracle() {
-    let mut sqlite = fixture(BackendKind::Sqlite);
-    let mut postgres = fixture(BackendKind::Postgres);
-    let sqlite_conn = Mutex::new(&mut sqlite.conn);
-    let pg_conn = Mutex::new(&mut postgres.conn);
+    let sqlite = fixture(BackendKind::Sqlite);
+    let postgres = fixture(BackendKind::Postgres);
     let sqlite_store = &sqlite.store;
     let pg_store = &postgres.store;
     check(
@@ -116,10 +112,8 @@ fn stores_agree_with_each_other_and_the_oracle() {
         generate::store_case(),
         |(slots, queries)| {
             let rows: Vec<generate::Row> = slots.iter().flatten().cloned().collect();
-            for conn in [&sqlite_conn, &pg_conn] {
-                conn.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .execute("DELETE FROM memories");
+            for store in [&sqlite, &postgres] {
+                store.execute("DELETE FROM memories");
             }
             let mut memories = Vec::with_capacity(rows.len());
             for row in &rows {

@@ -15,8 +15,6 @@
 //! that a differently ordered `f32` sum (a sequential one) stays within the tolerance, so
 //! that the tolerance is a true bound and not a hope.
 
-use std::sync::{Mutex, PoisonError};
-
 use engram::{Embedding, Metric, NearestQuery, Neighbour};
 use engram_core::vector::{rank_order, tolerance};
 use engram_testkit::BackendKind;
@@ -228,21 +226,18 @@ fn agree_within_tolerance(
 #[test]
 fn nearest_neighbours_agree_with_pgvector() {
     engram_testkit::postgres::require_pgvector();
-    let mut sqlite = fixture(BackendKind::Sqlite);
-    let mut postgres = fixture(BackendKind::Postgres);
+    let sqlite = fixture(BackendKind::Sqlite);
+    let postgres = fixture(BackendKind::Postgres);
     let exact = reference_build().expect("pgvector's version");
-    let sqlite_conn = Mutex::new(&mut sqlite.conn);
-    let pg_conn = Mutex::new(&mut postgres.conn);
     let sqlite_store = &sqlite.store;
     let pg_store = &postgres.store;
     check(
         "tests/proptest-regressions/agreement/vectors.txt",
         case(),
         |case| {
-            for conn in [&sqlite_conn, &pg_conn] {
-                let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-                conn.execute("DELETE FROM memories");
-                conn.execute("DELETE FROM embedding_space");
+            for store in [&sqlite, &postgres] {
+                store.execute("DELETE FROM memories");
+                store.execute("DELETE FROM embedding_space");
             }
             let rows: Vec<(&Row, Option<Vec<f32>>)> = case
                 .slots

@@ -1039,13 +1039,7 @@ pub fn import_malformed(db: &TestDb) {
         ),
         ("[1,2]".into(), "expected a JSON object, got array"),
     ] {
-        let err = db
-            .cmd()
-            .args(["import", "-"])
-            .write_stdin(format!("{}\n{bad}\n", line(9)))
-            .output()
-            .expect("run");
-        let err = crate::common::expect_user_error(&["import"], &err);
+        let err = db.fail_stdin(&["import", "-"], &format!("{}\n{bad}\n", line(9)));
         assert!(
             err.contains("standard input line 2: ") && err.contains(expected),
             "{bad}: {err}"

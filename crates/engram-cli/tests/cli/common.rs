@@ -39,6 +39,18 @@ pub trait RunEngram {
         expect_user_error(args, &output)
     }
 
+    /// Runs `engram ARGS` with `stdin`, expects exit 1 with one line on stderr, returns that
+    /// line.
+    fn fail_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let output = self
+            .cmd()
+            .args(args)
+            .write_stdin(stdin)
+            .output()
+            .expect("run engram");
+        expect_user_error(args, &output)
+    }
+
     /// Runs `engram ARGS`, expects exit 2 (a usage error).
     fn usage_error(&self, args: &[&str]) {
         let output = self.cmd().args(args).output().expect("run engram");

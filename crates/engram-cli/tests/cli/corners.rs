@@ -58,17 +58,10 @@ pub fn import_skips_a_byte_order_mark(db: &TestDb) {
 pub fn import_refuses_numeric_timestamps(db: &TestDb) {
     init(db);
     let line = json!({"user_id": "u", "content": "c", "created_at": 1_700_000_000}).to_string();
-    let output = db
-        .cmd()
-        .args(["import", "-"])
-        .write_stdin(format!(
-            "{}\n{line}\n",
-            memory_line(1, "2025-01-01T00:00:00Z")
-        ))
-        .output()
-        .expect("run engram");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = db.fail_stdin(
+        &["import", "-"],
+        &format!("{}\n{line}\n", memory_line(1, "2025-01-01T00:00:00Z")),
+    );
     assert!(
         stderr.contains("line 2")
             && stderr.contains("invalid created_at: expected an RFC 3339 string"),

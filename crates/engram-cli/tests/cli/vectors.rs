@@ -351,13 +351,7 @@ pub fn export_and_import_keep_embeddings_exactly(db: &TestDb) {
         ),
     ] {
         let text = format!("{{\"user_id\":\"u\",\"content\":\"fine\"}}\n{line}\n");
-        let output = db
-            .cmd()
-            .args(["import", "-"])
-            .write_stdin(text)
-            .output()
-            .expect("run engram");
-        let message = crate::common::expect_user_error(&["import", "-"], &output);
+        let message = db.fail_stdin(&["import", "-"], &text);
         assert!(
             message.contains("line 2") && message.contains(reason),
             "{message}"
@@ -372,13 +366,7 @@ pub fn export_and_import_keep_embeddings_exactly(db: &TestDb) {
         r#"{"user_id":"u","content":"b","embedding":[1, 2]}"#,
         "\n"
     );
-    let output = db
-        .cmd()
-        .args(["import", "-"])
-        .write_stdin(text)
-        .output()
-        .expect("run engram");
-    let message = crate::common::expect_user_error(&["import", "-"], &output);
+    let message = db.fail_stdin(&["import", "-"], text);
     assert!(
         message.contains("line 2")
             && message.contains("has 2 dimensions, but the embedding on line 1 has 3"),
