@@ -34,8 +34,8 @@ pub use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error, ErrorKind, Memory,
     MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory,
     OnConflict, Order, PolicyAction, PolicyReport, PolicyStep, Result, Search, SqliteLocation,
-    SqliteMode, Stats, TierPolicy, TimeRange, Timestamp, VectorIndex, DEFAULT_NAMESPACE,
-    DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
+    SqliteMode, Stats, TierPolicy, TimeRange, Timestamp, VectorIndex, VectorSupport,
+    DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
 };
 pub use engram_migrate as migrate;
 pub use store::{Store, StoreBuilder};

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use engram_core::{
     validate, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
     MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory, OnConflict,
-    PolicyReport, PoolOptions, Result, Stats, TierPolicy, Timestamp, VectorIndex,
+    PolicyReport, PoolOptions, Result, Stats, TierPolicy, Timestamp, VectorIndex, VectorSupport,
 };
 use engram_migrate::{MigrationSet, Migrator};
 use engram_postgres::PostgresStore;
@@ -195,31 +195,11 @@ impl Store {
     /// embedding's dimensions differ from those of the batch's first embedding.
     fn prepare_rows(&self, memories: Vec<NewMemory>) -> Result<Vec<Memory>> {
         let now = Timestamp::now();
-        let mut dimensions = None;
-        memories
+        let rows = memories
             .into_iter()
             .enumerate()
             .map(|(index, memory)| {
-                let row = validate::new_memory(memory, now).and_then(|row| {
-                    if let Some(embedding) = &row.embedding {
-                        match dimensions {
-                            Some(first) if first != embedding.dimensions() => {
-                                return Err(Error::invalid(
-                                    "embedding",
-                                    format!(
-                                        "has {} dimensions, but the batch's first embedding has \
-                                         {first}; every embedding in a store has the same \
-                                         dimensions",
-                                        embedding.dimensions()
-                                    ),
-                                ))
-                            }
-                            _ => dimensions = Some(embedding.dimensions()),
-                        }
-                    }
-                    Ok(row)
-                });
-                row.map_err(|err| match err {
+                validate::new_memory(memory, now).map_err(|err| match err {
                     Error::InvalidInput { field, reason } => Error::InvalidInput {
                         field,
                         reason: format!("{reason} (memory #{} of the batch)", index + 1),
@@ -227,7 +207,9 @@ impl Store {
                     other => other,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<Memory>>>()?;
+        engram_core::vector::common_dimensions(&rows)?;
+        Ok(rows)
     }
 
     /// Reads one memory (without its embedding: see [`Store::get_with_embedding`]); `None`
@@ -299,6 +281,12 @@ impl Store {
     /// The dimensions of this store's embeddings, fixed by the first one stored.
     pub fn vector_dimensions(&self) -> Result<Option<usize>> {
         self.backend().vector_dimensions()
+    }
+
+    /// Whether this store can keep and search embeddings now (SQLite always; PostgreSQL with
+    /// pgvector enabled in the database), and if not, why and how to make it able.
+    pub fn vector_support(&self) -> Result<VectorSupport> {
+        self.backend().vector_support()
     }
 
     /// Makes vector operations available on a PostgreSQL server that got pgvector after

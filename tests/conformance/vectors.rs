@@ -18,6 +18,7 @@ engram_testkit::cross_backend!(cases::{
     approximate_search_still_returns_k_rows,
     vector_index_requests_are_checked,
     bad_embeddings_are_refused_before_the_database_and_limits_hold,
+    a_migrated_store_supports_vectors_and_enabling_them_again_changes_nothing,
 });
 
 /// A PostgreSQL database without pgvector (here: the extension dropped after migrating)
@@ -25,7 +26,10 @@ engram_testkit::cross_backend!(cases::{
 /// missing, and `enable_vectors` makes them available again.
 #[test]
 fn postgres_without_pgvector_serves_everything_else() {
-    use engram::{Embedding, ErrorKind, MemoryQuery, MemoryUpdate, NearestQuery, NewMemory, Store};
+    use engram::{
+        Embedding, ErrorKind, MemoryQuery, MemoryUpdate, NearestQuery, NewMemory, Store,
+        VectorSupport,
+    };
     let db = engram_testkit::TestDb::postgres();
     crate::common::vector_store(&db);
     db.execute("DROP TABLE memory_embeddings; DROP EXTENSION vector");
@@ -45,6 +49,13 @@ fn postgres_without_pgvector_serves_everything_else() {
     store
         .update(plain.id, MemoryUpdate::default().remove_embedding())
         .expect("nothing to remove");
+    match store.vector_support().unwrap() {
+        VectorSupport::Unavailable { reason } => assert!(
+            reason.contains("pgvector is installed on the server but not enabled"),
+            "{reason}"
+        ),
+        VectorSupport::Available => panic!("vectors reported available without pgvector"),
+    }
     let e = || Embedding::new(vec![1.0, 2.0]).unwrap();
     let errors = [
         store
@@ -72,6 +83,7 @@ fn postgres_without_pgvector_serves_everything_else() {
         "nothing half-written"
     );
     store.enable_vectors().expect("enable vectors");
+    assert_eq!(store.vector_support().unwrap(), VectorSupport::Available);
     store
         .insert(NewMemory::new("a", "x").embedding(e()))
         .expect("insert with embedding");
@@ -84,7 +96,7 @@ mod cases {
 
     use engram::{
         BackendKind, Embedding, ErrorKind, Memory, MemoryQuery, MemoryUpdate, Metric, NearestQuery,
-        Neighbour, NewMemory, Store, VectorIndex,
+        Neighbour, NewMemory, Store, VectorIndex, VectorSupport,
     };
     use engram_core::vector::rank_order;
     use engram_testkit::TestDb;
@@ -742,5 +754,20 @@ mod cases {
             .unwrap();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(back.as_slice()), bits(&odd));
+    }
+
+    pub fn a_migrated_store_supports_vectors_and_enabling_them_again_changes_nothing(db: &TestDb) {
+        let store = &vector_store(db);
+        assert_eq!(store.vector_support().unwrap(), VectorSupport::Available);
+        store.insert(embedded(1, "a", &[1.0, 0.0])).unwrap();
+        for _ in 0..2 {
+            store.enable_vectors().unwrap();
+        }
+        assert_eq!(store.vector_support().unwrap(), VectorSupport::Available);
+        assert_eq!(store.vector_dimensions().unwrap(), Some(2));
+        let near = store
+            .nearest(NearestQuery::new(vector(&[1.0, 0.0]), 5))
+            .unwrap();
+        assert_eq!(ids(&near), vec![id(1)]);
     }
 }

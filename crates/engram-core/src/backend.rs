@@ -68,6 +68,19 @@ impl Default for PoolOptions {
     }
 }
 
+/// Whether a store can keep and search embeddings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VectorSupport {
+    /// It can: SQLite always, PostgreSQL with pgvector enabled in the database.
+    Available,
+    /// It cannot (PostgreSQL without pgvector); the reason says what is missing and how to
+    /// get it.
+    Unavailable {
+        /// What is missing, and how to get it.
+        reason: String,
+    },
+}
+
 /// An approximate (HNSW) index over the embeddings, for one metric, with pgvector's
 /// parameters: `m` links per node (2 to 100), `ef_construction` candidates while building
 /// (4 to 1,000, at least `2 m`), and the store's dimensions (at most 2,000 for HNSW).
@@ -177,6 +190,10 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
 
     /// The dimensions every embedding of this store has, once one has been stored.
     fn vector_dimensions(&self) -> Result<Option<usize>>;
+
+    /// Whether this store can keep and search embeddings now, and if not, why and how to
+    /// make it able (the reason [`crate::Error::Unsupported`] would give).
+    fn vector_support(&self) -> Result<VectorSupport>;
 
     /// Makes vector operations available where the database needs a step for it: on
     /// PostgreSQL, enables pgvector in the database and creates the embeddings table (the

@@ -21,7 +21,9 @@ pub mod tape;
 pub mod validate;
 pub mod vector;
 
-pub use backend::{BackendKind, MemoryBackend, OnConflict, PoolOptions, VectorIndex};
+pub use backend::{
+    BackendKind, MemoryBackend, OnConflict, PoolOptions, VectorIndex, VectorSupport,
+};
 pub use dsn::{Dsn, SqliteLocation, SqliteMode};
 pub use error::{Context, Error, ErrorKind, Message, Result, Source};
 pub use model::{

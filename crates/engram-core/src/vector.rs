@@ -41,7 +41,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::{Error, Result};
+use crate::{Error, Memory, Result};
 
 /// Most components an embedding may have (pgvector's `VECTOR_MAX_DIM`).
 pub const MAX_DIMENSIONS: usize = 16_000;
@@ -170,17 +170,45 @@ impl Embedding {
     }
 }
 
-/// The dimensions shared by `embeddings` (`None` when there are none), or the mismatch
-/// error for the first that differs from the first one: a batch fixes one dimension.
-pub fn common_dimensions<'e>(
-    embeddings: impl IntoIterator<Item = &'e Embedding>,
-) -> Result<Option<usize>> {
-    let mut common = None;
-    for embedding in embeddings {
-        embedding.check_dimensions(common)?;
-        common = Some(embedding.dimensions());
+/// The dimensions shared by the embeddings of a batch of `memories` (`None` when none has
+/// one), or, for the first memory whose embedding differs from the batch's first one, an
+/// error naming it (`memory #N of the batch`): a batch fixes one dimension.
+///
+/// ```
+/// use engram_core::{validate, vector::common_dimensions, Embedding, NewMemory, Timestamp};
+/// let memory = |values: Vec<f32>| {
+///     let new = NewMemory::new("a", "x").embedding(Embedding::new(values).unwrap());
+///     validate::new_memory(new, Timestamp::from_micros(0)).unwrap()
+/// };
+/// assert_eq!(common_dimensions(&[memory(vec![1.0, 2.0])]).unwrap(), Some(2));
+/// let err = common_dimensions(&[memory(vec![1.0, 2.0]), memory(vec![1.0])]).unwrap_err();
+/// assert!(err.to_string().ends_with("(memory #2 of the batch)"), "{err}");
+/// ```
+pub fn common_dimensions(memories: &[Memory]) -> Result<Option<usize>> {
+    let mut first = None;
+    for (index, embedding) in memories
+        .iter()
+        .enumerate()
+        .filter_map(|(index, m)| Some((index, m.embedding.as_ref()?)))
+    {
+        match first {
+            None => first = Some(embedding.dimensions()),
+            Some(dimensions) if dimensions != embedding.dimensions() => {
+                return Err(Error::invalid(
+                    FIELD,
+                    format!(
+                        "has {} dimensions, but the batch's first embedding has {dimensions}; \
+                         every embedding in a store has the same dimensions \
+                         (memory #{} of the batch)",
+                        embedding.dimensions(),
+                        index + 1
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
     }
-    Ok(common)
+    Ok(first)
 }
 
 impl Serialize for Embedding {

@@ -23,6 +23,7 @@ use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error, Memory,
     MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, OnConflict,
     PolicyReport, PoolOptions, Result, Search, Stats, TierPolicy, Timestamp, VectorIndex,
+    VectorSupport,
 };
 
 use crate::connection::{PgConnection, PgConnectionManager, ServerError};
@@ -218,14 +219,12 @@ impl PostgresStore {
         on_conflict: OnConflict,
     ) -> Result<u64> {
         self.with_checks("inserting memories", |conn| {
+            let given = common_dimensions(memories)?;
             self.require_vectors(conn, "store embeddings")?;
             let insert = conn.prepared(sql::insert_memories_returning_ids(on_conflict))?;
             let insert_embeddings = conn.prepared(sql::INSERT_EMBEDDINGS)?;
             let mut tx = conn.client().transaction()?;
-            check_dimensions(
-                &mut tx,
-                memories.iter().filter_map(|m| m.embedding.as_ref()),
-            )?;
+            check_dimensions(&mut tx, given)?;
             let mut written = 0;
             for chunk in memories.chunks(INSERT_CHUNK) {
                 written +=
@@ -302,13 +301,14 @@ fn stored_dimensions(
         .map(|n| usize::try_from(n).unwrap_or(0)))
 }
 
-/// Fixes the store's dimensions to those of `embeddings` when none are fixed yet, and checks
-/// that they are the store's (inside the caller's transaction).
-fn check_dimensions<'e>(
+/// Fixes the store's dimensions to `given` (the dimensions of what is being written) when
+/// none are fixed yet, and checks that they are the store's (inside the caller's
+/// transaction); nothing to do for `None`.
+fn check_dimensions(
     tx: &mut impl GenericClient,
-    embeddings: impl IntoIterator<Item = &'e Embedding>,
+    given: Option<usize>,
 ) -> std::result::Result<(), Failure> {
-    let Some(given) = common_dimensions(embeddings)? else {
+    let Some(given) = given else {
         return Ok(());
     };
     tx.execute(sql::FIX_DIMENSIONS, &[&(given as i32)])?;
@@ -567,7 +567,7 @@ impl MemoryBackend for PostgresStore {
             let statement = conn.prepared(sql::update_memory())?;
             let mut tx = conn.client().transaction()?;
             if let Some(Some(embedding)) = &update.embedding {
-                check_dimensions(&mut tx, [embedding])?;
+                check_dimensions(&mut tx, Some(embedding.dimensions()))?;
             }
             let row = tx.query_opt(
                 &statement,
@@ -644,6 +644,18 @@ impl MemoryBackend for PostgresStore {
     fn vector_dimensions(&self) -> Result<Option<usize>> {
         self.with_checks("reading the store's dimensions", |conn| {
             stored_dimensions(conn.client())
+        })
+    }
+
+    fn vector_support(&self) -> Result<VectorSupport> {
+        self.with_checks("checking for pgvector", |conn| {
+            match self.require_vectors(conn, "store or search embeddings") {
+                Ok(()) => Ok(VectorSupport::Available),
+                Err(Failure::Rule(Error::Unsupported { reason, .. })) => {
+                    Ok(VectorSupport::Unavailable { reason })
+                }
+                Err(other) => Err(other),
+            }
         })
     }
 

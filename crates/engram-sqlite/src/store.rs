@@ -17,7 +17,7 @@ use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Embedding, Error, Memory,
     MemoryBackend, MemoryQuery, MemoryUpdate, Message, Metric, NearestQuery, Neighbour, OnConflict,
     PolicyReport, PoolOptions, Result, Search, SqliteLocation, SqliteMode, Stats, TierPolicy,
-    Timestamp, VectorIndex,
+    Timestamp, VectorIndex, VectorSupport,
 };
 
 use crate::{functions, sql};
@@ -347,13 +347,10 @@ fn engram_error(err: Error) -> rusqlite::Error {
     rusqlite::Error::UserFunctionError(Box::new(err))
 }
 
-/// Fixes the store's dimensions to those of `embeddings` when none are fixed yet, and checks
-/// that they are the store's; nothing to do when there are no embeddings.
-fn check_dimensions<'e>(
-    tx: &rusqlite::Connection,
-    embeddings: impl IntoIterator<Item = &'e Embedding>,
-) -> rusqlite::Result<()> {
-    let Some(given) = common_dimensions(embeddings).map_err(engram_error)? else {
+/// Fixes the store's dimensions to `given` (the dimensions of what is being written) when
+/// none are fixed yet, and checks that they are the store's; nothing to do for `None`.
+fn check_dimensions(tx: &rusqlite::Connection, given: Option<usize>) -> rusqlite::Result<()> {
+    let Some(given) = given else {
         return Ok(());
     };
     tx.prepare_cached(sql::FIX_DIMENSIONS)?
@@ -417,7 +414,7 @@ impl MemoryBackend for SqliteStore {
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
         let statement = sql::insert_memory(on_conflict);
         self.write("inserting memories", |tx| {
-            check_dimensions(tx, memories.iter().filter_map(|m| m.embedding.as_ref()))?;
+            check_dimensions(tx, common_dimensions(memories).map_err(engram_error)?)?;
             let mut insert = tx.prepare_cached(statement)?;
             let mut put_embedding = tx.prepare_cached(sql::PUT_EMBEDDING)?;
             let mut written = 0u64;
@@ -462,7 +459,7 @@ impl MemoryBackend for SqliteStore {
     ) -> Result<Option<Memory>> {
         self.write("updating a memory", |tx| {
             if let Some(Some(embedding)) = &update.embedding {
-                check_dimensions(tx, [embedding])?;
+                check_dimensions(tx, Some(embedding.dimensions()))?;
             }
             let updated = tx
                 .prepare_cached(sql::update_memory())?
@@ -546,6 +543,11 @@ impl MemoryBackend for SqliteStore {
 
     fn vector_dimensions(&self) -> Result<Option<usize>> {
         self.read("reading the store's dimensions", stored_dimensions)
+    }
+
+    /// Always available on SQLite.
+    fn vector_support(&self) -> Result<VectorSupport> {
+        Ok(VectorSupport::Available)
     }
 
     /// Always available on SQLite.

@@ -4,11 +4,12 @@
 
 use std::io::Write;
 
-use engram::{Embedding, MemoryQuery, MemoryUpdate, NearestQuery, NewMemory, Store, Timestamp};
+use engram::{
+    Embedding, MemoryQuery, MemoryUpdate, NearestQuery, NewMemory, Store, Timestamp, VectorSupport,
+};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::commands::vectors::VectorState;
 use crate::database::{self, Access, DsnSource, Target};
 use crate::error::{CliError, OutputResult};
 use crate::output;
@@ -127,9 +128,11 @@ pub fn run(target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
 /// pgvector; a store whose embeddings have other dimensions than the examples').
 fn vectors_here(store: &Store) -> Result<Result<(), String>, CliError> {
     let dimensions = store.vector_dimensions()?;
-    Ok(match VectorState::of(store, dimensions)? {
-        VectorState::Unavailable(reason) => Err(format!("no vectors on this database: {reason}")),
-        VectorState::Available => match dimensions {
+    Ok(match store.vector_support()? {
+        VectorSupport::Unavailable { reason } => {
+            Err(format!("no vectors on this database: {reason}"))
+        }
+        VectorSupport::Available => match dimensions {
             Some(n) if n != AXES.len() => Err(format!(
                 "this store's embeddings have {n} dimensions, the examples' {}",
                 AXES.len()

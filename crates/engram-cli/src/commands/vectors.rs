@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use engram::{BackendKind, Embedding, NearestQuery, Store, VectorIndex};
+use engram::{BackendKind, Embedding, Store, VectorIndex, VectorSupport};
 use serde_json::{json, Value};
 
 use crate::args::{OutputFormat, VectorsCommand};
@@ -58,10 +58,10 @@ pub fn run(command: VectorsCommand, target: &Target, out: &mut dyn Write) -> Res
 /// `engram vectors status`
 fn status(store: &Store, format: OutputFormat, out: &mut dyn Write) -> Result<(), CliError> {
     let dimensions = store.vector_dimensions()?;
-    let state = VectorState::of(store, dimensions)?;
-    let (enabled, reason) = match &state {
-        VectorState::Available => (true, None),
-        VectorState::Unavailable(reason) => (false, Some(reason.as_str())),
+    let support = store.vector_support()?;
+    let (enabled, reason) = match &support {
+        VectorSupport::Available => (true, None),
+        VectorSupport::Unavailable { reason } => (false, Some(reason.as_str())),
     };
     match format {
         OutputFormat::Table => {
@@ -103,29 +103,6 @@ fn backend_name(kind: BackendKind) -> &'static str {
     match kind {
         BackendKind::Sqlite => "sqlite",
         BackendKind::Postgres => "postgres",
-    }
-}
-
-/// Whether this store can store and search embeddings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VectorState {
-    /// It can (SQLite always; PostgreSQL with pgvector enabled).
-    Available,
-    /// It cannot; why, and how to make it able.
-    Unavailable(String),
-}
-
-impl VectorState {
-    /// Asks the store, with its `dimensions` (from [`Store::vector_dimensions`]): a search
-    /// for no neighbours succeeds exactly where vectors work, and fails with
-    /// [`engram::Error::Unsupported`], saying what is missing, where they do not.
-    pub fn of(store: &Store, dimensions: Option<usize>) -> Result<Self, CliError> {
-        let probe = Embedding::new(vec![0.0; dimensions.unwrap_or(1)])?;
-        match store.nearest(NearestQuery::new(probe, 0)) {
-            Ok(_) => Ok(VectorState::Available),
-            Err(engram::Error::Unsupported { reason, .. }) => Ok(VectorState::Unavailable(reason)),
-            Err(err) => Err(err.into()),
-        }
     }
 }
 
@@ -187,9 +164,6 @@ mod tests {
     fn sqlite_always_has_vectors() {
         let store = Store::open("sqlite::memory:").unwrap();
         store.migrate().unwrap();
-        assert_eq!(
-            VectorState::of(&store, None).unwrap(),
-            VectorState::Available
-        );
+        assert_eq!(store.vector_support().unwrap(), VectorSupport::Available);
     }
 }
