@@ -29,6 +29,7 @@
 mod store;
 
 pub use engram_core::document::MAX_DEPTH;
+pub use engram_core::index::IndexCheck;
 pub use engram_core::vector::MAX_DIMENSIONS;
 pub use engram_core::{
     BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error, ErrorKind, Memory,
@@ -38,7 +39,7 @@ pub use engram_core::{
     DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
 };
 pub use engram_migrate as migrate;
-pub use store::{Store, StoreBuilder};
+pub use store::{Store, StoreBuilder, INDEX_BATCH};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

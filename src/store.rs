@@ -11,7 +11,11 @@ use engram_core::{
     MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory, OnConflict,
     PolicyReport, PoolOptions, Result, Stats, TierPolicy, Timestamp, VectorIndex, VectorSupport,
 };
+use engram_core::index::IndexCheck;
 use engram_migrate::{MigrationSet, Migrator};
+
+/// Memories per transaction when [`Store::update_index`] applies the index's queue.
+pub const INDEX_BATCH: u64 = 10_000;
 use engram_postgres::PostgresStore;
 use engram_sqlite::SqliteStore;
 
@@ -156,16 +160,47 @@ impl Store {
         result.map_err(Error::from)
     }
 
-    /// Applies every pending migration; returns the versions applied (empty when the schema
-    /// was up to date). Safe to call from several processes at once.
+    /// Applies every pending migration, then brings SQLite's containment index up to date
+    /// (see [`Store::update_index`]); returns the versions applied (empty when the schema was
+    /// up to date). Safe to call from several processes at once.
     pub fn migrate(&self) -> Result<Vec<u32>> {
-        self.with_migrator(|migrator| {
+        let applied = self.with_migrator(|migrator| {
             Ok(migrator
                 .up(None)?
                 .into_iter()
                 .map(|applied| applied.version)
                 .collect())
-        })
+        })?;
+        self.update_index(&mut |_, _| {})?;
+        Ok(applied)
+    }
+
+    /// Applies the changes queued for SQLite's containment index in transactions of
+    /// [`INDEX_BATCH`] memories, calling `progress(applied, queued)` after each; returns how
+    /// many it applied. Every write does this for what it wrote; a migration that indexes
+    /// the memories already stored (0003) queues them all, and [`Store::migrate`] and
+    /// `engram migrate up` call this right after it. Until then queries stay exact, reading
+    /// the queued memories as candidates. Nothing to do on PostgreSQL.
+    pub fn update_index(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
+        self.backend().update_index(INDEX_BATCH, progress)
+    }
+
+    /// Recomputes the containment index's keys of every memory and compares them with the
+    /// stored index: a sound index has nothing [`missing`](IndexCheck::missing) and nothing
+    /// [`extra`](IndexCheck::extra). Always sound on PostgreSQL, which keeps its own
+    /// indexes.
+    ///
+    /// ```
+    /// # fn main() -> engram::Result<()> {
+    /// let store = engram::Store::open("sqlite::memory:")?;
+    /// store.migrate()?;
+    /// store.insert(engram::NewMemory::new("alice", "likes tea").metadata(serde_json::json!({"tags": ["tea"]})))?;
+    /// assert!(store.check_index()?.is_sound());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn check_index(&self) -> Result<IndexCheck> {
+        self.backend().check_index()
     }
 
     /// Stores one memory; returns it as stored (with its id and timestamps).

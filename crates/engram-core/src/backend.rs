@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::index::IndexCheck;
+
 use crate::{
     Cluster, ClusterQuery, ClusterUpsert, Memory, MemoryQuery, MemoryUpdate, Metric, NearestQuery,
     Neighbour, PolicyReport, Result, Stats, TierPolicy, Timestamp,
@@ -232,4 +234,15 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
 
     /// Memory counts per tier and per user, optionally for one user only.
     fn stats(&self, user_id: Option<&str>) -> Result<Stats>;
+
+    /// Applies queued changes to engram's own containment index, at most `batch` per
+    /// transaction, calling `progress(applied so far, queued at the start)` after each;
+    /// returns how many it applied. Every write applies the queue anyway; this is for a
+    /// migration that queued every stored memory (SQLite's 0003). Nothing to do on
+    /// PostgreSQL, whose GIN indexes PostgreSQL keeps.
+    fn update_index(&self, batch: u64, progress: &mut dyn FnMut(u64, u64)) -> Result<u64>;
+
+    /// Recomputes the containment index's keys of every memory and compares them with the
+    /// stored index (see [`IndexCheck`]).
+    fn check_index(&self) -> Result<IndexCheck>;
 }

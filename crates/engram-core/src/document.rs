@@ -307,14 +307,15 @@ pub fn canonical_number(number: &Number, field: &str) -> Result<Number> {
 /// assert!(!numbers_equal(&n("12345678901234567890"), &n("12345678901234567891")));
 /// ```
 pub fn numbers_equal(left: &Number, right: &Number) -> bool {
-    let (left, right) = (left.as_str(), right.as_str());
-    if left == right {
-        return true;
-    }
-    match (Decimal::split(left), Decimal::split(right)) {
-        (Some(l), Some(r)) => l.value_key() == r.value_key(),
-        _ => false,
-    }
+    let (left_text, right_text) = (left.as_str(), right.as_str());
+    left_text == right_text || number_value(left).is_some_and(|l| Some(l) == number_value(right))
+}
+
+/// A number's value as (is negative, significant digits, exponent of the last digit): the
+/// same for every spelling of one number (`1`, `1.0`, `1e0`), different for different
+/// values; zero is `(false, "", 0)`. `None` for text that is not a JSON number.
+pub(crate) fn number_value(number: &Number) -> Option<(bool, String, i64)> {
+    Decimal::split(number.as_str()).map(|decimal| decimal.value_key())
 }
 
 #[cfg(test)]

@@ -5,13 +5,15 @@
 //! SQLite and PostgreSQL crates implement, the one [`Error`] enum, DSN parsing ([`Dsn`]),
 //! input validation ([`validate`]), the query plan every backend renders ([`plan`]), the
 //! column order and decoding rules of stored rows ([`row`]), JSON document normalization ([`document`]) and the
-//! containment matcher ([`containment`]) that gives SQLite PostgreSQL's `jsonb @>`.
+//! containment matcher ([`containment`]) that gives SQLite PostgreSQL's `jsonb @>`, with the
+//! keys of SQLite's containment index ([`index`]).
 
 pub mod backend;
 pub mod containment;
 pub mod document;
 pub mod dsn;
 pub mod error;
+pub mod index;
 pub mod model;
 pub mod plan;
 pub mod policy;

@@ -12,6 +12,7 @@ use r2d2::{ManageConnection, Pool, PooledConnection};
 use serde_json::Value;
 use uuid::Uuid;
 
+use engram_core::index::IndexCheck;
 use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
@@ -798,6 +799,16 @@ impl MemoryBackend for PostgresStore {
             tx.commit()?;
             Ok(report)
         })
+    }
+
+    /// PostgreSQL keeps its GIN indexes itself: nothing is ever queued.
+    fn update_index(&self, _batch: u64, _progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// PostgreSQL keeps its GIN indexes itself (`amcheck` checks them where installed).
+    fn check_index(&self) -> Result<IndexCheck> {
+        Ok(IndexCheck::default())
     }
 
     fn stats(&self, user_id: Option<&str>) -> Result<Stats> {

@@ -8,6 +8,7 @@
 //! embeddings that pass the filters, with pgvector's distances computed by engram.
 
 mod functions;
+mod index;
 mod sql;
 mod store;
 

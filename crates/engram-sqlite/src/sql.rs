@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue};
+use rusqlite::vtab::array::Array;
+use rusqlite::ToSql;
 
 use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
 use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN};
@@ -130,35 +132,142 @@ pub const POLICY_TRIM: &str = "UPDATE memories SET content = substr(content, 1, 
 pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
      WHERE (?1 IS NULL OR user_id = ?1) GROUP BY user_id, tier";
 
+/// Whether the database has the containment index (migration 0003).
+pub const INDEX_EXISTS: &str =
+    "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'memory_index_queue'";
+
+/// The oldest ?1 queued changes: seq, ref, the values the postings reflect (NULL for a new
+/// memory), and the memory id the ref has now (NULL once deleted).
+pub const QUEUED_CHANGES: &str = "SELECT q.seq, q.ref, q.metadata, q.related_threads, r.memory_id \
+     FROM memory_index_queue AS q LEFT JOIN memory_index_refs AS r ON r.ref = q.ref \
+     ORDER BY q.seq LIMIT ?1";
+
+/// A memory's (?1) indexed values.
+pub const INDEXED_VALUES: &str = "SELECT metadata, related_threads FROM memories WHERE id = ?1";
+
+/// Every memory's ref and indexed values.
+pub const ALL_INDEXED_VALUES: &str = "SELECT r.ref, m.metadata, m.related_threads \
+     FROM memory_index_refs AS r JOIN memories AS m ON m.id = r.memory_id";
+
+/// Memories the index has no ref for.
+pub const MEMORIES_WITHOUT_REF: &str = "SELECT count(*) FROM memories \
+     WHERE NOT EXISTS (SELECT 1 FROM memory_index_refs AS r WHERE r.memory_id = memories.id)";
+
+/// Refs of no memory.
+pub const REFS_WITHOUT_MEMORY: &str = "SELECT count(*) FROM memory_index_refs AS r \
+     WHERE NOT EXISTS (SELECT 1 FROM memories AS m WHERE m.id = r.memory_id)";
+
+/// One chunk of a key's postings: ?1 key, ?2 chunk.
+pub const READ_CHUNK: &str =
+    "SELECT refs FROM memory_index_postings WHERE key = ?1 AND chunk = ?2";
+
+/// Writes one chunk: ?1 key, ?2 chunk, ?3 refs.
+pub const WRITE_CHUNK: &str = "INSERT INTO memory_index_postings (key, chunk, refs) \
+     VALUES (?1, ?2, ?3) ON CONFLICT (key, chunk) DO UPDATE SET refs = excluded.refs";
+
+/// Removes one chunk that no ref has any more: ?1 key, ?2 chunk.
+pub const DELETE_CHUNK: &str = "DELETE FROM memory_index_postings WHERE key = ?1 AND chunk = ?2";
+
+/// Every chunk of a key's (?1) postings, in order.
+pub const READ_POSTINGS: &str =
+    "SELECT chunk, refs FROM memory_index_postings WHERE key = ?1 ORDER BY chunk";
+
+/// Every chunk of every key.
+pub const ALL_POSTINGS: &str = "SELECT key, chunk, refs FROM memory_index_postings";
+
+/// Removes the queued changes up to seq ?1, once applied.
+pub const DEQUEUE: &str = "DELETE FROM memory_index_queue WHERE seq <= ?1";
+
+pub const COUNT_QUEUED: &str = "SELECT count(*) FROM memory_index_queue";
+
+/// The refs with queued changes.
+pub const QUEUED_REFS: &str = "SELECT DISTINCT ref FROM memory_index_queue";
+
+/// The highest ref handed out: about how many memories there are.
+pub const HIGHEST_REF: &str = "SELECT coalesce(max(ref), 0) FROM memory_index_refs";
+
 /// Most tiers a query binds one placeholder each for (see [`Params::condition`]).
 const MAX_TIER_PLACEHOLDERS: usize = 64;
+
+/// A value bound to a placeholder: a plain value, or the candidates of the containment index
+/// (read by `rarray`).
+pub enum Bound {
+    Value(SqlValue),
+    Array(Array),
+}
+
+impl ToSql for Bound {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Bound::Value(value) => value.to_sql(),
+            Bound::Array(array) => array.to_sql(),
+        }
+    }
+}
 
 /// A statement and the values bound to its `?` placeholders, in order.
 pub struct Filter {
     pub clause: String,
-    pub params: Vec<SqlValue>,
+    pub params: Vec<Bound>,
 }
 
-/// The statement of a [`QueryPlan`] (a select or a count of memories).
-pub fn memory_statement(plan: &QueryPlan<'_>) -> Filter {
-    let mut params = Params(Vec::new());
+/// The statement of a [`QueryPlan`] (a select, a count or a ranking of memories). With
+/// `candidates` (refs from the containment index), the rows are read from those memories
+/// alone, each still checked by every condition.
+pub fn memory_statement(plan: &QueryPlan<'_>, candidates: Option<Array>) -> Filter {
+    let mut params = Params {
+        values: Vec::new(),
+        candidates,
+    };
     let clause = plan.render(&mut params);
     Filter {
         clause,
-        params: params.0,
+        params: params.values,
     }
 }
 
-/// The values bound so far, in placeholder order.
-struct Params(Vec<SqlValue>);
+/// How many rows (at most `limit`) match `plan`'s conditions, counted without the index:
+/// what the plan would read if the containment index did not drive it.
+pub fn limited_count(plan: &QueryPlan<'_>, limit: i64) -> Filter {
+    let mut params = Params {
+        values: Vec::new(),
+        candidates: None,
+    };
+    let filter = plan.where_clause(|condition| params.condition(condition));
+    params.integer(limit);
+    Filter {
+        clause: format!("SELECT count(*) FROM (SELECT 1 FROM memories{filter} LIMIT ?)"),
+        params: params.values,
+    }
+}
+
+/// The values bound so far, in placeholder order, and the index's candidates until the
+/// first condition that uses them.
+struct Params {
+    values: Vec<Bound>,
+    candidates: Option<Array>,
+}
 
 impl Params {
     fn text(&mut self, value: &str) {
-        self.0.push(SqlValue::Text(value.to_string()));
+        self.values.push(Bound::Value(SqlValue::Text(value.to_string())));
     }
 
     fn integer(&mut self, value: i64) {
-        self.0.push(SqlValue::Integer(value));
+        self.values.push(Bound::Value(SqlValue::Integer(value)));
+    }
+
+    /// `memories.id IN (the candidates) AND ` the first time, nothing after (or without
+    /// candidates).
+    fn candidates(&mut self) -> &'static str {
+        match self.candidates.take() {
+            Some(candidates) => {
+                self.values.push(Bound::Array(candidates));
+                "memories.id IN (SELECT memory_id FROM memory_index_refs \
+                 WHERE ref IN rarray(?)) AND "
+            }
+            None => "",
+        }
     }
 }
 
@@ -194,15 +303,20 @@ impl RenderPlan for Params {
                 self.text(&serde_json::Value::from(tiers.to_vec()).to_string());
                 "tier IN (SELECT value FROM json_each(?))".into()
             }
+            // With the index's candidates, the matcher checks those alone.
             Condition::MetadataContains(filter) => {
+                let candidates = self.candidates();
                 self.text(&filter.to_string());
-                "engram_json_contains(metadata, ?)".into()
+                format!("{candidates}engram_json_contains(metadata, ?)").into()
             }
             Condition::RelatedToAny(threads) => {
+                let candidates = self.candidates();
                 self.text(&serde_json::Value::from(threads.to_vec()).to_string());
-                "EXISTS (SELECT 1 FROM json_each(memories.related_threads) AS r \
-                 WHERE r.value IN (SELECT value FROM json_each(?)))"
-                    .into()
+                format!(
+                    "{candidates}EXISTS (SELECT 1 FROM json_each(memories.related_threads) AS r \
+                     WHERE r.value IN (SELECT value FROM json_each(?)))"
+                )
+                .into()
             }
             Condition::Summarized(summarized) => {
                 self.integer(i64::from(summarized));
@@ -237,7 +351,8 @@ impl RenderPlan for Params {
     /// engram's own distance function over the stored bytes.
     fn distance(&mut self, ranking: &Ranking<'_>) -> String {
         self.text(ranking.metric.name());
-        self.0.push(SqlValue::Blob(ranking.vector.to_le_bytes()));
+        self.values
+            .push(Bound::Value(SqlValue::Blob(ranking.vector.to_le_bytes())));
         format!("{DISTANCE_FUNCTION}(?, memory_embeddings.embedding, ?)")
     }
 }

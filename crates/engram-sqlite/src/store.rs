@@ -9,7 +9,13 @@ use rusqlite::{params, params_from_iter, ErrorCode, OptionalExtension, Row, Tran
 use serde_json::Value;
 use uuid::Uuid;
 
-use engram_core::plan::QueryPlan;
+use std::rc::Rc;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::vtab::array::Array;
+
+use engram_core::index::{filter_keys, related_thread_key, IndexCheck};
+use engram_core::plan::{Condition, QueryPlan};
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{decode_cluster, decode_memory, decode_neighbour, StoredValue};
 use engram_core::vector::common_dimensions;
@@ -20,6 +26,7 @@ use engram_core::{
     Timestamp, VectorIndex, VectorSupport,
 };
 
+use crate::index::{self, Known};
 use crate::{functions, sql};
 
 const BACKEND: BackendKind = BackendKind::Sqlite;
@@ -128,6 +135,8 @@ impl SqliteStore {
             conn.pragma_update(None, "mmap_size", SQLITE_MMAP_BYTES)?;
             conn.pragma_update(None, "wal_autocheckpoint", SQLITE_WAL_CHECKPOINT_PAGES)?;
             conn.pragma_update(None, "journal_size_limit", SQLITE_WAL_SIZE_LIMIT)?;
+            // `rarray`: how a statement reads the containment index's candidates.
+            rusqlite::vtab::array::load_module(conn)?;
             functions::register_functions(conn)
         });
         let pool = Pool::builder()
@@ -157,8 +166,22 @@ impl SqliteStore {
             .map_err(|e| connection_error(&self.location, e))
     }
 
-    /// Runs `work` in an immediate transaction and commits it.
+    /// Runs `work` in an immediate transaction, brings the containment index up to date with
+    /// what it wrote (and anything queued before), and commits.
     fn write<T>(
+        &self,
+        context: &str,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.immediate(context, |tx| {
+            let value = work(tx)?;
+            index::apply_queue(tx, &Known::new())?;
+            Ok(value)
+        })
+    }
+
+    /// Runs `work` in an immediate transaction and commits it.
+    fn immediate<T>(
         &self,
         context: &str,
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
@@ -182,6 +205,117 @@ impl SqliteStore {
         let conn = self.connection()?;
         work(&conn).map_err(|e| db_error(&conn, context, e))
     }
+
+    /// Runs `work` in one read transaction: one snapshot for the index's candidates and the
+    /// statement that reads them.
+    fn read_snapshot<T>(
+        &self,
+        context: &str,
+        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.connection()?;
+        let result = conn.transaction().and_then(|tx| {
+            let value = work(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        });
+        result.map_err(|e| db_error(&conn, context, e))
+    }
+
+    /// Runs `plan` (whose rows `decode` reads), with the containment index's candidates
+    /// when [`index_candidates`] finds that they help.
+    fn run_plan<T>(
+        &self,
+        context: &str,
+        plan: &QueryPlan<'_>,
+        decode: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+        check: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
+    ) -> Result<Vec<T>> {
+        self.read_snapshot(context, |conn| {
+            check(conn)?;
+            let candidates = index_candidates(conn, plan)?;
+            let statement = sql::memory_statement(plan, candidates);
+            conn.prepare_cached(&statement.clause)?
+                .query_map(params_from_iter(statement.params.iter()), decode)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+    }
+}
+
+/// The refs of the memories that can match `plan`, from the containment index, when reading
+/// those is cheaper than what the plan reads without them; `None` to run it without. The
+/// rule, with C the number of candidates:
+///
+/// - a thread is one conversation, read from its own index: no candidates;
+/// - with a user, namespace or tier (each indexed), count up to C the rows those and the
+///   other conditions match; when fewer than C, they are the cheaper start: no candidates;
+/// - a count, or a nearest-neighbour ranking, reads every match: the candidates;
+/// - a page in the query's order is read newest first from the updated_at index, and the
+///   scan meets a match about once in N / C rows (N memories): it reads about
+///   (offset + limit) * N / C rows. The candidates are used when C is not more than that,
+///   that is when C * C <= (offset + limit) * N.
+fn index_candidates(conn: &rusqlite::Connection, plan: &QueryPlan<'_>) -> rusqlite::Result<Option<Array>> {
+    let mut all_of = Vec::new();
+    let mut any_of = Vec::new();
+    let mut other_index = false;
+    for condition in &plan.conditions {
+        match condition {
+            Condition::Thread(_) => return Ok(None),
+            Condition::MetadataContains(filter) => all_of = filter_keys(filter),
+            Condition::RelatedToAny(threads) => {
+                any_of = threads.iter().map(|t| related_thread_key(t)).collect();
+            }
+            Condition::User(_)
+            | Condition::Namespace(_)
+            | Condition::Tier(_)
+            | Condition::Tiers(_) => other_index = true,
+            Condition::Summarized(_)
+            | Condition::CreatedFrom(_)
+            | Condition::CreatedUntil(_)
+            | Condition::UpdatedFrom(_)
+            | Condition::UpdatedUntil(_) => {}
+        }
+    }
+    if (all_of.is_empty() && any_of.is_empty()) || !index::exists(conn)? {
+        return Ok(None);
+    }
+    let Some(refs) = index::candidates(conn, &all_of, &any_of)? else {
+        return Ok(None);
+    };
+    let found = refs.len() as i64;
+    let use_them = if other_index {
+        let others = QueryPlan {
+            conditions: plan
+                .conditions
+                .iter()
+                .filter(|c| !matches!(c, Condition::MetadataContains(_) | Condition::RelatedToAny(_)))
+                .copied()
+                .collect(),
+            page: None,
+            with_embeddings: false,
+            ranking: None,
+        };
+        let count = sql::limited_count(&others, found);
+        let matching: i64 = conn
+            .prepare_cached(&count.clause)?
+            .query_row(params_from_iter(count.params.iter()), |row| row.get(0))?;
+        matching >= found
+    } else {
+        match (&plan.page, &plan.ranking) {
+            (Some(page), None) => match page.limit() {
+                Some(limit) => {
+                    let memories: i64 = conn
+                        .prepare_cached(sql::HIGHEST_REF)?
+                        .query_row([], |row| row.get(0))?;
+                    let read = page.offset().saturating_add(limit).saturating_mul(memories);
+                    found.saturating_mul(found) <= read
+                }
+                None => true,
+            },
+            _ => true,
+        }
+    };
+    Ok(use_them.then(|| Rc::new(refs.into_iter().map(SqlValue::Integer).collect())))
 }
 
 /// Puts the database file in WAL mode, once, before the pool opens its connections. The mode
@@ -418,6 +552,8 @@ impl MemoryBackend for SqliteStore {
             let mut insert = tx.prepare_cached(statement)?;
             let mut put_embedding = tx.prepare_cached(sql::PUT_EMBEDDING)?;
             let mut written = 0u64;
+            // The rows written here: the index takes their values from memory.
+            let mut known = Known::with_capacity(memories.len());
             for m in memories {
                 let inserted = insert.execute(params![
                     m.id.to_string(),
@@ -433,11 +569,16 @@ impl MemoryBackend for SqliteStore {
                     m.created_at.as_micros(),
                     m.updated_at.as_micros(),
                 ])? as u64;
-                if let (1, Some(embedding)) = (inserted, &m.embedding) {
-                    put_embedding.execute(params![m.id.to_string(), embedding.to_le_bytes()])?;
+                if inserted == 1 {
+                    known.insert(m.id, (&m.metadata, &m.related_threads));
+                    if let Some(embedding) = &m.embedding {
+                        put_embedding
+                            .execute(params![m.id.to_string(), embedding.to_le_bytes()])?;
+                    }
                 }
                 written += inserted;
             }
+            index::apply_queue(tx, &known)?;
             Ok(written)
         })
     }
@@ -503,41 +644,38 @@ impl MemoryBackend for SqliteStore {
     }
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
-        let select = sql::memory_statement(&QueryPlan::select(query));
-        self.read("querying memories", |conn| {
-            conn.prepare_cached(&select.clause)?
-                .query_map(params_from_iter(select.params.iter()), memory_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .and_then(all_decoded)
+        let plan = QueryPlan::select(query);
+        self.run_plan("querying memories", &plan, memory_row, |_| Ok(()))
+            .and_then(all_decoded)
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
-        let count = sql::memory_statement(&QueryPlan::count(query));
-        self.read("counting memories", |conn| {
-            conn.prepare_cached(&count.clause)?
-                .query_row(params_from_iter(count.params.iter()), |row| {
-                    row.get::<_, i64>(0)
-                })
-                .map(|n| n as u64)
-        })
+        let plan = QueryPlan::count(query);
+        let counts = self.run_plan(
+            "counting memories",
+            &plan,
+            |row| row.get::<_, i64>(0),
+            |_| Ok(()),
+        )?;
+        Ok(counts.first().map_or(0, |&n| n as u64))
     }
 
     fn nearest_memories(&self, query: &NearestQuery) -> Result<Vec<Neighbour>> {
         // SQLite has no approximate index: every search is exact.
-        let select = sql::memory_statement(&QueryPlan::nearest(query, Search::Exact));
-        self.read("searching memories by vector", |conn| {
+        let plan = QueryPlan::nearest(query, Search::Exact);
+        let check = |conn: &rusqlite::Connection| {
             let stored = stored_dimensions(conn)?;
             query
                 .vector
                 .check_dimensions(stored)
-                .map_err(engram_error)?;
-            conn.prepare_cached(&select.clause)?
-                .query_map(params_from_iter(select.params.iter()), |row| {
-                    Ok(decode_neighbour(stored_values(row)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
+                .map_err(engram_error)
+        };
+        self.run_plan(
+            "searching memories by vector",
+            &plan,
+            |row| Ok(decode_neighbour(stored_values(row)?)),
+            check,
+        )
         .and_then(all_decoded)
     }
 
@@ -637,6 +775,32 @@ impl MemoryBackend for SqliteStore {
             }
             Ok(report)
         })
+    }
+
+    fn update_index(&self, batch: u64, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
+        let queued = self.read("reading the index queue", |conn| {
+            if index::exists(conn)? {
+                index::queued(conn)
+            } else {
+                Ok(0)
+            }
+        })?;
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let mut applied = 0;
+        loop {
+            let step = self.immediate("updating the containment index", |tx| {
+                index::apply_queue_limited(tx, &Known::new(), batch)
+            })?;
+            if step == 0 {
+                return Ok(applied);
+            }
+            applied += step;
+            progress(applied, queued.max(applied));
+        }
+    }
+
+    fn check_index(&self) -> Result<IndexCheck> {
+        self.read_snapshot("checking the containment index", index::check)
     }
 
     fn stats(&self, user_id: Option<&str>) -> Result<Stats> {

@@ -14,6 +14,7 @@ use crate::args::{DownArgs, MigrateCommand, OutputFormat};
 use crate::database::{self, Access, Target};
 use crate::error::{CliError, OutputResult};
 use crate::output::{self, short_time, Table};
+use crate::progress;
 
 /// `engram init-db`: apply every pending migration.
 pub fn init_db(target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
@@ -92,7 +93,23 @@ fn up(target: &Target, to: Option<u32>, out: &mut dyn Write) -> Result<(), CliEr
         )
         .output()?;
     }
-    write_runs(out, "applied", &runs)
+    write_runs(out, "applied", &runs)?;
+    update_index(&store, out)
+}
+
+/// Applies what a migration queued for SQLite's containment index (every memory stored
+/// before 0003), with a progress bar on a terminal; says how many memories it indexed.
+fn update_index(store: &Store, out: &mut dyn Write) -> Result<(), CliError> {
+    let bar = progress::bar(None, "memories indexed");
+    let indexed = store.update_index(&mut |applied, queued| {
+        bar.set_message(format!("of {queued}"));
+        bar.set_position(applied);
+    })?;
+    bar.finish_and_clear();
+    if indexed > 0 {
+        writeln!(out, "containment index: {indexed} memories indexed").output()?;
+    }
+    Ok(())
 }
 
 fn down(args: DownArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {

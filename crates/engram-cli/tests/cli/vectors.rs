@@ -358,7 +358,7 @@ pub fn export_and_import_keep_embeddings_exactly(db: &TestDb) {
         );
     }
     // Within one file, the first embedding fixes the dimensions for the lines after it.
-    db.ok(&["migrate", "down", "--steps", "1", "--yes"]);
+    db.ok(&["migrate", "down", "--to", "1", "--yes"]);
     db.ok(&["migrate", "up"]);
     let text = concat!(
         r#"{"user_id":"u","content":"a","embedding":[1, 2, 3]}"#,
@@ -382,8 +382,8 @@ pub fn a_demo_from_before_vectors_gets_embeddings(db: &TestDb) {
     require_vectors(db);
     let first = db.ok(&["demo"]);
     assert!(!first.contains("embeddings: added"), "{first}");
-    // Reverting the vector migration leaves the examples without embeddings.
-    db.ok(&["migrate", "down", "--steps", "1", "--yes"]);
+    // Reverting to before the vector migration leaves the examples without embeddings.
+    db.ok(&["migrate", "down", "--to", "1", "--yes"]);
     let again = db.ok(&["demo"]);
     assert!(
         again.contains("examples: 6 memories, 0 new, 6 already stored")

@@ -1,0 +1,282 @@
+//! The keys of engram's containment index (SQLite's counterpart of PostgreSQL's GIN index):
+//! the keys a memory yields from its metadata and related threads, and the keys a filter
+//! needs a memory to have.
+//!
+//! A key stands for one path from the top of the metadata to a scalar, with the scalar's
+//! value, or for one path at which a container (object or array) stands. A path is the
+//! object keys and array levels on the way, array positions left out: in
+//! `{"tags": ["a", "b"]}` both `"a"` and `"b"` are at the path `tags[]`. That is the idea of
+//! PostgreSQL's `jsonb_path_ops`, with array levels kept in the path, so that
+//! `{"a": 5}` and `{"a": [5]}` (which do not contain each other) give different keys.
+//!
+//! The index is sound because of one rule, which follows from [`crate::containment`]'s:
+//! **when a memory's metadata contains a filter, every key of the filter is a key of the
+//! metadata.** An object contains an object only if each key of the right side is on the
+//! left with a contained value; an array contains an array only if each scalar on the right
+//! equals a scalar item on the left and each container on the right is contained by a
+//! container item of the same type; below the top level a scalar is contained only by an
+//! equal scalar. So each path to a scalar in the filter is a path to an equal scalar in
+//! the metadata, and each empty container in the filter stands where the metadata has a
+//! container of its type. A filter therefore yields the keys of its scalars and of its
+//! empty containers only; a non-empty container's type is implied by the keys below it.
+//! The converse does not hold (two items of one array can supply the keys of one filter
+//! item), so every candidate the index gives is checked again with the exact matcher.
+//!
+//! Values are keyed by what containment compares: strings by their bytes, numbers by their
+//! decimal value (`1`, `1.0` and `1e0` give one key), `true` apart from `1`.
+//!
+//! A key is the 64-bit FNV-1a hash of an unambiguous encoding of its path and value. Two
+//! different keys may share a hash; that only adds a candidate, which the matcher rejects.
+//! The hash is part of the stored index: changing it needs a migration that rebuilds it.
+//!
+//! ```
+//! use engram_core::index::{filter_keys, memory_keys};
+//! use serde_json::json;
+//! let memory = memory_keys(&json!({"tags": ["a", "b"], "n": 1.0}), &[]);
+//! let filter = filter_keys(&json!({"tags": ["b"], "n": 1}));
+//! assert!(filter.iter().all(|key| memory.contains(key)));
+//! assert!(filter_keys(&json!({})).is_empty());
+//! ```
+
+use serde_json::Value;
+
+use crate::document::number_value;
+
+/// One key of the containment index.
+pub type IndexKey = i64;
+
+/// What a check of the containment index found: it recomputes the keys of every memory and
+/// compares them with the stored index, leaving out memories whose changes are still queued
+/// (queries treat those as candidates; the next write brings their postings up to date).
+/// A sound index has nothing missing and nothing extra. On PostgreSQL, whose GIN indexes
+/// PostgreSQL maintains, every count is 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexCheck {
+    /// (key, memory) pairs the memories' values yield that the index lacks, plus memories
+    /// the index has no entry for.
+    pub missing: u64,
+    /// (key, memory) pairs in the index that no memory's values yield, plus index entries
+    /// of no memory.
+    pub extra: u64,
+    /// Changes queued and not yet applied to the index.
+    pub queued: u64,
+}
+
+impl IndexCheck {
+    /// Nothing missing and nothing extra.
+    pub fn is_sound(&self) -> bool {
+        self.missing == 0 && self.extra == 0
+    }
+}
+
+/// The keys of a memory, sorted and without repeats: those of its metadata (every path to a
+/// scalar with its value, every path to a container with its type) and one per related
+/// thread.
+pub fn memory_keys(metadata: &Value, related_threads: &[String]) -> Vec<IndexKey> {
+    let mut keys = Vec::new();
+    walk_top(metadata, Yield::Everything, &mut keys);
+    keys.extend(related_threads.iter().map(|thread| related_thread_key(thread)));
+    sorted(keys)
+}
+
+/// The keys every memory whose metadata contains `filter` has, sorted and without repeats:
+/// those of its scalars and of its empty containers. Empty when the filter has neither
+/// (`{}`): then the index cannot narrow the search.
+pub fn filter_keys(filter: &Value) -> Vec<IndexKey> {
+    let mut keys = Vec::new();
+    walk_top(filter, Yield::Needed, &mut keys);
+    sorted(keys)
+}
+
+/// The key of a memory that lists `thread` among its related threads.
+pub fn related_thread_key(thread: &str) -> IndexKey {
+    Fnv::new().byte(RELATED_THREAD).text(thread).key()
+}
+
+/// Which container keys a walk yields.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Yield {
+    /// A document's: every container's.
+    Everything,
+    /// A filter's: only empty containers' (a non-empty one's keys below imply its type).
+    Needed,
+}
+
+// The encoding's tags: every path step and every value starts with one, so that no two
+// different (path, value) pairs encode to the same bytes.
+const OBJECT_KEY: u8 = 0x01;
+const ARRAY_LEVEL: u8 = 0x02;
+const NULL: u8 = 0x10;
+const TRUE: u8 = 0x11;
+const FALSE: u8 = 0x12;
+const STRING: u8 = 0x13;
+const NUMBER: u8 = 0x14;
+const IS_OBJECT: u8 = 0x20;
+const IS_ARRAY: u8 = 0x21;
+const RELATED_THREAD: u8 = 0x30;
+
+/// The top level: metadata and filters are objects, whose own type is no key (every
+/// memory's metadata is an object).
+fn walk_top(value: &Value, yield_: Yield, keys: &mut Vec<IndexKey>) {
+    if let Value::Object(map) = value {
+        for (key, item) in map {
+            walk(item, Fnv::new().byte(OBJECT_KEY).text(key), yield_, keys);
+        }
+    }
+}
+
+fn walk(value: &Value, path: Fnv, yield_: Yield, keys: &mut Vec<IndexKey>) {
+    match value {
+        Value::Object(map) => {
+            if yield_ == Yield::Everything || map.is_empty() {
+                keys.push(path.byte(IS_OBJECT).key());
+            }
+            for (key, item) in map {
+                walk(item, path.byte(OBJECT_KEY).text(key), yield_, keys);
+            }
+        }
+        Value::Array(items) => {
+            if yield_ == Yield::Everything || items.is_empty() {
+                keys.push(path.byte(IS_ARRAY).key());
+            }
+            let inner = path.byte(ARRAY_LEVEL);
+            for item in items {
+                walk(item, inner, yield_, keys);
+            }
+        }
+        Value::Null => keys.push(path.byte(NULL).key()),
+        Value::Bool(true) => keys.push(path.byte(TRUE).key()),
+        Value::Bool(false) => keys.push(path.byte(FALSE).key()),
+        Value::String(text) => keys.push(path.byte(STRING).text(text).key()),
+        Value::Number(number) => {
+            let path = path.byte(NUMBER);
+            let key = match number_value(number) {
+                Some((negative, digits, exponent)) => path
+                    .byte(u8::from(negative))
+                    .text(&digits)
+                    .bytes(&exponent.to_le_bytes()),
+                // Not reachable for a parsed JSON number; its text is then its value.
+                None => path.byte(0xff).text(number.as_str()),
+            };
+            keys.push(key.key());
+        }
+    }
+}
+
+fn sorted(mut keys: Vec<IndexKey>) -> Vec<IndexKey> {
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// 64-bit FNV-1a over the encoding, fed a step at a time; a copy is the hash of a prefix.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    fn new() -> Self {
+        Fnv(Self::OFFSET_BASIS)
+    }
+
+    fn bytes(mut self, bytes: &[u8]) -> Self {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(Self::PRIME);
+        }
+        self
+    }
+
+    fn byte(self, byte: u8) -> Self {
+        self.bytes(&[byte])
+    }
+
+    /// Text as its length, then its bytes, so that where it ends is part of the encoding.
+    fn text(self, text: &str) -> Self {
+        self.bytes(&(text.len() as u64).to_le_bytes())
+            .bytes(text.as_bytes())
+    }
+
+    fn key(self) -> IndexKey {
+        self.0 as IndexKey
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containment::{contains, PINNED_CASES};
+    use serde_json::json;
+
+    fn doc(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    fn subset(filter: &[IndexKey], memory: &[IndexKey]) -> bool {
+        filter.iter().all(|key| memory.binary_search(key).is_ok())
+    }
+
+    #[test]
+    fn number_spellings_share_a_key_and_types_do_not() {
+        let one = memory_keys(&doc(r#"{"a": 1}"#), &[]);
+        for spelling in ["1.0", "1e0", "10e-1", "0.1e1"] {
+            let filter = doc(&format!(r#"{{"a": {spelling}}}"#));
+            assert!(subset(&filter_keys(&filter), &one), "{spelling}");
+        }
+        for other in ["true", "\"1\"", "[1]", "2", "1.0000000000000000000001"] {
+            let filter = doc(&format!(r#"{{"a": {other}}}"#));
+            assert!(!subset(&filter_keys(&filter), &one), "{other}");
+        }
+        let big = memory_keys(&doc(r#"{"a": 12345678901234567890}"#), &[]);
+        let next = filter_keys(&doc(r#"{"a": 12345678901234567891}"#));
+        assert!(!subset(&next, &big));
+    }
+
+    #[test]
+    fn empty_containers_need_a_container_of_their_type() {
+        let memory = memory_keys(&doc(r#"{"a": [1], "o": {"x": null}}"#), &[]);
+        assert!(subset(&filter_keys(&doc(r#"{"a": []}"#)), &memory));
+        assert!(subset(&filter_keys(&doc(r#"{"o": {}}"#)), &memory));
+        assert!(!subset(&filter_keys(&doc(r#"{"a": {}}"#)), &memory));
+        assert!(!subset(&filter_keys(&doc(r#"{"o": []}"#)), &memory));
+        assert!(!subset(&filter_keys(&doc(r#"{"b": []}"#)), &memory));
+        assert!(filter_keys(&doc("{}")).is_empty());
+        assert_eq!(filter_keys(&doc(r#"{"a": [[]]}"#)).len(), 1);
+    }
+
+    #[test]
+    fn array_levels_are_part_of_the_path() {
+        let memory = memory_keys(&doc(r#"{"a": [5], "b": 5}"#), &[]);
+        assert!(!subset(&filter_keys(&doc(r#"{"a": 5}"#)), &memory));
+        assert!(!subset(&filter_keys(&doc(r#"{"b": [5]}"#)), &memory));
+        assert!(subset(&filter_keys(&doc(r#"{"a": [5, 5]}"#)), &memory));
+    }
+
+    #[test]
+    fn related_threads_have_keys_of_their_own() {
+        let memory = memory_keys(&json!({"t": "x"}), &["x".to_string()]);
+        assert!(memory.contains(&related_thread_key("x")));
+        assert!(!memory.contains(&related_thread_key("y")));
+        // A thread id is not a metadata string.
+        assert_ne!(related_thread_key("x"), filter_keys(&json!({"t": "x"}))[0]);
+    }
+
+    /// The rule the index rests on, on the pairs where a naive matcher goes wrong: wherever
+    /// the matcher says the left contains the right, the right's keys are the left's.
+    #[test]
+    fn a_contained_filters_keys_are_the_documents() {
+        for &(left, right, _) in PINNED_CASES {
+            let (left, right) = (doc(left), doc(right));
+            let (Value::Object(_), Value::Object(_)) = (&left, &right) else {
+                continue;
+            };
+            if contains(&left, &right) {
+                assert!(
+                    subset(&filter_keys(&right), &memory_keys(&left, &[])),
+                    "{left} @> {right}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! The containment index on SQLite: its posting chunks, bringing it up to date inside every
+//! write transaction, the candidates it gives a query, and the check that recomputes it.
+//!
+//! The tables (migration 0003) are:
+//!
+//! - `memory_index_refs`: a stable integer `ref` per memory (`VACUUM` may renumber the
+//!   implicit rowids of `memories`, never an `INTEGER PRIMARY KEY`);
+//! - `memory_index_postings`: per key ([`engram_core::index`]) and chunk of 4,096 refs, the
+//!   refs that have the key, as a list of offsets or a bitmap ([`Chunk`]);
+//! - `memory_index_queue`: what changed since the postings were last brought up to date.
+//!   Triggers on `memories` fill it (with the old metadata and related threads of an
+//!   update or delete), so that every write, engram's or any other program's, is recorded;
+//!   [`apply_queue`] empties it inside each of engram's write transactions.
+//!
+//! A query reads the postings of its filter's keys and adds every queued ref (whose
+//! postings may be stale) to the candidates; the exact matcher then checks each candidate
+//! in the same statement, so answers are exact whether or not the queue is empty.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use uuid::Uuid;
+
+use engram_core::index::{memory_keys, IndexCheck, IndexKey};
+
+use crate::sql;
+
+/// Refs per chunk: 2^12, so that a chunk's bitmap is 512 bytes.
+const CHUNK_BITS: u32 = 12;
+const CHUNK_REFS: usize = 1 << CHUNK_BITS;
+const BITMAP_BYTES: usize = CHUNK_REFS / 8;
+/// A chunk of fewer refs than this is a list of 2-byte offsets (shorter than the bitmap).
+const LIST_LIMIT: usize = BITMAP_BYTES / 2;
+
+/// A memory's stable number in the index.
+pub type Ref = i64;
+
+fn chunk_of(reference: Ref) -> (i64, u16) {
+    (
+        reference >> CHUNK_BITS,
+        (reference & (CHUNK_REFS as i64 - 1)) as u16,
+    )
+}
+
+/// The refs of one chunk that have one key, as sorted offsets within the chunk.
+///
+/// Stored as the offsets' little-endian `u16`s when there are fewer than [`LIST_LIMIT`],
+/// else as a bitmap of [`BITMAP_BYTES`] bytes (bit `i % 8` of byte `i / 8` for offset `i`);
+/// the length tells which.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Chunk(Vec<u16>);
+
+impl Chunk {
+    fn decode(blob: &[u8]) -> Chunk {
+        if blob.len() == BITMAP_BYTES {
+            let mut offsets = Vec::new();
+            for (byte_index, &byte) in blob.iter().enumerate() {
+                let mut bits = byte;
+                while bits != 0 {
+                    let bit = bits.trailing_zeros() as usize;
+                    offsets.push((byte_index * 8 + bit) as u16);
+                    bits &= bits - 1;
+                }
+            }
+            Chunk(offsets)
+        } else {
+            Chunk(
+                blob.chunks_exact(2)
+                    .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+                    .collect(),
+            )
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        if self.0.len() < LIST_LIMIT {
+            self.0.iter().flat_map(|offset| offset.to_le_bytes()).collect()
+        } else {
+            let mut bitmap = vec![0u8; BITMAP_BYTES];
+            for &offset in &self.0 {
+                bitmap[usize::from(offset) / 8] |= 1 << (offset % 8);
+            }
+            bitmap
+        }
+    }
+
+    /// Adds and removes offsets (each list sorted); a removal wins over an addition.
+    fn apply(&mut self, add: &[u16], remove: &[u16]) {
+        let mut merged = Vec::with_capacity(self.0.len() + add.len());
+        let (mut left, mut right) = (self.0.iter().peekable(), add.iter().peekable());
+        loop {
+            let next = match (left.peek(), right.peek()) {
+                (Some(&&l), Some(&&r)) if l < r => left.next().copied(),
+                (Some(&&l), Some(&&r)) if l > r => right.next().copied(),
+                (Some(_), Some(_)) => {
+                    right.next();
+                    left.next().copied()
+                }
+                (Some(_), None) => left.next().copied(),
+                (None, Some(_)) => right.next().copied(),
+                (None, None) => break,
+            };
+            if let Some(offset) = next {
+                if remove.binary_search(&offset).is_err() {
+                    merged.push(offset);
+                }
+            }
+        }
+        self.0 = merged;
+    }
+}
+
+/// Whether the database has the index (a schema from before migration 0003 has not).
+pub fn exists(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.prepare_cached(sql::INDEX_EXISTS)?.exists([])
+}
+
+/// The metadata and related threads of a memory, as engram knows them without reading the
+/// row (the rows a transaction has just inserted).
+pub type Known<'a> = HashMap<Uuid, (&'a Value, &'a [String])>;
+
+/// Brings the postings up to date with every queued change, and empties the queue; returns
+/// how many changes it applied. `known` may give the current values of memories, which are
+/// then not read back. Does nothing on a schema without the index.
+pub fn apply_queue(tx: &Connection, known: &Known<'_>) -> rusqlite::Result<u64> {
+    apply_queue_limited(tx, known, i64::MAX)
+}
+
+/// [`apply_queue`] for at most `limit` queued changes (the oldest); returns how many.
+pub fn apply_queue_limited(tx: &Connection, known: &Known<'_>, limit: i64) -> rusqlite::Result<u64> {
+    if !exists(tx)? {
+        return Ok(0);
+    }
+    // The first queued change of a ref holds the values its postings reflect (none for a
+    // new memory); the memory as it is now (none once deleted) is what they must reflect.
+    let mut indexed: BTreeMap<Ref, (Option<String>, Option<String>)> = BTreeMap::new();
+    let mut current: HashMap<Ref, Option<String>> = HashMap::new();
+    let mut last_seq = None;
+    {
+        let mut queued = tx.prepare_cached(sql::QUEUED_CHANGES)?;
+        let mut rows = queued.query([limit])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let reference: Ref = row.get(1)?;
+            last_seq = Some(seq);
+            indexed
+                .entry(reference)
+                .or_insert((row.get(2)?, row.get(3)?));
+            current.insert(reference, row.get(4)?);
+        }
+    }
+    let Some(last_seq) = last_seq else {
+        return Ok(0);
+    };
+    let mut read_memory = tx.prepare_cached(sql::INDEXED_VALUES)?;
+    let mut changes: BTreeMap<(IndexKey, i64), (Vec<u16>, Vec<u16>)> = BTreeMap::new();
+    for (&reference, (old_metadata, old_threads)) in &indexed {
+        let before = match (old_metadata, old_threads) {
+            (Some(metadata), Some(threads)) => stored_keys(metadata, threads)?,
+            _ => Vec::new(),
+        };
+        let after = match current.get(&reference).cloned().flatten() {
+            None => Vec::new(),
+            Some(memory_id) => match memory_id.parse().ok().and_then(|id: Uuid| known.get(&id)) {
+                Some((metadata, threads)) => memory_keys(metadata, threads),
+                None => match read_memory
+                    .query_row([&memory_id], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                    })
+                    .optional()?
+                {
+                    Some((metadata, threads)) => stored_keys(&metadata, &threads)?,
+                    None => Vec::new(),
+                },
+            },
+        };
+        let (chunk, offset) = chunk_of(reference);
+        for key in difference(&after, &before) {
+            changes.entry((key, chunk)).or_default().0.push(offset);
+        }
+        for key in difference(&before, &after) {
+            changes.entry((key, chunk)).or_default().1.push(offset);
+        }
+    }
+    let mut read = tx.prepare_cached(sql::READ_CHUNK)?;
+    let mut write = tx.prepare_cached(sql::WRITE_CHUNK)?;
+    let mut delete = tx.prepare_cached(sql::DELETE_CHUNK)?;
+    for ((key, chunk), (mut add, mut remove)) in changes {
+        add.sort_unstable();
+        remove.sort_unstable();
+        let mut postings = read
+            .query_row(params![key, chunk], |row| {
+                Ok(Chunk::decode(row.get_ref(0)?.as_blob()?))
+            })
+            .optional()?
+            .unwrap_or_default();
+        postings.apply(&add, &remove);
+        if postings.0.is_empty() {
+            delete.execute(params![key, chunk])?;
+        } else {
+            write.execute(params![key, chunk, postings.encode()])?;
+        }
+    }
+    let applied = tx
+        .prepare_cached(sql::DEQUEUE)?
+        .execute([last_seq])?;
+    Ok(applied as u64)
+}
+
+/// The keys of stored metadata and related threads (JSON text as engram writes it).
+fn stored_keys(metadata: &str, related_threads: &str) -> rusqlite::Result<Vec<IndexKey>> {
+    let metadata: Value = serde_json::from_str(metadata).map_err(stored_json_error)?;
+    let threads: Vec<String> = serde_json::from_str(related_threads).map_err(stored_json_error)?;
+    Ok(memory_keys(&metadata, &threads))
+}
+
+fn stored_json_error(err: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(err))
+}
+
+/// The keys of `left` that are not in `right` (both sorted).
+fn difference<'a>(left: &'a [IndexKey], right: &'a [IndexKey]) -> impl Iterator<Item = IndexKey> + 'a {
+    left.iter()
+        .copied()
+        .filter(|key| right.binary_search(key).is_err())
+}
+
+/// How many queued changes there are.
+pub fn queued(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached(sql::COUNT_QUEUED)?
+        .query_row([], |row| row.get::<_, i64>(0))
+        .map(|n| n as u64)
+}
+
+/// The refs whose postings have every key of `all_of` (none: every ref) and at least one
+/// key of `any_of` (none: no condition), plus every queued ref; sorted. `None` when neither
+/// list has a key (the index cannot narrow anything).
+pub fn candidates(
+    conn: &Connection,
+    all_of: &[IndexKey],
+    any_of: &[IndexKey],
+) -> rusqlite::Result<Option<Vec<Ref>>> {
+    if all_of.is_empty() && any_of.is_empty() {
+        return Ok(None);
+    }
+    let mut found: Option<Vec<Ref>> = None;
+    for &key in all_of {
+        let refs = postings(conn, key)?;
+        found = Some(match found {
+            None => refs,
+            Some(so_far) => intersection(&so_far, &refs),
+        });
+        if found.as_ref().is_some_and(Vec::is_empty) {
+            break;
+        }
+    }
+    if !any_of.is_empty() && found.as_ref().is_none_or(|refs| !refs.is_empty()) {
+        let mut union = Vec::new();
+        for &key in any_of {
+            union.extend(postings(conn, key)?);
+        }
+        union.sort_unstable();
+        union.dedup();
+        found = Some(match found {
+            None => union,
+            Some(so_far) => intersection(&so_far, &union),
+        });
+    }
+    let mut found = found.unwrap_or_default();
+    let mut queued = conn.prepare_cached(sql::QUEUED_REFS)?;
+    let pending = queued
+        .query_map([], |row| row.get::<_, Ref>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if !pending.is_empty() {
+        found.extend(pending);
+        found.sort_unstable();
+        found.dedup();
+    }
+    Ok(Some(found))
+}
+
+/// Every ref that has `key`, sorted.
+fn postings(conn: &Connection, key: IndexKey) -> rusqlite::Result<Vec<Ref>> {
+    let mut read = conn.prepare_cached(sql::READ_POSTINGS)?;
+    let mut rows = read.query([key])?;
+    let mut refs = Vec::new();
+    while let Some(row) = rows.next()? {
+        let chunk: i64 = row.get(0)?;
+        let base = chunk << CHUNK_BITS;
+        let offsets = Chunk::decode(row.get_ref(1)?.as_blob()?);
+        refs.extend(offsets.0.into_iter().map(|offset| base + i64::from(offset)));
+    }
+    Ok(refs)
+}
+
+fn intersection(left: &[Ref], right: &[Ref]) -> Vec<Ref> {
+    let (small, large) = if left.len() <= right.len() {
+        (left, right)
+    } else {
+        (right, left)
+    };
+    small
+        .iter()
+        .copied()
+        .filter(|r| large.binary_search(r).is_ok())
+        .collect()
+}
+
+/// Recomputes the keys of every memory and compares them with the postings.
+pub fn check(conn: &Connection) -> rusqlite::Result<IndexCheck> {
+    if !exists(conn)? {
+        return Ok(IndexCheck::default());
+    }
+    let pending: HashSet<Ref> = conn
+        .prepare_cached(sql::QUEUED_REFS)?
+        .query_map([], |row| row.get::<_, Ref>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut expected: HashSet<(IndexKey, Ref)> = HashSet::new();
+    {
+        let mut all = conn.prepare(sql::ALL_INDEXED_VALUES)?;
+        let mut rows = all.query([])?;
+        while let Some(row) = rows.next()? {
+            let reference: Ref = row.get(0)?;
+            if pending.contains(&reference) {
+                continue;
+            }
+            let keys = stored_keys(&row.get::<_, String>(1)?, &row.get::<_, String>(2)?)?;
+            expected.extend(keys.into_iter().map(|key| (key, reference)));
+        }
+    }
+    let count = |statement: &str| -> rusqlite::Result<u64> {
+        conn.query_row(statement, [], |row| row.get::<_, i64>(0))
+            .map(|n| n as u64)
+    };
+    let mut report = IndexCheck {
+        missing: count(sql::MEMORIES_WITHOUT_REF)?,
+        extra: count(sql::REFS_WITHOUT_MEMORY)?,
+        queued: pending.len() as u64,
+    };
+    let mut found = 0u64;
+    let mut all = conn.prepare(sql::ALL_POSTINGS)?;
+    let mut rows = all.query([])?;
+    while let Some(row) = rows.next()? {
+        let key: IndexKey = row.get(0)?;
+        let base = row.get::<_, i64>(1)? << CHUNK_BITS;
+        for offset in Chunk::decode(row.get_ref(2)?.as_blob()?).0 {
+            let reference = base + i64::from(offset);
+            if pending.contains(&reference) {
+                continue;
+            }
+            if expected.contains(&(key, reference)) {
+                found += 1;
+            } else {
+                report.extra += 1;
+            }
+        }
+    }
+    report.missing += expected.len() as u64 - found;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_round_trip_as_lists_and_bitmaps() {
+        for count in [0usize, 1, 2, LIST_LIMIT - 1, LIST_LIMIT, 1000, CHUNK_REFS] {
+            let offsets: Vec<u16> = (0..count).map(|i| (i * CHUNK_REFS / count.max(1)) as u16).collect();
+            let chunk = Chunk(offsets.clone());
+            let blob = chunk.encode();
+            assert!(blob.len() <= BITMAP_BYTES, "{count}");
+            assert_eq!(blob.len() == BITMAP_BYTES, count >= LIST_LIMIT, "{count}");
+            assert_eq!(Chunk::decode(&blob), chunk, "{count}");
+        }
+    }
+
+    #[test]
+    fn apply_merges_additions_and_removals() {
+        let mut chunk = Chunk(vec![1, 5, 9]);
+        chunk.apply(&[0, 5, 7, 10], &[7, 9]);
+        assert_eq!(chunk, Chunk(vec![0, 1, 5, 10]));
+        chunk.apply(&[], &[0, 1, 5, 10]);
+        assert!(chunk.0.is_empty());
+    }
+
+    #[test]
+    fn refs_split_into_chunk_and_offset() {
+        assert_eq!(chunk_of(0), (0, 0));
+        assert_eq!(chunk_of(4095), (0, 4095));
+        assert_eq!(chunk_of(4096), (1, 0));
+        assert_eq!(chunk_of((7 << 12) + 3), (7, 3));
+    }
+}

@@ -1,0 +1,2 @@
+-- engram 0003 down (PostgreSQL): nothing to remove.
+SELECT 1;
