@@ -41,7 +41,9 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use engram::{
     ClusterQuery, MemoryQuery, NewMemory, Order, Store, TierPolicy, LONG_TERM, MID_TERM, SHORT_TERM,
 };
-use engram_testkit::data::{BASE_TIME, BROAD_FILTER_JSON, RARE_FILTER_JSON};
+use engram_testkit::data::{
+    BASE_TIME, BROAD_FILTER_JSON, NEEDLE_FILTER_JSON, NOTHING_FILTER_JSON, RARE_FILTER_JSON,
+};
 use postgres::types::ToSql;
 use serde_json::Value;
 use uuid::Uuid;
@@ -165,6 +167,22 @@ fn main() {
             BROAD_FILTER_JSON,
         );
         metadata_broad_count(&mut criterion, &mut ctx);
+        engram_query(&mut criterion, &mut ctx, "metadata_needle", |_, _| {
+            MemoryQuery::new()
+                .contains(filter(NEEDLE_FILTER_JSON))
+                .limit(PAGE)
+        });
+        engram_query(&mut criterion, &mut ctx, "metadata_nothing", |_, _| {
+            MemoryQuery::new()
+                .contains(filter(NOTHING_FILTER_JSON))
+                .limit(PAGE)
+        });
+        engram_query(&mut criterion, &mut ctx, "related_any", |sample, i| {
+            let (_, thread) = pick(&sample.user_threads, i);
+            MemoryQuery::new()
+                .related_to_any([thread.as_str()])
+                .limit(PAGE)
+        });
         cluster_lookup(&mut criterion, &mut ctx);
         inserts(&mut criterion, &mut ctx, "insert_one", 1);
         inserts(&mut criterion, &mut ctx, "insert_many", BATCH);
@@ -328,6 +346,25 @@ fn metadata_page(c: &mut Criterion, ctx: &mut Ctx, name: &str, json: &str) {
                 });
             }
         }
+    }
+    group.finish();
+}
+
+/// A query through engram only (no raw baseline): `query_of(sample, iteration)`.
+fn engram_query(
+    c: &mut Criterion,
+    ctx: &mut Ctx,
+    name: &str,
+    query_of: impl Fn(&Sample, usize) -> MemoryQuery,
+) {
+    let mut group = c.benchmark_group(name);
+    let rows = ctx.rows;
+    for backend in &mut ctx.backends {
+        let store = &backend.store;
+        let sample = &ctx.sample;
+        run(&mut group, BenchmarkId::new(backend.name, rows), |i| {
+            store.query(query_of(sample, i)).expect("query")
+        });
     }
     group.finish();
 }

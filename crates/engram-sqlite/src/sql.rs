@@ -136,6 +136,20 @@ pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
 pub const INDEX_EXISTS: &str =
     "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'memory_index_queue'";
 
+/// Gives the memory ?1 a ref (the new rowid). Not `RETURNING ref`: that made SQLite keep a
+/// statement journal.
+pub const ADD_REF: &str = "INSERT INTO memory_index_refs (memory_id) VALUES (?1)";
+
+/// Gives every memory without a ref one, and queues it as new (memories another program
+/// inserted, which engram's insert path did not index).
+pub const REF_UNINDEXED: &str = "INSERT INTO memory_index_refs (memory_id) \
+     SELECT id FROM memories WHERE NOT EXISTS \
+     (SELECT 1 FROM memory_index_refs AS r WHERE r.memory_id = memories.id) ORDER BY rowid \
+     RETURNING ref";
+
+/// Queues the ref ?1 as a new memory.
+pub const QUEUE_NEW: &str = "INSERT INTO memory_index_queue (ref) VALUES (?1)";
+
 /// The oldest ?1 queued changes: seq, ref, the values the postings reflect (NULL for a new
 /// memory), and the memory id the ref has now (NULL once deleted).
 pub const QUEUED_CHANGES: &str = "SELECT q.seq, q.ref, q.metadata, q.related_threads, r.memory_id \
@@ -157,23 +171,23 @@ pub const MEMORIES_WITHOUT_REF: &str = "SELECT count(*) FROM memories \
 pub const REFS_WITHOUT_MEMORY: &str = "SELECT count(*) FROM memory_index_refs AS r \
      WHERE NOT EXISTS (SELECT 1 FROM memories AS m WHERE m.id = r.memory_id)";
 
-/// One chunk of a key's postings: ?1 key, ?2 chunk.
+/// One chunk of a key's postings: ?1 chunk, ?2 key.
 pub const READ_CHUNK: &str =
-    "SELECT refs FROM memory_index_postings WHERE key = ?1 AND chunk = ?2";
+    "SELECT refs FROM memory_index_postings WHERE chunk = ?1 AND key = ?2";
 
-/// Writes one chunk: ?1 key, ?2 chunk, ?3 refs.
-pub const WRITE_CHUNK: &str = "INSERT INTO memory_index_postings (key, chunk, refs) \
-     VALUES (?1, ?2, ?3) ON CONFLICT (key, chunk) DO UPDATE SET refs = excluded.refs";
+/// Writes one chunk: ?1 chunk, ?2 key, ?3 refs.
+pub const WRITE_CHUNK: &str = "INSERT INTO memory_index_postings (chunk, key, refs) \
+     VALUES (?1, ?2, ?3) ON CONFLICT (chunk, key) DO UPDATE SET refs = excluded.refs";
 
-/// Removes one chunk that no ref has any more: ?1 key, ?2 chunk.
-pub const DELETE_CHUNK: &str = "DELETE FROM memory_index_postings WHERE key = ?1 AND chunk = ?2";
+/// Removes one chunk that no ref has any more: ?1 chunk, ?2 key.
+pub const DELETE_CHUNK: &str = "DELETE FROM memory_index_postings WHERE chunk = ?1 AND key = ?2";
 
-/// Every chunk of a key's (?1) postings, in order.
-pub const READ_POSTINGS: &str =
-    "SELECT chunk, refs FROM memory_index_postings WHERE key = ?1 ORDER BY chunk";
+/// A key's (?1) postings in the chunks of the array ?2, in chunk order.
+pub const READ_POSTINGS: &str = "SELECT chunk, refs FROM memory_index_postings \
+     WHERE chunk IN rarray(?2) AND key = ?1 ORDER BY chunk";
 
 /// Every chunk of every key.
-pub const ALL_POSTINGS: &str = "SELECT key, chunk, refs FROM memory_index_postings";
+pub const ALL_POSTINGS: &str = "SELECT chunk, key, refs FROM memory_index_postings";
 
 /// Removes the queued changes up to seq ?1, once applied.
 pub const DEQUEUE: &str = "DELETE FROM memory_index_queue WHERE seq <= ?1";
@@ -217,6 +231,7 @@ pub struct Filter {
 pub fn memory_statement(plan: &QueryPlan<'_>, candidates: Option<Array>) -> Filter {
     let mut params = Params {
         values: Vec::new(),
+        driving: candidates.is_some(),
         candidates,
     };
     let clause = plan.render(&mut params);
@@ -231,6 +246,7 @@ pub fn memory_statement(plan: &QueryPlan<'_>, candidates: Option<Array>) -> Filt
 pub fn limited_count(plan: &QueryPlan<'_>, limit: i64) -> Filter {
     let mut params = Params {
         values: Vec::new(),
+        driving: false,
         candidates: None,
     };
     let filter = plan.where_clause(|condition| params.condition(condition));
@@ -245,6 +261,10 @@ pub fn limited_count(plan: &QueryPlan<'_>, limit: i64) -> Filter {
 /// first condition that uses them.
 struct Params {
     values: Vec<Bound>,
+    /// Whether the statement reads the index's candidates: its column conditions then only
+    /// check each candidate (`+column`, which SQLite never searches an index for), so that
+    /// SQLite starts from the candidates as engram chose, not from another index.
+    driving: bool,
     candidates: Option<Array>,
 }
 
@@ -255,6 +275,15 @@ impl Params {
 
     fn integer(&mut self, value: i64) {
         self.values.push(Bound::Value(SqlValue::Integer(value)));
+    }
+
+    /// A condition on a column, as a check only when the candidates drive the statement.
+    fn column(&self, condition: &str) -> Cow<'static, str> {
+        if self.driving {
+            format!("+{condition}").into()
+        } else {
+            condition.to_string().into()
+        }
     }
 
     /// `memories.id IN (the candidates) AND ` the first time, nothing after (or without
@@ -277,31 +306,31 @@ impl RenderPlan for Params {
         match *condition {
             Condition::User(user) => {
                 self.text(user);
-                "user_id = ?".into()
+                self.column("user_id = ?")
             }
             Condition::Namespace(namespace) => {
                 self.text(namespace);
-                "namespace = ?".into()
+                self.column("namespace = ?")
             }
             Condition::Thread(thread) => {
                 self.text(thread);
-                "thread_id = ?".into()
+                self.column("thread_id = ?")
             }
             // One placeholder per tier, so that SQLite searches the tier indexes (and, for
             // one tier, reads them in `updated_at` order); `tier IN (SELECT value FROM
             // json_each(?))` made it scan the table.
             Condition::Tier(tier) => {
                 self.text(tier);
-                "tier = ?".into()
+                self.column("tier = ?")
             }
             Condition::Tiers(tiers) if tiers.len() <= MAX_TIER_PLACEHOLDERS => {
                 tiers.iter().for_each(|tier| self.text(tier));
-                format!("tier IN ({})", vec!["?"; tiers.len()].join(", ")).into()
+                self.column(&format!("tier IN ({})", vec!["?"; tiers.len()].join(", ")))
             }
             // So many tiers that one placeholder each could pass SQLite's variable limit.
             Condition::Tiers(tiers) => {
                 self.text(&serde_json::Value::from(tiers.to_vec()).to_string());
-                "tier IN (SELECT value FROM json_each(?))".into()
+                self.column("tier IN (SELECT value FROM json_each(?))")
             }
             // With the index's candidates, the matcher checks those alone.
             Condition::MetadataContains(filter) => {
@@ -324,19 +353,19 @@ impl RenderPlan for Params {
             }
             Condition::CreatedFrom(at) => {
                 self.integer(at.as_micros());
-                "created_at >= ?".into()
+                self.column("created_at >= ?")
             }
             Condition::CreatedUntil(at) => {
                 self.integer(at.as_micros());
-                "created_at < ?".into()
+                self.column("created_at < ?")
             }
             Condition::UpdatedFrom(at) => {
                 self.integer(at.as_micros());
-                "updated_at >= ?".into()
+                self.column("updated_at >= ?")
             }
             Condition::UpdatedUntil(at) => {
                 self.integer(at.as_micros());
-                "updated_at < ?".into()
+                self.column("updated_at < ?")
             }
         }
     }

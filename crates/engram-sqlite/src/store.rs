@@ -26,7 +26,7 @@ use engram_core::{
     Timestamp, VectorIndex, VectorSupport,
 };
 
-use crate::index::{self, Known};
+use crate::index;
 use crate::{functions, sql};
 
 const BACKEND: BackendKind = BackendKind::Sqlite;
@@ -130,6 +130,7 @@ impl SqliteStore {
         let manager = manager.with_init(move |conn| {
             conn.busy_timeout(busy_timeout)?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.pragma_update(None, "cache_size", SQLITE_CACHE_KIB)?;
             conn.pragma_update(None, "mmap_size", SQLITE_MMAP_BYTES)?;
@@ -175,7 +176,7 @@ impl SqliteStore {
     ) -> Result<T> {
         self.immediate(context, |tx| {
             let value = work(tx)?;
-            index::apply_queue(tx, &Known::new())?;
+            index::apply_queue(tx)?;
             Ok(value)
         })
     }
@@ -552,8 +553,7 @@ impl MemoryBackend for SqliteStore {
             let mut insert = tx.prepare_cached(statement)?;
             let mut put_embedding = tx.prepare_cached(sql::PUT_EMBEDDING)?;
             let mut written = 0u64;
-            // The rows written here: the index takes their values from memory.
-            let mut known = Known::with_capacity(memories.len());
+            let mut inserted_rows = Vec::with_capacity(memories.len());
             for m in memories {
                 let inserted = insert.execute(params![
                     m.id.to_string(),
@@ -570,7 +570,7 @@ impl MemoryBackend for SqliteStore {
                     m.updated_at.as_micros(),
                 ])? as u64;
                 if inserted == 1 {
-                    known.insert(m.id, (&m.metadata, &m.related_threads));
+                    inserted_rows.push((m.id, &m.metadata, m.related_threads.as_slice()));
                     if let Some(embedding) = &m.embedding {
                         put_embedding
                             .execute(params![m.id.to_string(), embedding.to_le_bytes()])?;
@@ -578,7 +578,7 @@ impl MemoryBackend for SqliteStore {
                 }
                 written += inserted;
             }
-            index::apply_queue(tx, &known)?;
+            index::index_inserted(tx, inserted_rows)?;
             Ok(written)
         })
     }
@@ -778,18 +778,16 @@ impl MemoryBackend for SqliteStore {
     }
 
     fn update_index(&self, batch: u64, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
-        let queued = self.read("reading the index queue", |conn| {
-            if index::exists(conn)? {
-                index::queued(conn)
-            } else {
-                Ok(0)
-            }
+        // Memories another program inserted have no ref yet: queue them too.
+        let queued = self.immediate("queueing unindexed memories", |tx| {
+            index::queue_unindexed(tx)?;
+            index::queued(tx)
         })?;
         let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
         let mut applied = 0;
         loop {
             let step = self.immediate("updating the containment index", |tx| {
-                index::apply_queue_limited(tx, &Known::new(), batch)
+                index::apply_queue_limited(tx, batch)
             })?;
             if step == 0 {
                 return Ok(applied);

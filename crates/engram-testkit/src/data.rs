@@ -36,6 +36,14 @@ pub const BROAD_FILTER_JSON: &str = r#"{"flags": {"common": true}}"#;
 /// The share of generated memories whose metadata contains [`BROAD_FILTER_JSON`] (10 %).
 pub const BROAD_FRACTION: f64 = 0.10;
 
+/// A containment filter (`@>`) of three keys that matches about [`NEEDLE_FRACTION`] of
+/// generated memories (a few in 100,000): one topic of 20, one source of 6, one turn of 200.
+pub const NEEDLE_FILTER_JSON: &str = r#"{"topic": "pets", "source": "voice", "turn": 17}"#;
+/// The share of generated memories whose metadata contains [`NEEDLE_FILTER_JSON`].
+pub const NEEDLE_FRACTION: f64 = 1.0 / (20.0 * 6.0 * 200.0);
+/// A containment filter (`@>`) that no generated memory matches: a topic never generated.
+pub const NOTHING_FILTER_JSON: &str = r#"{"topic": "astronomy"}"#;
+
 /// The `source` values of generated metadata.
 pub const SOURCES: [&str; 6] = ["chat", "email", "doc", "calendar", "web", "voice"];
 
@@ -522,6 +530,11 @@ mod tests {
         };
         let rare_share = share(&rare);
         let broad_share = share(&broad);
+        let nothing: Value = serde_json::from_str(NOTHING_FILTER_JSON).expect("nothing filter");
+        assert_eq!(share(&nothing), 0.0);
+        let needle: Value = serde_json::from_str(NEEDLE_FILTER_JSON).expect("needle filter");
+        // About 0.8 expected in 20,000: at most a few.
+        assert!(share(&needle) <= NEEDLE_FRACTION * 6.0, "needle: {}", share(&needle));
         assert!(
             (RARE_FRACTION * 0.4..=RARE_FRACTION * 1.6).contains(&rare_share),
             "rare: {rare_share}"
