@@ -4,9 +4,10 @@
 --
 -- The keys: per memory, one key per path to a scalar of its metadata with the scalar's
 -- value, one per path to a container with its type (array positions left out of paths),
--- and one per related thread; each a 64-bit hash (engram-core's `index` module says why
--- every memory that contains a filter has all of the filter's keys). At 100,000 generated
--- memories that is 19 keys a memory. Measured before choosing: one B-tree row per (key,
+-- and one per related thread; each the bytes of an unambiguous encoding, or a marked hash
+-- of one longer than 64 bytes (engram-core's `index` module says why every memory that
+-- contains a filter has all of the filter's keys, and when having them is enough). The
+-- generated benchmark memories have 19 keys each. Measured before choosing: one B-tree row per (key,
 -- memory) pair cost about 1-2 microseconds per pair to insert (about as much again as the
 -- memory itself), so the refs that have a key are kept instead in chunks of 4,096, each
 -- one row: a list of 2-byte offsets, or a 512-byte bitmap once that is shorter. A batch of
@@ -26,7 +27,7 @@ CREATE TABLE memory_index_refs (
 -- chunk by chunk.
 CREATE TABLE memory_index_postings (
     chunk INTEGER NOT NULL,
-    key   INTEGER NOT NULL,
+    key   BLOB    NOT NULL,
     refs  BLOB    NOT NULL CHECK (length(refs) BETWEEN 2 AND 512),
     PRIMARY KEY (chunk, key)
 ) STRICT, WITHOUT ROWID;

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use engram_core::index::IndexCheck;
 use engram_core::{
     validate, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
     MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory, OnConflict,
     PolicyReport, PoolOptions, Result, Stats, TierPolicy, Timestamp, VectorIndex, VectorSupport,
 };
-use engram_core::index::IndexCheck;
 use engram_migrate::{MigrationSet, Migrator};
 
 /// Memories per transaction when [`Store::update_index`] applies the index's queue.

@@ -25,9 +25,21 @@
 //! Values are keyed by what containment compares: strings by their bytes, numbers by their
 //! decimal value (`1`, `1.0` and `1e0` give one key), `true` apart from `1`.
 //!
-//! A key is the 64-bit FNV-1a hash of an unambiguous encoding of its path and value. Two
-//! different keys may share a hash; that only adds a candidate, which the matcher rejects.
-//! The hash is part of the stored index: changing it needs a migration that rebuilds it.
+//! A key is an unambiguous encoding of its path and value: each object key and string as its
+//! length and bytes, each number as its sign, significant digits and exponent. An encoding
+//! longer than [`MAX_EXACT_KEY_BYTES`] is stored as its 64-bit FNV-1a hash instead, marked
+//! as such: two different long keys may then share a hash, which only adds a candidate
+//! that the matcher rejects. The encoding is part of the stored index: changing it needs a
+//! migration that rebuilds the index.
+//!
+//! **When the keys decide.** Where a filter's keys are all exact and no array of the filter
+//! holds a container that yields more than one key, a memory contains the filter exactly
+//! when it has all of its keys ([`keys_decide`]), and the index's answer needs no check by
+//! the matcher: an object path is one value in a memory (its keys are unique), so keys
+//! along object paths pin that value; an array item of the filter that yields one key is
+//! contained by the item of the memory's array that yields the same key. What fails is an
+//! array item with two keys, `{"a": [{"b": 1, "c": 2}]}`: two items of the memory's array
+//! can supply them.
 //!
 //! ```
 //! use engram_core::index::{filter_keys, memory_keys};
@@ -42,8 +54,14 @@ use serde_json::Value;
 
 use crate::document::number_value;
 
-/// One key of the containment index.
-pub type IndexKey = i64;
+/// One key of the containment index: its encoding, or a marked hash of a long one.
+pub type IndexKey = Vec<u8>;
+
+/// The longest encoding stored as itself; longer ones are stored as a hash.
+pub const MAX_EXACT_KEY_BYTES: usize = 64;
+
+/// The first byte of a hashed key (no encoding starts with it).
+const HASHED: u8 = 0xff;
 
 /// What a check of the containment index found: it recomputes the keys of every memory and
 /// compares them with the stored index, leaving out memories whose changes are still queued
@@ -75,7 +93,11 @@ impl IndexCheck {
 pub fn memory_keys(metadata: &Value, related_threads: &[String]) -> Vec<IndexKey> {
     let mut keys = Vec::new();
     walk_top(metadata, Yield::Everything, &mut keys);
-    keys.extend(related_threads.iter().map(|thread| related_thread_key(thread)));
+    keys.extend(
+        related_threads
+            .iter()
+            .map(|thread| related_thread_key(thread)),
+    );
     sorted(keys)
 }
 
@@ -90,7 +112,41 @@ pub fn filter_keys(filter: &Value) -> Vec<IndexKey> {
 
 /// The key of a memory that lists `thread` among its related threads.
 pub fn related_thread_key(thread: &str) -> IndexKey {
-    Fnv::new().byte(RELATED_THREAD).text(thread).key()
+    Encoding::new().byte(RELATED_THREAD).text(thread).key()
+}
+
+/// Whether `key` is stored as itself (not as a hash of a long key).
+pub fn is_exact(key: &[u8]) -> bool {
+    key.first() != Some(&HASHED)
+}
+
+/// Whether having every key of `filter` is the same as containing it (see the module
+/// documentation): its keys are exact, and each container that is an item of one of its
+/// arrays yields exactly one key.
+///
+/// ```
+/// use engram_core::index::keys_decide;
+/// use serde_json::json;
+/// assert!(keys_decide(&json!({"a": 1, "tags": ["x", "y"], "o": {"p": [{"q": 1}, {"r": []}]}})));
+/// assert!(!keys_decide(&json!({"a": [{"b": 1, "c": 2}]})));
+/// assert!(!keys_decide(&json!({"a": "x".repeat(100)})));
+/// ```
+pub fn keys_decide(filter: &Value) -> bool {
+    fn items_yield_one_key(value: &Value) -> bool {
+        match value {
+            Value::Object(map) => map.values().all(items_yield_one_key),
+            Value::Array(items) => items.iter().all(|item| match item {
+                Value::Object(_) | Value::Array(_) => {
+                    let mut keys = Vec::new();
+                    walk(item, Encoding::new(), Yield::Needed, &mut keys);
+                    sorted(keys).len() == 1
+                }
+                _ => true,
+            }),
+            _ => true,
+        }
+    }
+    items_yield_one_key(filter) && filter_keys(filter).iter().all(|key| is_exact(key))
 }
 
 /// Which container keys a walk yields.
@@ -103,7 +159,8 @@ enum Yield {
 }
 
 // The encoding's tags: every path step and every value starts with one, so that no two
-// different (path, value) pairs encode to the same bytes.
+// different (path, value) pairs encode to the same bytes (lengths are varints, numbers'
+// exponents zigzag varints).
 const OBJECT_KEY: u8 = 0x01;
 const ARRAY_LEVEL: u8 = 0x02;
 const NULL: u8 = 0x10;
@@ -120,28 +177,33 @@ const RELATED_THREAD: u8 = 0x30;
 fn walk_top(value: &Value, yield_: Yield, keys: &mut Vec<IndexKey>) {
     if let Value::Object(map) = value {
         for (key, item) in map {
-            walk(item, Fnv::new().byte(OBJECT_KEY).text(key), yield_, keys);
+            walk(
+                item,
+                Encoding::new().byte(OBJECT_KEY).text(key),
+                yield_,
+                keys,
+            );
         }
     }
 }
 
-fn walk(value: &Value, path: Fnv, yield_: Yield, keys: &mut Vec<IndexKey>) {
+fn walk(value: &Value, path: Encoding, yield_: Yield, keys: &mut Vec<IndexKey>) {
     match value {
         Value::Object(map) => {
             if yield_ == Yield::Everything || map.is_empty() {
-                keys.push(path.byte(IS_OBJECT).key());
+                keys.push(path.clone().byte(IS_OBJECT).key());
             }
             for (key, item) in map {
-                walk(item, path.byte(OBJECT_KEY).text(key), yield_, keys);
+                walk(item, path.clone().byte(OBJECT_KEY).text(key), yield_, keys);
             }
         }
         Value::Array(items) => {
             if yield_ == Yield::Everything || items.is_empty() {
-                keys.push(path.byte(IS_ARRAY).key());
+                keys.push(path.clone().byte(IS_ARRAY).key());
             }
             let inner = path.byte(ARRAY_LEVEL);
             for item in items {
-                walk(item, inner, yield_, keys);
+                walk(item, inner.clone(), yield_, keys);
             }
         }
         Value::Null => keys.push(path.byte(NULL).key()),
@@ -154,7 +216,8 @@ fn walk(value: &Value, path: Fnv, yield_: Yield, keys: &mut Vec<IndexKey>) {
                 Some((negative, digits, exponent)) => path
                     .byte(u8::from(negative))
                     .text(&digits)
-                    .bytes(&exponent.to_le_bytes()),
+                    // Zigzag: 0, -1, 1, -2 … as 0, 1, 2, 3 …
+                    .varint(((exponent << 1) ^ (exponent >> 63)) as u64),
                 // Not reachable for a parsed JSON number; its text is then its value.
                 None => path.byte(0xff).text(number.as_str()),
             };
@@ -169,22 +232,17 @@ fn sorted(mut keys: Vec<IndexKey>) -> Vec<IndexKey> {
     keys
 }
 
-/// 64-bit FNV-1a over the encoding, fed a step at a time; a copy is the hash of a prefix.
-#[derive(Clone, Copy)]
-struct Fnv(u64);
+/// A key's encoding, built a step at a time; a clone is a prefix to extend.
+#[derive(Clone)]
+struct Encoding(Vec<u8>);
 
-impl Fnv {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-
+impl Encoding {
     fn new() -> Self {
-        Fnv(Self::OFFSET_BASIS)
+        Encoding(Vec::with_capacity(32))
     }
 
     fn bytes(mut self, bytes: &[u8]) -> Self {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(Self::PRIME);
-        }
+        self.0.extend_from_slice(bytes);
         self
     }
 
@@ -192,14 +250,35 @@ impl Fnv {
         self.bytes(&[byte])
     }
 
-    /// Text as its length, then its bytes, so that where it ends is part of the encoding.
-    fn text(self, text: &str) -> Self {
-        self.bytes(&(text.len() as u64).to_le_bytes())
-            .bytes(text.as_bytes())
+    /// An unsigned number in 7-bit groups, low first, the high bit set on all but the last.
+    fn varint(mut self, mut n: u64) -> Self {
+        while n >= 0x80 {
+            self.0.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        self.0.push(n as u8);
+        self
     }
 
+    /// Text as its length, then its bytes, so that where it ends is part of the encoding.
+    fn text(self, text: &str) -> Self {
+        self.varint(text.len() as u64).bytes(text.as_bytes())
+    }
+
+    /// The encoding itself, or the marked 64-bit FNV-1a hash of a long one.
     fn key(self) -> IndexKey {
-        self.0 as IndexKey
+        if self.0.len() <= MAX_EXACT_KEY_BYTES {
+            return self.0;
+        }
+        const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let hash = self.0.iter().fold(OFFSET_BASIS, |hash, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+        });
+        let mut key = Vec::with_capacity(9);
+        key.push(HASHED);
+        key.extend_from_slice(&hash.to_le_bytes());
+        key
     }
 }
 
@@ -260,6 +339,8 @@ mod tests {
         assert!(!memory.contains(&related_thread_key("y")));
         // A thread id is not a metadata string.
         assert_ne!(related_thread_key("x"), filter_keys(&json!({"t": "x"}))[0]);
+        assert!(is_exact(&related_thread_key("x")));
+        assert!(!is_exact(&related_thread_key(&"x".repeat(100))));
     }
 
     /// The rule the index rests on, on the pairs where a naive matcher goes wrong: wherever

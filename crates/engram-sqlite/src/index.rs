@@ -78,7 +78,10 @@ impl Chunk {
 
     fn encode(&self) -> Vec<u8> {
         if self.0.len() < LIST_LIMIT {
-            self.0.iter().flat_map(|offset| offset.to_le_bytes()).collect()
+            self.0
+                .iter()
+                .flat_map(|offset| offset.to_le_bytes())
+                .collect()
         } else {
             let mut bitmap = vec![0u8; BITMAP_BYTES];
             for &offset in &self.0 {
@@ -205,9 +208,7 @@ pub fn apply_queue_limited(tx: &Connection, limit: i64) -> rusqlite::Result<u64>
         changes.extend(difference(&before, &after).map(|key| (chunk, key, offset, false)));
     }
     apply_changes(tx, changes)?;
-    let applied = tx
-        .prepare_cached(sql::DEQUEUE)?
-        .execute([last_seq])?;
+    let applied = tx.prepare_cached(sql::DEQUEUE)?.execute([last_seq])?;
     Ok(applied as u64)
 }
 
@@ -219,8 +220,8 @@ fn apply_changes(tx: &Connection, mut changes: Vec<Change>) -> rusqlite::Result<
     let mut write = tx.prepare_cached(sql::WRITE_CHUNK)?;
     let mut delete = tx.prepare_cached(sql::DELETE_CHUNK)?;
     let (mut add, mut remove) = (Vec::new(), Vec::new());
-    for group in changes.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-        let (chunk, key) = (group[0].0, group[0].1);
+    for group in changes.chunk_by(|a, b| (a.0, &a.1) == (b.0, &b.1)) {
+        let (chunk, key) = (group[0].0, &group[0].1);
         add.clear();
         remove.clear();
         for &(_, _, offset, added) in group {
@@ -258,10 +259,13 @@ fn stored_json_error(err: serde_json::Error) -> rusqlite::Error {
 }
 
 /// The keys of `left` that are not in `right` (both sorted).
-fn difference<'a>(left: &'a [IndexKey], right: &'a [IndexKey]) -> impl Iterator<Item = IndexKey> + 'a {
+fn difference<'a>(
+    left: &'a [IndexKey],
+    right: &'a [IndexKey],
+) -> impl Iterator<Item = IndexKey> + 'a {
     left.iter()
-        .copied()
         .filter(|key| right.binary_search(key).is_err())
+        .cloned()
 }
 
 /// Gives every memory without a ref one and queues it as new: memories another program
@@ -291,22 +295,32 @@ pub fn queued(conn: &Connection) -> rusqlite::Result<u64> {
         .map(|n| n as u64)
 }
 
+/// What the index gives a query: the refs that may match, sorted.
+pub struct Candidates {
+    pub refs: Vec<Ref>,
+    /// Whether queued changes were added (their postings may be stale): then the refs may
+    /// include memories that do not match even where the keys decide.
+    pub queued: bool,
+}
+
 /// The refs whose postings have every key of `all_of` (none: every ref) and at least one
-/// key of `any_of` (none: no condition), plus every queued ref; sorted. `None` when neither
-/// list has a key (the index cannot narrow anything).
+/// key of `any_of` (none: no condition), plus every queued ref. `None` when neither list
+/// has a key (the index cannot narrow anything).
 pub fn candidates(
     conn: &Connection,
     all_of: &[IndexKey],
     any_of: &[IndexKey],
-) -> rusqlite::Result<Option<Vec<Ref>>> {
+) -> rusqlite::Result<Option<Candidates>> {
     if all_of.is_empty() && any_of.is_empty() {
         return Ok(None);
     }
     let every_chunk = all_chunks(conn)?;
     let mut found: Option<Vec<Ref>> = None;
-    for &key in all_of {
+    for key in all_of {
         // After the first key, only the chunks that still hold a candidate are read.
-        let chunks = found.as_deref().map_or_else(|| every_chunk.clone(), chunks_of);
+        let chunks = found
+            .as_deref()
+            .map_or_else(|| every_chunk.clone(), chunks_of);
         let refs = postings(conn, key, &chunks)?;
         found = Some(match found {
             None => refs,
@@ -317,9 +331,11 @@ pub fn candidates(
         }
     }
     if !any_of.is_empty() && found.as_ref().is_none_or(|refs| !refs.is_empty()) {
-        let chunks = found.as_deref().map_or_else(|| every_chunk.clone(), chunks_of);
+        let chunks = found
+            .as_deref()
+            .map_or_else(|| every_chunk.clone(), chunks_of);
         let mut union = Vec::new();
-        for &key in any_of {
+        for key in any_of {
             union.extend(postings(conn, key, &chunks)?);
         }
         union.sort_unstable();
@@ -334,16 +350,20 @@ pub fn candidates(
     let pending = queued
         .query_map([], |row| row.get::<_, Ref>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    if !pending.is_empty() {
+    let queued = !pending.is_empty();
+    if queued {
         found.extend(pending);
         found.sort_unstable();
         found.dedup();
     }
-    Ok(Some(found))
+    Ok(Some(Candidates {
+        refs: found,
+        queued,
+    }))
 }
 
 /// Every ref that has `key` in one of `chunks` (sorted), sorted.
-fn postings(conn: &Connection, key: IndexKey, chunks: &Array) -> rusqlite::Result<Vec<Ref>> {
+fn postings(conn: &Connection, key: &[u8], chunks: &Array) -> rusqlite::Result<Vec<Ref>> {
     let mut read = conn.prepare_cached(sql::READ_POSTINGS)?;
     let mut rows = read.query(params![key, chunks])?;
     let mut refs = Vec::new();
@@ -435,7 +455,7 @@ pub fn check(conn: &Connection) -> rusqlite::Result<IndexCheck> {
             if pending.contains(&reference) {
                 continue;
             }
-            if expected.contains(&(key, reference)) {
+            if expected.contains(&(key.clone(), reference)) {
                 found += 1;
             } else {
                 report.extra += 1;
@@ -453,7 +473,9 @@ mod tests {
     #[test]
     fn chunks_round_trip_as_lists_and_bitmaps() {
         for count in [0usize, 1, 2, LIST_LIMIT - 1, LIST_LIMIT, 1000, CHUNK_REFS] {
-            let offsets: Vec<u16> = (0..count).map(|i| (i * CHUNK_REFS / count.max(1)) as u16).collect();
+            let offsets: Vec<u16> = (0..count)
+                .map(|i| (i * CHUNK_REFS / count.max(1)) as u16)
+                .collect();
             let chunk = Chunk(offsets.clone());
             let blob = chunk.encode();
             assert!(blob.len() <= BITMAP_BYTES, "{count}");

@@ -172,8 +172,7 @@ pub const REFS_WITHOUT_MEMORY: &str = "SELECT count(*) FROM memory_index_refs AS
      WHERE NOT EXISTS (SELECT 1 FROM memories AS m WHERE m.id = r.memory_id)";
 
 /// One chunk of a key's postings: ?1 chunk, ?2 key.
-pub const READ_CHUNK: &str =
-    "SELECT refs FROM memory_index_postings WHERE chunk = ?1 AND key = ?2";
+pub const READ_CHUNK: &str = "SELECT refs FROM memory_index_postings WHERE chunk = ?1 AND key = ?2";
 
 /// Writes one chunk: ?1 chunk, ?2 key, ?3 refs.
 pub const WRITE_CHUNK: &str = "INSERT INTO memory_index_postings (chunk, key, refs) \
@@ -225,14 +224,23 @@ pub struct Filter {
     pub params: Vec<Bound>,
 }
 
+/// The containment index's part in a statement: the refs of the memories to read, and
+/// whether they are the exact answer to the index's conditions (then those conditions are
+/// not checked again).
+pub struct IndexUse {
+    pub refs: Array,
+    pub exact: bool,
+}
+
 /// The statement of a [`QueryPlan`] (a select, a count or a ranking of memories). With
-/// `candidates` (refs from the containment index), the rows are read from those memories
-/// alone, each still checked by every condition.
-pub fn memory_statement(plan: &QueryPlan<'_>, candidates: Option<Array>) -> Filter {
+/// `index`, the rows are read from its memories alone, each checked by every condition the
+/// index does not decide.
+pub fn memory_statement(plan: &QueryPlan<'_>, index: Option<IndexUse>) -> Filter {
     let mut params = Params {
         values: Vec::new(),
-        driving: candidates.is_some(),
-        candidates,
+        driving: index.is_some(),
+        exact: index.as_ref().is_some_and(|index| index.exact),
+        candidates: index.map(|index| index.refs),
     };
     let clause = plan.render(&mut params);
     Filter {
@@ -247,6 +255,7 @@ pub fn limited_count(plan: &QueryPlan<'_>, limit: i64) -> Filter {
     let mut params = Params {
         values: Vec::new(),
         driving: false,
+        exact: false,
         candidates: None,
     };
     let filter = plan.where_clause(|condition| params.condition(condition));
@@ -265,12 +274,15 @@ struct Params {
     /// check each candidate (`+column`, which SQLite never searches an index for), so that
     /// SQLite starts from the candidates as engram chose, not from another index.
     driving: bool,
+    /// Whether the candidates are the exact answer to the index's conditions.
+    exact: bool,
     candidates: Option<Array>,
 }
 
 impl Params {
     fn text(&mut self, value: &str) {
-        self.values.push(Bound::Value(SqlValue::Text(value.to_string())));
+        self.values
+            .push(Bound::Value(SqlValue::Text(value.to_string())));
     }
 
     fn integer(&mut self, value: i64) {
@@ -286,16 +298,18 @@ impl Params {
         }
     }
 
-    /// `memories.id IN (the candidates) AND ` the first time, nothing after (or without
-    /// candidates).
-    fn candidates(&mut self) -> &'static str {
-        match self.candidates.take() {
-            Some(candidates) => {
-                self.values.push(Bound::Array(candidates));
-                "memories.id IN (SELECT memory_id FROM memory_index_refs \
-                 WHERE ref IN rarray(?)) AND "
-            }
-            None => "",
+    /// A condition the index serves: the candidates (the first such condition carries
+    /// them), and `recheck` (which binds its values) unless the candidates are exact.
+    fn indexed(&mut self, recheck: impl FnOnce(&mut Self) -> String) -> Cow<'static, str> {
+        let candidates = self.candidates.take().map(|candidates| {
+            self.values.push(Bound::Array(candidates));
+            "memories.id IN (SELECT memory_id FROM memory_index_refs WHERE ref IN rarray(?))"
+        });
+        match (candidates, self.exact) {
+            (Some(candidates), true) => candidates.into(),
+            (None, true) => "1".into(),
+            (Some(candidates), false) => format!("{candidates} AND {}", recheck(self)).into(),
+            (None, false) => recheck(self).into(),
         }
     }
 }
@@ -333,20 +347,16 @@ impl RenderPlan for Params {
                 self.column("tier IN (SELECT value FROM json_each(?))")
             }
             // With the index's candidates, the matcher checks those alone.
-            Condition::MetadataContains(filter) => {
-                let candidates = self.candidates();
-                self.text(&filter.to_string());
-                format!("{candidates}engram_json_contains(metadata, ?)").into()
-            }
-            Condition::RelatedToAny(threads) => {
-                let candidates = self.candidates();
-                self.text(&serde_json::Value::from(threads.to_vec()).to_string());
-                format!(
-                    "{candidates}EXISTS (SELECT 1 FROM json_each(memories.related_threads) AS r \
-                     WHERE r.value IN (SELECT value FROM json_each(?)))"
-                )
-                .into()
-            }
+            Condition::MetadataContains(filter) => self.indexed(|params| {
+                params.text(&filter.to_string());
+                "engram_json_contains(metadata, ?)".to_string()
+            }),
+            Condition::RelatedToAny(threads) => self.indexed(|params| {
+                params.text(&serde_json::Value::from(threads.to_vec()).to_string());
+                "EXISTS (SELECT 1 FROM json_each(memories.related_threads) AS r \
+                 WHERE r.value IN (SELECT value FROM json_each(?)))"
+                    .to_string()
+            }),
             Condition::Summarized(summarized) => {
                 self.integer(i64::from(summarized));
                 "summarized = ?".into()

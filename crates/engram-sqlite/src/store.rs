@@ -12,9 +12,10 @@ use uuid::Uuid;
 use std::rc::Rc;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::vtab::array::Array;
 
-use engram_core::index::{filter_keys, related_thread_key, IndexCheck};
+use engram_core::index::{
+    filter_keys, is_exact, keys_decide as index_keys_decide, related_thread_key, IndexCheck,
+};
 use engram_core::plan::{Condition, QueryPlan};
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{decode_cluster, decode_memory, decode_neighbour, StoredValue};
@@ -224,7 +225,7 @@ impl SqliteStore {
     }
 
     /// Runs `plan` (whose rows `decode` reads), with the containment index's candidates
-    /// when [`index_candidates`] finds that they help.
+    /// when [`index_plan`] finds that they help.
     fn run_plan<T>(
         &self,
         context: &str,
@@ -234,12 +235,29 @@ impl SqliteStore {
     ) -> Result<Vec<T>> {
         self.read_snapshot(context, |conn| {
             check(conn)?;
-            let candidates = index_candidates(conn, plan)?;
-            let statement = sql::memory_statement(plan, candidates);
+            let index = index_plan(conn, plan)?.map(IndexPlan::statement_part);
+            let statement = sql::memory_statement(plan, index);
             conn.prepare_cached(&statement.clause)?
                 .query_map(params_from_iter(statement.params.iter()), decode)?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
+    }
+}
+
+/// How the containment index takes part in a plan: which refs it gives, whether they are
+/// the exact answer to its conditions, and whether the plan has any other condition.
+struct IndexPlan {
+    refs: Vec<i64>,
+    exact: bool,
+    only_indexed_conditions: bool,
+}
+
+impl IndexPlan {
+    fn statement_part(self) -> sql::IndexUse {
+        sql::IndexUse {
+            refs: Rc::new(self.refs.into_iter().map(SqlValue::Integer).collect()),
+            exact: self.exact,
+        }
     }
 }
 
@@ -255,16 +273,30 @@ impl SqliteStore {
 ///   scan meets a match about once in N / C rows (N memories): it reads about
 ///   (offset + limit) * N / C rows. The candidates are used when C is not more than that,
 ///   that is when C * C <= (offset + limit) * N.
-fn index_candidates(conn: &rusqlite::Connection, plan: &QueryPlan<'_>) -> rusqlite::Result<Option<Array>> {
+///
+/// The candidates are exact when the filter's keys decide containment
+/// ([`engram_core::index::keys_decide`]), the thread keys are exact, and nothing is queued.
+fn index_plan(
+    conn: &rusqlite::Connection,
+    plan: &QueryPlan<'_>,
+) -> rusqlite::Result<Option<IndexPlan>> {
     let mut all_of = Vec::new();
     let mut any_of = Vec::new();
+    let mut keys_decide = true;
     let mut other_index = false;
+    let mut only_indexed_conditions = true;
     for condition in &plan.conditions {
         match condition {
             Condition::Thread(_) => return Ok(None),
-            Condition::MetadataContains(filter) => all_of = filter_keys(filter),
+            Condition::MetadataContains(filter) => {
+                all_of = filter_keys(filter);
+                keys_decide &= index_keys_decide(filter);
+                continue;
+            }
             Condition::RelatedToAny(threads) => {
                 any_of = threads.iter().map(|t| related_thread_key(t)).collect();
+                keys_decide &= any_of.iter().all(|key| is_exact(key));
+                continue;
             }
             Condition::User(_)
             | Condition::Namespace(_)
@@ -276,20 +308,26 @@ fn index_candidates(conn: &rusqlite::Connection, plan: &QueryPlan<'_>) -> rusqli
             | Condition::UpdatedFrom(_)
             | Condition::UpdatedUntil(_) => {}
         }
+        only_indexed_conditions = false;
     }
     if (all_of.is_empty() && any_of.is_empty()) || !index::exists(conn)? {
         return Ok(None);
     }
-    let Some(refs) = index::candidates(conn, &all_of, &any_of)? else {
+    let Some(candidates) = index::candidates(conn, &all_of, &any_of)? else {
         return Ok(None);
     };
-    let found = refs.len() as i64;
+    let found = candidates.refs.len() as i64;
     let use_them = if other_index {
         let others = QueryPlan {
             conditions: plan
                 .conditions
                 .iter()
-                .filter(|c| !matches!(c, Condition::MetadataContains(_) | Condition::RelatedToAny(_)))
+                .filter(|c| {
+                    !matches!(
+                        c,
+                        Condition::MetadataContains(_) | Condition::RelatedToAny(_)
+                    )
+                })
                 .copied()
                 .collect(),
             page: None,
@@ -316,7 +354,11 @@ fn index_candidates(conn: &rusqlite::Connection, plan: &QueryPlan<'_>) -> rusqli
             _ => true,
         }
     };
-    Ok(use_them.then(|| Rc::new(refs.into_iter().map(SqlValue::Integer).collect())))
+    Ok(use_them.then_some(IndexPlan {
+        refs: candidates.refs,
+        exact: keys_decide && !candidates.queued,
+        only_indexed_conditions,
+    }))
 }
 
 /// Puts the database file in WAL mode, once, before the pool opens its connections. The mode
@@ -651,13 +693,22 @@ impl MemoryBackend for SqliteStore {
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
         let plan = QueryPlan::count(query);
-        let counts = self.run_plan(
-            "counting memories",
-            &plan,
-            |row| row.get::<_, i64>(0),
-            |_| Ok(()),
-        )?;
-        Ok(counts.first().map_or(0, |&n| n as u64))
+        self.read_snapshot("counting memories", |conn| {
+            let index = index_plan(conn, &plan)?;
+            // Exact candidates and no other condition: they are the count.
+            if let Some(index) = index
+                .as_ref()
+                .filter(|i| i.exact && i.only_indexed_conditions)
+            {
+                return Ok(index.refs.len() as u64);
+            }
+            let count = sql::memory_statement(&plan, index.map(IndexPlan::statement_part));
+            conn.prepare_cached(&count.clause)?
+                .query_row(params_from_iter(count.params.iter()), |row| {
+                    row.get::<_, i64>(0)
+                })
+                .map(|n| n as u64)
+        })
     }
 
     fn nearest_memories(&self, query: &NearestQuery) -> Result<Vec<Neighbour>> {
@@ -665,10 +716,7 @@ impl MemoryBackend for SqliteStore {
         let plan = QueryPlan::nearest(query, Search::Exact);
         let check = |conn: &rusqlite::Connection| {
             let stored = stored_dimensions(conn)?;
-            query
-                .vector
-                .check_dimensions(stored)
-                .map_err(engram_error)
+            query.vector.check_dimensions(stored).map_err(engram_error)
         };
         self.run_plan(
             "searching memories by vector",

@@ -534,7 +534,11 @@ mod tests {
         assert_eq!(share(&nothing), 0.0);
         let needle: Value = serde_json::from_str(NEEDLE_FILTER_JSON).expect("needle filter");
         // About 0.8 expected in 20,000: at most a few.
-        assert!(share(&needle) <= NEEDLE_FRACTION * 6.0, "needle: {}", share(&needle));
+        assert!(
+            share(&needle) <= NEEDLE_FRACTION * 6.0,
+            "needle: {}",
+            share(&needle)
+        );
         assert!(
             (RARE_FRACTION * 0.4..=RARE_FRACTION * 1.6).contains(&rare_share),
             "rare: {rare_share}"

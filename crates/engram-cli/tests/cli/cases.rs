@@ -465,7 +465,11 @@ pub fn migrate_lifecycle(db: &TestDb) {
         table
             .lines()
             .nth(1)
-            .is_some_and(|l| l.split_whitespace().take(3).eq(["0001", "initial_schema", "applied"])),
+            .is_some_and(|l| l.split_whitespace().take(3).eq([
+                "0001",
+                "initial_schema",
+                "applied"
+            ])),
         "{table}"
     );
     let history = db.ok(&["migrate", "history"]);
