@@ -11,9 +11,10 @@
 //!
 //! The properties live in [`containment`] (the matcher and the SQLite fast path against
 //! PostgreSQL's `@>`), [`stores`] (both stores against each other and an oracle),
-//! [`documents`] (documents and numbers as PostgreSQL returns them) and [`vectors`]
-//! (nearest-neighbour search on both stores against pgvector); [`generate`] holds the
-//! strategies and this file what they share: run settings, the PostgreSQL oracle
+//! [`index`] (SQLite's containment index through random sequences of writes, against a
+//! model and PostgreSQL), [`documents`] (documents and numbers as PostgreSQL returns them)
+//! and [`vectors`] (nearest-neighbour search on both stores against pgvector); [`generate`]
+//! holds the strategies and this file what they share: run settings, the PostgreSQL oracle
 //! connection and the store fixtures.
 
 // The facade suites' store set-up; this suite needs only some of it.
@@ -23,6 +24,7 @@ mod common;
 mod containment;
 mod documents;
 mod generate;
+mod index;
 mod stores;
 mod vectors;
 

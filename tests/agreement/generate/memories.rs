@@ -13,11 +13,11 @@ use uuid::Uuid;
 use super::doc::{Doc, Escape, Num, Text};
 use super::values::{change_last, make_num, object, string, toggle_case, CHARS};
 
-const BASE: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
+pub(super) const BASE: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
 
 /// Timestamps from a small pool so that rows tie, with neighbours one microsecond apart,
 /// a date before 1970 and the extremes engram accepts.
-const TIMES: [i64; 9] = [
+pub(super) const TIMES: [i64; 9] = [
     BASE,
     BASE + 1,
     BASE + 1_000_000,
@@ -28,7 +28,7 @@ const TIMES: [i64; 9] = [
     Timestamp::MIN.as_micros(),
     Timestamp::MAX.as_micros(),
 ];
-const USERS: [&str; 6] = ["alice", "Alice", "bob", "b\u{f6}b", "a\"b", "b\\c"];
+pub(super) const USERS: [&str; 6] = ["alice", "Alice", "bob", "b\u{f6}b", "a\"b", "b\\c"];
 const NAMESPACES: [&str; 3] = ["default", "work", "Work"];
 const THREADS: [&str; 8] = [
     "t1",
@@ -40,7 +40,7 @@ const THREADS: [&str; 8] = [
     "\u{1f600}",
     "t1 ",
 ];
-const TIERS: [&str; 4] = ["short_term", "mid_term", "long_term", "t_9"];
+pub(super) const TIERS: [&str; 4] = ["short_term", "mid_term", "long_term", "t_9"];
 
 /// A memory to store on both backends.
 #[derive(Clone, Debug)]
@@ -79,12 +79,12 @@ impl Row {
     }
 }
 
-fn pooled(pool: &'static [&'static str]) -> BoxedStrategy<String> {
+pub(super) fn pooled(pool: &'static [&'static str]) -> BoxedStrategy<String> {
     select(pool).prop_map(str::to_string).boxed()
 }
 
 /// Thread names: from the pool, sometimes any string.
-fn thread() -> BoxedStrategy<String> {
+pub(super) fn thread() -> BoxedStrategy<String> {
     prop_oneof![4 => pooled(&THREADS), 1 => string()].boxed()
 }
 
@@ -97,7 +97,7 @@ fn id() -> impl Strategy<Value = u128> {
     ]
 }
 
-fn row() -> impl Strategy<Value = Row> {
+pub(super) fn row() -> impl Strategy<Value = Row> {
     (
         (
             id(),
@@ -175,7 +175,7 @@ impl FilterSpec {
 
 /// Recipe steps: mostly "keep" (1 to 5), sometimes "drop" (0), rarely a change (6 to 8).
 /// Shrinking lowers steps toward "drop" and shortens the recipe toward "keep the rest".
-fn recipe() -> impl Strategy<Value = Vec<u8>> {
+pub(super) fn recipe() -> impl Strategy<Value = Vec<u8>> {
     vec(
         prop_oneof![2 => Just(0u8), 12 => 1u8..=5, 1 => 6u8..=8],
         0..24,
