@@ -20,6 +20,8 @@
 //! - `ENGRAM_BENCH_EXPLAIN=1`: print the query plans of the read statements after seeding.
 //! - `ENGRAM_BENCH_SQLITE_ANALYZE=1`: run ANALYZE on the SQLite database after seeding
 //!   (PostgreSQL is always analyzed; engram itself never analyzes SQLite).
+//! - `ENGRAM_BENCH_SQLITE_INDEX=0`: SQLite without its containment index (schema at 0002),
+//!   for the numbers before it.
 //!
 //! Run without `--bench` (as `cargo test --benches` does), each benchmark runs once on 1,000
 //! rows, as a smoke test. `benches/RESULTS.md` describes every group and holds the results;
@@ -136,6 +138,15 @@ fn main() {
             backends.push(Backend::postgres());
         }
         let sample = fixture::seed(&mut backends, rows);
+        for backend in &backends {
+            if let Some((total, index)) = backend.sqlite_size() {
+                eprintln!(
+                    "sqlite database at {rows} rows: {:.1} MiB, of which the containment index {:.1} MiB",
+                    total as f64 / 1048576.0,
+                    index as f64 / 1048576.0
+                );
+            }
+        }
         for backend in &mut backends {
             backend.snapshot();
         }

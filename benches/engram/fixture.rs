@@ -18,6 +18,11 @@ pub const PG_URL_VAR: &str = "ENGRAM_BENCH_PG_URL";
 /// Set to `1` to run ANALYZE on the SQLite database after seeding.
 pub const SQLITE_ANALYZE_VAR: &str = "ENGRAM_BENCH_SQLITE_ANALYZE";
 
+/// Set to `0` to benchmark SQLite without its containment index: the schema stops at
+/// migration 0002, so every containment filter is a scan with the matcher (the numbers
+/// before the index).
+pub const SQLITE_INDEX_VAR: &str = "ENGRAM_BENCH_SQLITE_INDEX";
+
 /// The namespace of the memories the insert benchmarks write (and delete again between
 /// timings), so that the seeded rows stay as they are.
 pub const INSERT_NAMESPACE: &str = "bench-insert";
@@ -92,7 +97,13 @@ impl Backend {
             .expect("temporary directory");
         let path = dir.path().join("engram.db");
         let store = Store::open(&format!("sqlite://{}", path.display())).expect("open sqlite");
-        store.migrate().expect("migrate sqlite");
+        if std::env::var(SQLITE_INDEX_VAR).is_ok_and(|v| v == "0") {
+            store
+                .with_migrator(|m| m.up(Some(2)))
+                .expect("migrate sqlite to 0002");
+        } else {
+            store.migrate().expect("migrate sqlite");
+        }
         let raw = raw::sqlite_connection(&path).expect("raw sqlite connection");
         raw::register_matcher(&raw).expect("register the matcher");
         let cleaner = raw::sqlite_connection(&path).expect("clean-up connection");
@@ -126,6 +137,26 @@ impl Backend {
             cleaner: None,
             _dir: None,
         }
+    }
+
+    /// SQLite: the database's size after a checkpoint, and how much of it the containment
+    /// index's tables take (bytes).
+    pub fn sqlite_size(&self) -> Option<(u64, u64)> {
+        let Raw::Sqlite(conn) = &self.raw else {
+            return None;
+        };
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .expect("checkpoint");
+        let pages = |sql: &str| -> u64 {
+            conn.query_row(sql, [], |row| row.get::<_, i64>(0))
+                .expect("size") as u64
+        };
+        let total = pages("SELECT page_count * page_size FROM pragma_page_count, pragma_page_size");
+        let index = pages(
+            "SELECT coalesce(sum(pgsize), 0) FROM dbstat \
+             WHERE name LIKE 'memory_index%' OR name LIKE 'sqlite_autoindex_memory_index%'",
+        );
+        Some((total, index))
     }
 
     /// Keeps a copy of the columns a policy run changes, for [`Backend::restore`]. The copy

@@ -391,7 +391,7 @@ impl Stores<'_> {
     }
 
     /// Whether the SQLite store reads the index's candidates for this query's page and for
-    /// its count, by the rule of its query path (`index_candidates` in engram-sqlite's
+    /// its count, by the rule of its query path (`index_plan` in engram-sqlite's
     /// store): only to tell that both plans are exercised, never to judge an answer. C is
     /// the number of candidates (memories with every key of the filter and a key of a
     /// related thread, plus the queued ones), N the highest ref.
@@ -407,7 +407,7 @@ impl Stores<'_> {
             .transpose()?
             .map(|filter| filter_keys(&filter))
             .unwrap_or_default();
-        let any_of: Vec<i64> = spec.related.iter().map(|t| related_thread_key(t)).collect();
+        let any_of: Vec<_> = spec.related.iter().map(|t| related_thread_key(t)).collect();
         if spec.thread.is_some() || (all_of.is_empty() && any_of.is_empty()) {
             return Ok((false, false));
         }
