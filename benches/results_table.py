@@ -25,6 +25,9 @@ OPERATIONS = [
     ("metadata_selective", "metadata ~0.1% (page of 50)"),
     ("metadata_broad_page", "metadata ~10% (page of 50)"),
     ("metadata_broad_count", "metadata ~10% (count)"),
+    ("metadata_needle", "metadata needle, 3 keys (page of 50)"),
+    ("metadata_nothing", "metadata matching nothing (page of 50)"),
+    ("related_any", "related threads any-of (page of 50)"),
     ("cluster_lookup", "cluster lookup"),
     ("policy_run", "policy run"),
 ]

@@ -32,6 +32,12 @@ CREATE TABLE memory_index_postings (
     PRIMARY KEY (chunk, key)
 ) STRICT, WITHOUT ROWID;
 
+-- Which chunks hold a key: a query reads a key's rows through it, so a key few memories
+-- have (a related thread, a value no memory has) costs a seek or two, not one per chunk.
+-- Rewriting a chunk's refs leaves it alone; it changes only when a key enters or leaves
+-- a chunk.
+CREATE INDEX memory_index_postings_key_idx ON memory_index_postings (key);
+
 -- What changed since the postings were brought up to date: a new memory (metadata and
 -- related_threads NULL), or the values a memory had before an update or a delete. The
 -- triggers below fill it on every update and delete, engram's or any other program's

@@ -161,7 +161,9 @@ impl<'q> QueryPlan<'q> {
     /// The whole statement, with each condition, the distance and the page's placeholders
     /// as `renderer` writes them (binding their values in the order they appear):
     ///
-    /// - a select: `SELECT <memory columns> FROM memories WHERE … ORDER BY … LIMIT … OFFSET …`;
+    /// - a select: `SELECT <memory columns> FROM memories WHERE … ORDER BY … LIMIT … OFFSET …`,
+    ///   or, where the renderer asks for it ([`RenderPlan::page_ids_first`]), the same rows
+    ///   read by the ids of a select of ids;
     /// - a count: `SELECT count(*) FROM memories WHERE …`;
     /// - a nearest-neighbour query: the embeddings of the matching memories ranked by
     ///   distance then id, the page taken, and only then those memories read, so that a
@@ -210,6 +212,15 @@ impl<'q> QueryPlan<'q> {
         }
         let filter = self.where_clause(|condition| renderer.condition(condition));
         match &self.page {
+            Some(page) if renderer.page_ids_first() => {
+                let (limit, offset) = renderer.page(page);
+                let order = page.order.sql();
+                format!(
+                    "SELECT {columns} FROM memories WHERE memories.id IN (SELECT memories.id \
+                     FROM memories{filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}) \
+                     ORDER BY {order}"
+                )
+            }
             Some(page) => {
                 let (limit, offset) = renderer.page(page);
                 format!(
@@ -243,6 +254,13 @@ pub trait RenderPlan {
     /// The distance of `memory_embeddings.embedding` to the ranking's vector by its metric,
     /// the vector bound.
     fn distance(&mut self, ranking: &Ranking<'_>) -> String;
+
+    /// Whether a select finds its page's ids first and reads only those rows: cheaper where
+    /// many candidate rows are sorted to keep a page (SQLite copies every column of each
+    /// into its sorter). Asked after the conditions are rendered.
+    fn page_ids_first(&self) -> bool {
+        false
+    }
 }
 
 /// `query`'s filters as conditions, in the order the SQL lists them.

@@ -8,13 +8,16 @@
 //! - `memory_index_postings`: per key ([`engram_core::index`]) and chunk of 4,096 refs, the
 //!   refs that have the key, as a list of offsets or a bitmap ([`Chunk`]);
 //! - `memory_index_queue`: what changed since the postings were last brought up to date.
-//!   Triggers on `memories` fill it (with the old metadata and related threads of an
-//!   update or delete), so that every write, engram's or any other program's, is recorded;
-//!   [`apply_queue`] empties it inside each of engram's write transactions.
+//!   Triggers on `memories` fill it with the old metadata and related threads of every
+//!   update and delete, engram's or any other program's; [`apply_queue`] empties it inside
+//!   each of engram's write transactions. engram's inserts are indexed at once
+//!   ([`index_inserted`]); memories other programs insert, by [`queue_unindexed`].
 //!
 //! A query reads the postings of its filter's keys and adds every queued ref (whose
 //! postings may be stale) to the candidates; the exact matcher then checks each candidate
-//! in the same statement, so answers are exact whether or not the queue is empty.
+//! in the same statement, unless the keys decide containment and nothing is queued
+//! ([`engram_core::index::keys_decide`]), so answers are exact whether or not the queue is
+//! empty.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
@@ -306,22 +309,27 @@ pub struct Candidates {
 /// The refs whose postings have every key of `all_of` (none: every ref) and at least one
 /// key of `any_of` (none: no condition), plus every queued ref. `None` when neither list
 /// has a key (the index cannot narrow anything).
+///
+/// With `cap`, a single key's postings are read only until there are more than `cap` refs:
+/// then `None` too, the caller having said that so many candidates would not be used.
 pub fn candidates(
     conn: &Connection,
     all_of: &[IndexKey],
     any_of: &[IndexKey],
+    cap: Option<usize>,
 ) -> rusqlite::Result<Option<Candidates>> {
     if all_of.is_empty() && any_of.is_empty() {
         return Ok(None);
     }
-    let every_chunk = all_chunks(conn)?;
+    if let (Some(cap), [key], []) | (Some(cap), [], [key]) = (cap, all_of, any_of) {
+        if postings(conn, key, None, Some(cap))?.len() > cap {
+            return Ok(None);
+        }
+    }
     let mut found: Option<Vec<Ref>> = None;
     for key in all_of {
         // After the first key, only the chunks that still hold a candidate are read.
-        let chunks = found
-            .as_deref()
-            .map_or_else(|| every_chunk.clone(), chunks_of);
-        let refs = postings(conn, key, &chunks)?;
+        let refs = postings(conn, key, found.as_deref(), None)?;
         found = Some(match found {
             None => refs,
             Some(so_far) => intersection(&so_far, &refs),
@@ -331,12 +339,9 @@ pub fn candidates(
         }
     }
     if !any_of.is_empty() && found.as_ref().is_none_or(|refs| !refs.is_empty()) {
-        let chunks = found
-            .as_deref()
-            .map_or_else(|| every_chunk.clone(), chunks_of);
         let mut union = Vec::new();
         for key in any_of {
-            union.extend(postings(conn, key, &chunks)?);
+            union.extend(postings(conn, key, found.as_deref(), None)?);
         }
         union.sort_unstable();
         union.dedup();
@@ -362,16 +367,34 @@ pub fn candidates(
     }))
 }
 
-/// Every ref that has `key` in one of `chunks` (sorted), sorted.
-fn postings(conn: &Connection, key: &[u8], chunks: &Array) -> rusqlite::Result<Vec<Ref>> {
-    let mut read = conn.prepare_cached(sql::READ_POSTINGS)?;
-    let mut rows = read.query(params![key, chunks])?;
+/// Every ref that has `key`, sorted; only in the chunks of `within` (sorted refs) when given,
+/// and only until there are more than `limit` when given.
+fn postings(
+    conn: &Connection,
+    key: &[u8],
+    within: Option<&[Ref]>,
+    limit: Option<usize>,
+) -> rusqlite::Result<Vec<Ref>> {
+    let limit = limit.unwrap_or(usize::MAX);
     let mut refs = Vec::new();
+    let (mut by_key, mut in_chunks);
+    let mut rows = match within {
+        None => {
+            by_key = conn.prepare_cached(sql::READ_POSTINGS)?;
+            by_key.query(params![key])?
+        }
+        Some(within) => {
+            in_chunks = conn.prepare_cached(sql::READ_POSTINGS_IN)?;
+            in_chunks.query(params![key, chunks_of(within)])?
+        }
+    };
     while let Some(row) = rows.next()? {
-        let chunk: i64 = row.get(0)?;
-        let base = chunk << CHUNK_BITS;
+        let base = row.get::<_, i64>(0)? << CHUNK_BITS;
         let offsets = Chunk::decode(row.get_ref(1)?.as_blob()?);
         refs.extend(offsets.0.into_iter().map(|offset| base + i64::from(offset)));
+        if refs.len() > limit {
+            break;
+        }
     }
     Ok(refs)
 }
@@ -388,16 +411,6 @@ fn chunks_of(refs: &[Ref]) -> Array {
         }
     }
     Rc::new(chunks)
-}
-
-/// Every chunk that may hold a ref, for [`postings`].
-fn all_chunks(conn: &Connection) -> rusqlite::Result<Array> {
-    let highest: Ref = conn
-        .prepare_cached(sql::HIGHEST_REF)?
-        .query_row([], |row| row.get(0))?;
-    Ok(Rc::new(
-        (0..=highest >> CHUNK_BITS).map(SqlValue::Integer).collect(),
-    ))
 }
 
 fn intersection(left: &[Ref], right: &[Ref]) -> Vec<Ref> {

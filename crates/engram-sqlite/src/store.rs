@@ -313,7 +313,24 @@ fn index_plan(
     if (all_of.is_empty() && any_of.is_empty()) || !index::exists(conn)? {
         return Ok(None);
     }
-    let Some(candidates) = index::candidates(conn, &all_of, &any_of)? else {
+    // A page read newest first without another index: more than sqrt((offset + limit) * N)
+    // candidates would not be used, so the index is read no further than that.
+    let page_limit = match (&plan.page, &plan.ranking, other_index) {
+        (Some(page), None, false) => page
+            .limit()
+            .map(|limit| page.offset().saturating_add(limit)),
+        _ => None,
+    };
+    let cap = match page_limit {
+        Some(rows) => {
+            let memories: i64 = conn
+                .prepare_cached(sql::HIGHEST_REF)?
+                .query_row([], |row| row.get(0))?;
+            Some((rows.saturating_mul(memories) as f64).sqrt() as usize)
+        }
+        None => None,
+    };
+    let Some(candidates) = index::candidates(conn, &all_of, &any_of, cap)? else {
         return Ok(None);
     };
     let found = candidates.refs.len() as i64;
@@ -340,19 +357,7 @@ fn index_plan(
             .query_row(params_from_iter(count.params.iter()), |row| row.get(0))?;
         matching >= found
     } else {
-        match (&plan.page, &plan.ranking) {
-            (Some(page), None) => match page.limit() {
-                Some(limit) => {
-                    let memories: i64 = conn
-                        .prepare_cached(sql::HIGHEST_REF)?
-                        .query_row([], |row| row.get(0))?;
-                    let read = page.offset().saturating_add(limit).saturating_mul(memories);
-                    found.saturating_mul(found) <= read
-                }
-                None => true,
-            },
-            _ => true,
-        }
+        cap.is_none_or(|cap| found as usize <= cap)
     };
     Ok(use_them.then_some(IndexPlan {
         refs: candidates.refs,

@@ -1,5 +1,6 @@
-//! Cases that involve both backends at once, or none: the default DSN and its environment
-//! variables, the SQLite log line, password redaction, and a SQLite → PostgreSQL transfer.
+//! Cases that involve both backends at once, or only one: the default DSN and its
+//! environment variables, the SQLite log line, password redaction, a SQLite → PostgreSQL
+//! transfer, and SQLite's containment index built by `migrate up`.
 
 use engram_testkit::{BackendKind, TestDb};
 use serde_json::{json, Value};
@@ -425,4 +426,40 @@ fn export_from_sqlite_and_import_into_postgres_gives_the_same_memories() {
         }
     }
     assert_eq!(pg.ok(&["query", "--count"]), "53\n");
+}
+
+/// Upgrading a SQLite database stored before the containment index: `migrate up` applies
+/// 0003 and indexes the stored memories, saying how many; queries find them as before.
+#[test]
+fn migrate_up_indexes_the_memories_stored_before_the_index() {
+    let db = TestDb::new(BackendKind::Sqlite);
+    db.ok(&["migrate", "up", "--to", "2"]);
+    // engram refuses to write to a schema behind its own: these rows come from SQL.
+    let engram_testkit::TestConnection::Sqlite(conn) = db.connect() else {
+        unreachable!("a SQLite test database")
+    };
+    for n in 0..3 {
+        conn.execute(
+            "INSERT INTO memories (id, user_id, content, metadata, created_at, updated_at) \
+             VALUES (?1, 'u', 'c', ?2, 1, 1)",
+            [id(n), format!(r#"{{"n":{n},"tags":["t"]}}"#)],
+        )
+        .expect("insert a memory");
+    }
+    let out = db.ok(&["migrate", "up"]);
+    assert!(out.starts_with("applied 0003 containment_index ("), "{out}");
+    assert!(
+        out.ends_with("containment index: 3 memories indexed\n"),
+        "{out}"
+    );
+    assert_eq!(
+        db.ok(&["query", "--where", r#"{"tags": ["t"]}"#, "--count"]),
+        "3\n"
+    );
+    assert_eq!(
+        db.ok(&["query", "--where", r#"{"n": 1.0}"#, "--count"]),
+        "1\n"
+    );
+    let again = db.ok(&["migrate", "up"]);
+    assert!(!again.contains("containment index"), "{again}");
 }
