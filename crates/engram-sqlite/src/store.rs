@@ -1,17 +1,16 @@
 //! The SQLite store: the connection pool, and [`MemoryBackend`] over it.
 
 use std::path::Path;
+use std::rc::Rc;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::types::ValueRef;
-use rusqlite::{params, params_from_iter, ErrorCode, OptionalExtension, Row, Transaction};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{
+    params, params_from_iter, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior,
+};
 use serde_json::Value;
 use uuid::Uuid;
-
-use std::rc::Rc;
-
-use rusqlite::types::Value as SqlValue;
 
 use engram_core::index::{
     filter_keys, is_exact, keys_decide as index_keys_decide, related_thread_key, IndexCheck,
@@ -188,15 +187,7 @@ impl SqliteStore {
         context: &str,
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        let mut conn = self.connection()?;
-        let result = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .and_then(|tx| {
-                let value = work(&tx)?;
-                tx.commit()?;
-                Ok(value)
-            });
-        result.map_err(|e| db_error(&conn, context, e))
+        self.transaction(TransactionBehavior::Immediate, context, work)
     }
 
     fn read<T>(
@@ -215,8 +206,18 @@ impl SqliteStore {
         context: &str,
         work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
+        self.transaction(TransactionBehavior::Deferred, context, |tx| work(tx))
+    }
+
+    /// Runs `work` in a transaction of `behavior` and commits it.
+    fn transaction<T>(
+        &self,
+        behavior: TransactionBehavior,
+        context: &str,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let mut conn = self.connection()?;
-        let result = conn.transaction().and_then(|tx| {
+        let result = conn.transaction_with_behavior(behavior).and_then(|tx| {
             let value = work(&tx)?;
             tx.commit()?;
             Ok(value)
