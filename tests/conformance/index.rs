@@ -1,7 +1,8 @@
 //! The conformance cases of the queries SQLite answers from its containment index (metadata
 //! containment and related threads any-of), run on both backends: filters that give the
 //! index no key, number spellings, `true` against `1`, nested arrays, and every way a
-//! memory's values change (update, delete, import's skip, a raw `DELETE` past engram).
+//! memory's values change (update, delete, import's skip, a raw `DELETE`, `UPDATE` or
+//! `INSERT` past engram).
 //! Each case checks exact ids and counts, whole and a page of one at a time (a small page
 //! over a broad filter is read without the index on SQLite, the rest with it), and that
 //! `Store::check_index` finds the index sound (on PostgreSQL it is always all zeros).
@@ -16,6 +17,7 @@ engram_testkit::cross_backend!(cases::{
     import_keeps_the_stored_metadata_of_a_skipped_id,
     related_to_any_follows_an_update_of_related_threads,
     a_raw_delete_leaves_queries_exact_and_the_index_sound,
+    raw_updates_and_inserts_are_found,
 });
 
 mod cases {
@@ -407,6 +409,42 @@ mod cases {
         assert_index(db, store, 0);
         assert_filter(store, r#"{"g": 1}"#, &[5]);
         assert_selects(store, MemoryQuery::new().related_to_any(["r"]), &[], "r");
+        assert_index(db, store, 0);
+    }
+
+    /// Another program's `UPDATE` of metadata moves a memory between filters at once (SQLite
+    /// queues it by trigger); its `INSERT` is found once the index is brought up to date
+    /// (`Store::update_index`, which `Store::migrate` and `engram migrate up` run). Before
+    /// that, SQLite does not find such a memory by containment and PostgreSQL does: the
+    /// README says so.
+    pub fn raw_updates_and_inserts_are_found(db: &TestDb) {
+        let store = &migrated_store(db);
+        store_documents(store, &[r#"{"k": "a"}"#, r#"{"k": "a"}"#]);
+        db.execute(&format!(
+            r#"UPDATE memories SET metadata = '{{"k":"b"}}' WHERE id = '{}'"#,
+            id(2)
+        ));
+        assert_filter(store, r#"{"k": "a"}"#, &[1]);
+        assert_filter(store, r#"{"k": "b"}"#, &[2]);
+        let queued = match db.kind() {
+            BackendKind::Sqlite => 1,
+            BackendKind::Postgres => 0,
+        };
+        assert_index(db, store, queued);
+        let at = match db.kind() {
+            BackendKind::Sqlite => (BASE + 3_000_000).to_string(),
+            BackendKind::Postgres => format!("to_timestamp({})", BASE / 1_000_000 + 3),
+        };
+        db.execute(&format!(
+            "INSERT INTO memories (id, user_id, content, metadata, created_at, updated_at) \
+             VALUES ('{}', 'alice', 'memory 3', '{{\"k\":\"a\"}}', {at}, {at})",
+            id(3)
+        ));
+        store
+            .update_index(&mut |_, _| {})
+            .expect("update the index");
+        assert_filter(store, r#"{"k": "a"}"#, &[1, 3]);
+        assert_filter(store, r#"{"k": "b"}"#, &[2]);
         assert_index(db, store, 0);
     }
 }
