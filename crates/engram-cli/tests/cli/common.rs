@@ -24,13 +24,16 @@ pub trait RunEngram {
 
     /// Runs `engram ARGS` with `stdin`, expects exit 0, returns stdout.
     fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
-        let output = self
-            .cmd()
+        expect_success(args, &self.run_stdin(args, stdin))
+    }
+
+    /// Runs `engram ARGS` with `stdin`; returns what it did.
+    fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        self.cmd()
             .args(args)
             .write_stdin(stdin)
             .output()
-            .expect("run engram");
-        expect_success(args, &output)
+            .expect("run engram")
     }
 
     /// Runs `engram ARGS`, expects exit 1 with one line on stderr, returns that line.
@@ -42,13 +45,7 @@ pub trait RunEngram {
     /// Runs `engram ARGS` with `stdin`, expects exit 1 with one line on stderr, returns that
     /// line.
     fn fail_stdin(&self, args: &[&str], stdin: &str) -> String {
-        let output = self
-            .cmd()
-            .args(args)
-            .write_stdin(stdin)
-            .output()
-            .expect("run engram");
-        expect_user_error(args, &output)
+        expect_user_error(args, &self.run_stdin(args, stdin))
     }
 
     /// Runs `engram ARGS`, expects exit 2 (a usage error).

@@ -435,16 +435,12 @@ fn migrate_up_indexes_the_memories_stored_before_the_index() {
     let db = TestDb::new(BackendKind::Sqlite);
     db.ok(&["migrate", "up", "--to", "2"]);
     // engram refuses to write to a schema behind its own: these rows come from SQL.
-    let engram_testkit::TestConnection::Sqlite(conn) = db.connect() else {
-        unreachable!("a SQLite test database")
-    };
     for n in 0..3 {
-        conn.execute(
-            "INSERT INTO memories (id, user_id, content, metadata, created_at, updated_at) \
-             VALUES (?1, 'u', 'c', ?2, 1, 1)",
-            [id(n), format!(r#"{{"n":{n},"tags":["t"]}}"#)],
-        )
-        .expect("insert a memory");
+        db.execute(&format!(
+            r#"INSERT INTO memories (id, user_id, content, metadata, created_at, updated_at)
+               VALUES ('{}', 'u', 'c', '{{"n":{n},"tags":["t"]}}', 1, 1)"#,
+            id(n)
+        ));
     }
     let out = db.ok(&["migrate", "up"]);
     assert!(out.starts_with("applied 0003 containment_index ("), "{out}");
