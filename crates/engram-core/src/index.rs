@@ -141,7 +141,7 @@ pub fn keys_decide(filter: &Value) -> bool {
             Value::Array(items) => items.iter().all(|item| match item {
                 Value::Object(_) | Value::Array(_) => {
                     let mut keys = Vec::new();
-                    walk(item, Encoding::new(), Yield::Needed, &mut keys);
+                    walk(item, &mut Encoding::new(), Yield::Needed, &mut keys);
                     sorted(keys).len() == 1
                 }
                 _ => true,
@@ -179,34 +179,40 @@ const RELATED_THREAD: u8 = 0x30;
 /// memory's metadata is an object).
 fn walk_top(value: &Value, yield_: Yield, keys: &mut Vec<IndexKey>) {
     if let Value::Object(map) = value {
+        let mut path = Encoding::new();
         for (key, item) in map {
-            walk(
-                item,
-                Encoding::new().byte(OBJECT_KEY).text(key),
-                yield_,
-                keys,
-            );
+            path.byte(OBJECT_KEY).text(key);
+            walk(item, &mut path, yield_, keys);
+            path.0.clear();
         }
     }
 }
 
-fn walk(value: &Value, path: Encoding, yield_: Yield, keys: &mut Vec<IndexKey>) {
+/// Pushes the keys of `value` at `path`, which it extends while it walks and leaves as it
+/// was (one buffer for the whole document: a copy of the path per step was most of the
+/// cost of a memory's keys).
+fn walk(value: &Value, path: &mut Encoding, yield_: Yield, keys: &mut Vec<IndexKey>) {
+    let at = path.0.len();
     match value {
         Value::Object(map) => {
             if yield_ == Yield::Everything || map.is_empty() {
-                keys.push(path.clone().byte(IS_OBJECT).key());
+                keys.push(path.byte(IS_OBJECT).key());
+                path.0.truncate(at);
             }
             for (key, item) in map {
-                walk(item, path.clone().byte(OBJECT_KEY).text(key), yield_, keys);
+                path.byte(OBJECT_KEY).text(key);
+                walk(item, path, yield_, keys);
+                path.0.truncate(at);
             }
         }
         Value::Array(items) => {
             if yield_ == Yield::Everything || items.is_empty() {
-                keys.push(path.clone().byte(IS_ARRAY).key());
+                keys.push(path.byte(IS_ARRAY).key());
+                path.0.truncate(at);
             }
-            let inner = path.byte(ARRAY_LEVEL);
+            path.byte(ARRAY_LEVEL);
             for item in items {
-                walk(item, inner.clone(), yield_, keys);
+                walk(item, path, yield_, keys);
             }
         }
         Value::Null => keys.push(path.byte(NULL).key()),
@@ -214,8 +220,8 @@ fn walk(value: &Value, path: Encoding, yield_: Yield, keys: &mut Vec<IndexKey>) 
         Value::Bool(false) => keys.push(path.byte(FALSE).key()),
         Value::String(text) => keys.push(path.byte(STRING).text(text).key()),
         Value::Number(number) => {
-            let path = path.byte(NUMBER);
-            let key = match number_value(number) {
+            path.byte(NUMBER);
+            match number_value(number) {
                 Some((negative, digits, exponent)) => path
                     .byte(u8::from(negative))
                     .text(&digits)
@@ -224,9 +230,10 @@ fn walk(value: &Value, path: Encoding, yield_: Yield, keys: &mut Vec<IndexKey>) 
                 // Not reachable for a parsed JSON number; its text is then its value.
                 None => path.byte(0xff).text(number.as_str()),
             };
-            keys.push(key.key());
+            keys.push(path.key());
         }
     }
+    path.0.truncate(at);
 }
 
 fn sorted(mut keys: Vec<IndexKey>) -> Vec<IndexKey> {
@@ -235,26 +242,26 @@ fn sorted(mut keys: Vec<IndexKey>) -> Vec<IndexKey> {
     keys
 }
 
-/// A key's encoding, built a step at a time; a clone is a prefix to extend.
-#[derive(Clone)]
+/// A key's encoding, built a step at a time.
 struct Encoding(Vec<u8>);
 
 impl Encoding {
     fn new() -> Self {
-        Encoding(Vec::with_capacity(32))
+        Encoding(Vec::with_capacity(64))
     }
 
-    fn bytes(mut self, bytes: &[u8]) -> Self {
+    fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
         self.0.extend_from_slice(bytes);
         self
     }
 
-    fn byte(self, byte: u8) -> Self {
-        self.bytes(&[byte])
+    fn byte(&mut self, byte: u8) -> &mut Self {
+        self.0.push(byte);
+        self
     }
 
     /// An unsigned number in 7-bit groups, low first, the high bit set on all but the last.
-    fn varint(mut self, mut n: u64) -> Self {
+    fn varint(&mut self, mut n: u64) -> &mut Self {
         while n >= 0x80 {
             self.0.push((n as u8) | 0x80);
             n >>= 7;
@@ -264,14 +271,15 @@ impl Encoding {
     }
 
     /// Text as its length, then its bytes, so that where it ends is part of the encoding.
-    fn text(self, text: &str) -> Self {
+    fn text(&mut self, text: &str) -> &mut Self {
         self.varint(text.len() as u64).bytes(text.as_bytes())
     }
 
-    /// The encoding itself, or the marked 64-bit FNV-1a hash of a long one.
-    fn key(self) -> IndexKey {
+    /// The key of the encoding so far: itself, or the marked 64-bit FNV-1a hash of a long
+    /// one.
+    fn key(&self) -> IndexKey {
         if self.0.len() <= MAX_EXACT_KEY_BYTES {
-            return self.0;
+            return self.0.clone();
         }
         const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
         const PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -362,5 +370,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The keys are stored: their bytes may never change (a database indexed by one
+    /// version is read by the next). Pinned from the first version of the encoding.
+    #[test]
+    fn the_encoding_of_keys_is_pinned() {
+        let hex = |keys: Vec<IndexKey>| -> Vec<String> {
+            keys.iter()
+                .map(|key| key.iter().map(|byte| format!("{byte:02x}")).collect())
+                .collect()
+        };
+        let memory = doc(
+            r#"{"a": {"b": [1, -2.5e3, {"c": null}], "d": {}}, "t": true, "f": false, "s": "x",
+                "e": [], "long": "0123456789012345678901234567890123456789012345678901234567890123456789"}"#,
+        );
+        assert_eq!(
+            hex(memory_keys(&memory, &["th".to_string()])),
+            [
+                "0101610101620201016310",
+                "010161010162021400013100",
+                "01016101016202140102323504",
+                "0101610101620220",
+                "01016101016221",
+                "01016101016420",
+                "01016120",
+                "01016521",
+                "01016612",
+                "010173130178",
+                "01017411",
+                "30027468",
+                "ff389cf48713936ca9",
+            ]
+        );
+        let filter = doc(r#"{"a": {"b": [{}], "d": {}}, "e": []}"#);
+        assert_eq!(
+            hex(filter_keys(&filter)),
+            ["0101610101620220", "01016101016420", "01016521",]
+        );
     }
 }

@@ -180,8 +180,9 @@ pub const REFS_WITH_OTHER_TIMES: &str = "SELECT count(*) FROM memory_index_refs 
 pub const REFS_WITHOUT_MEMORY: &str = "SELECT count(*) FROM memory_index_refs AS r \
      WHERE NOT EXISTS (SELECT 1 FROM memories AS m WHERE m.id = r.memory_id)";
 
-/// One chunk of a key's postings: ?1 chunk, ?2 key.
-pub const READ_CHUNK: &str = "SELECT refs FROM memory_index_postings WHERE chunk = ?1 AND key = ?2";
+/// The postings of chunk ?1 for the keys of the array ?2: (key, refs), a seek per key.
+pub const READ_CHUNKS: &str =
+    "SELECT key, refs FROM memory_index_postings WHERE chunk = ?1 AND key IN rarray(?2)";
 
 /// Writes one chunk: ?1 chunk, ?2 key, ?3 refs.
 pub const WRITE_CHUNK: &str = "INSERT INTO memory_index_postings (chunk, key, refs) \
