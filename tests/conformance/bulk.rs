@@ -243,6 +243,18 @@ mod cases {
             );
         }
 
+        let pair = vec![
+            NewMemory::new("u", "first")
+                .id(id(2 * LARGE))
+                .embedding(vector(&[1.0, 2.0])),
+            NewMemory::new("u", "second")
+                .id(id(2 * LARGE))
+                .embedding(vector(&[3.0, 4.0])),
+        ];
+        assert_eq!(store.import(pair).unwrap(), 1, "a repeat next to the first");
+        assert_eq!(embedding(store, 2 * LARGE), Some(vector(&[1.0, 2.0])));
+        store.delete(id(2 * LARGE)).unwrap();
+
         let mut failing: Vec<NewMemory> =
             (LARGE..2 * LARGE).map(|n| embedded(n, "failing")).collect();
         failing.push(embedded(7, "clash"));
