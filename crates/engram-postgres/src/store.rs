@@ -297,6 +297,10 @@ impl PostgresStore {
                         .collect::<Result<_, _>>()?;
                     let new: Vec<&Memory> =
                         memories.iter().filter(|m| taken.insert(m.id)).collect();
+                    if new.is_empty() {
+                        tx.commit()?;
+                        return Ok(0);
+                    }
                     let mut savepoint = tx.savepoint("engram_copy")?;
                     let written = match copy(&mut savepoint, &new) {
                         Ok(written) => {
