@@ -1,6 +1,8 @@
 //! engram's benchmarks: every operation is one criterion group, with the backend as the
 //! function name (`sqlite`, `postgres`, and the raw-driver baselines `sqlite-raw`,
-//! `postgres-raw`) and the row count as the parameter, so reports compare them side by side.
+//! `postgres-raw`, and for the bulk groups `postgres-copy`, a bare binary `COPY`) and the
+//! row count as the parameter (for `import`: the memories in its file), so reports compare
+//! them side by side.
 //!
 //! ```text
 //! cargo bench -j2 --bench engram                         # 10,000 rows, short settings
@@ -12,6 +14,8 @@
 //! Environment:
 //!
 //! - `ENGRAM_BENCH_ROWS`: comma-separated row counts (default `10000`).
+//! - `ENGRAM_BENCH_IMPORT_ROWS`: memories in the `import` group's file (default `10000`,
+//!   `1000` in the smoke run; RESULTS.md's bulk-ingest figures use `100000`).
 //! - `ENGRAM_BENCH_FULL=1`: criterion's defaults (100 samples, 3 s warm-up, 5 s measurement)
 //!   instead of the short run (20 samples, 0.5 s warm-up, 1.5 s measurement).
 //! - `ENGRAM_BENCH_PG_URL`: an existing PostgreSQL database to use (schema migrated, tables
@@ -29,6 +33,8 @@
 
 #[path = "engram/fixture.rs"]
 mod fixture;
+#[path = "engram/import.rs"]
+mod import;
 #[path = "engram/raw.rs"]
 mod raw;
 #[path = "engram/settings.rs"]
@@ -51,6 +57,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use fixture::{Backend, Inserts, Raw, Sample};
+use import::ImportFile;
 
 /// The page size of the paged queries (user+thread, metadata containment).
 const PAGE: u64 = 50;
@@ -64,6 +71,8 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 struct Settings {
     rows: Vec<usize>,
+    /// Memories in the `import` benchmark's file.
+    import_rows: usize,
     full: bool,
     sqlite: bool,
     postgres: bool,
@@ -90,6 +99,7 @@ impl Settings {
         let wants = |name: &str| backends.trim().is_empty() || backends.contains(name);
         Settings {
             rows,
+            import_rows: import::import_rows(benching),
             full: std::env::var("ENGRAM_BENCH_FULL").is_ok_and(|v| v == "1"),
             sqlite: wants("sqlite"),
             postgres: wants("postgres"),
@@ -197,6 +207,9 @@ fn main() {
         cluster_lookup(&mut criterion, &mut ctx);
         inserts(&mut criterion, &mut ctx, "insert_one", 1);
         inserts(&mut criterion, &mut ctx, "insert_many", BATCH);
+        let file = ImportFile::write(&ctx.inserts.next(settings.import_rows));
+        import_file(&mut criterion, &mut ctx, &file);
+        drop(file);
         policy_run(&mut criterion, &mut ctx);
     }
     criterion.final_summary();
@@ -580,10 +593,111 @@ fn inserts(c: &mut Criterion, ctx: &mut Ctx, name: &str, per_call: usize) {
                         )
                     })
                 });
+                if per_call > 1 {
+                    let copy_id = BenchmarkId::new(fixture::PG_COPY_NAME, rows);
+                    group.bench_function(copy_id, |b| {
+                        b.iter_custom(|iters| {
+                            time_inserts(
+                                iters,
+                                per_call,
+                                inserts,
+                                client,
+                                |client, input| {
+                                    black_box(raw::pg_copy_many(client, &input));
+                                },
+                                pg_clean,
+                            )
+                        })
+                    });
+                }
             }
         }
     }
     group.finish();
+}
+
+/// Times `iters` imports of the whole file by `import` (each starting from the seeded
+/// table: `clean`, untimed, removes what the previous one wrote).
+fn time_imports<S>(
+    iters: u64,
+    state: &mut S,
+    mut import: impl FnMut(&mut S),
+    mut clean: impl FnMut(&mut S),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        import(state);
+        total += start.elapsed();
+        clean(state);
+    }
+    total
+}
+
+/// `engram import` without the command line: the file read line by line, each line parsed
+/// into a `NewMemory`, `Store::import` of every batch of 1,000, into the seeded table. On
+/// PostgreSQL beside it: the same file read and parsed the same way, each batch written
+/// with one binary `COPY` through the bare driver.
+fn import_file(c: &mut Criterion, ctx: &mut Ctx, file: &ImportFile) {
+    let mut group = c.benchmark_group("import");
+    group.throughput(Throughput::Elements(file.rows as u64));
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    let expected = file.rows as u64;
+    for backend in &mut ctx.backends {
+        let store = backend.store.clone();
+        let id = BenchmarkId::new(backend.name, file.rows);
+        let engram_import = || {
+            let imported = file.read_batches(|batch| store.import(batch).expect("import"));
+            assert_eq!(imported, expected, "every memory of the file is new");
+        };
+        let cleaner = backend.cleaner.as_ref();
+        match &mut backend.raw {
+            Raw::Sqlite(_) => {
+                let cleaner = cleaner.expect("a clean-up connection");
+                group.bench_function(id, |b| {
+                    b.iter_custom(|iters| {
+                        time_imports(
+                            iters,
+                            &mut (),
+                            |_| engram_import(),
+                            |_| sqlite_clean(cleaner, &store),
+                        )
+                    })
+                });
+            }
+            Raw::Postgres(client) => {
+                group.bench_function(id, |b| {
+                    b.iter_custom(|iters| {
+                        time_imports(iters, client, |_| engram_import(), pg_clean_and_vacuum)
+                    })
+                });
+                let copy_id = BenchmarkId::new(fixture::PG_COPY_NAME, file.rows);
+                group.bench_function(copy_id, |b| {
+                    b.iter_custom(|iters| {
+                        time_imports(
+                            iters,
+                            client,
+                            |client| {
+                                let written =
+                                    file.read_batches(|batch| raw::pg_copy_many(client, &batch));
+                                assert_eq!(written, expected);
+                            },
+                            pg_clean_and_vacuum,
+                        )
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+/// [`pg_clean`], then a vacuum of the dead rows, so that every import of the whole file
+/// meets the same table.
+fn pg_clean_and_vacuum(client: &mut postgres::Client) {
+    pg_clean(client);
+    client.batch_execute("VACUUM memories").expect("vacuum");
 }
 
 /// Deletes what an insert benchmark wrote, then applies the containment index's queue of

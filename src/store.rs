@@ -212,7 +212,9 @@ impl Store {
     }
 
     /// Stores many memories in one transaction: all or none. Fails with
-    /// [`Error::Conflict`] when an id already exists. Returns the ids in input order.
+    /// [`Error::Conflict`] when an id already exists, or is given twice in the batch.
+    /// Returns the ids in input order. On PostgreSQL a batch of two or more is written with
+    /// one binary `COPY` (and one for the embeddings).
     pub fn insert_many(&self, memories: Vec<NewMemory>) -> Result<Vec<Uuid>> {
         let rows = self.prepare_rows(memories)?;
         self.backend().insert_memories(&rows, OnConflict::Fail)?;
@@ -220,7 +222,12 @@ impl Store {
     }
 
     /// Stores many memories in one transaction, leaving out those whose id is already stored
-    /// (so running the same import twice adds nothing). Returns how many were new.
+    /// (so running the same import twice adds nothing); a skipped memory keeps what is
+    /// stored, its embedding included. An id given twice in the batch is stored once, as
+    /// its first occurrence. Returns how many were new. On PostgreSQL the ids already
+    /// stored are looked up first and the rest written with one binary `COPY`; should
+    /// another session store one of them meanwhile, the batch is written again with
+    /// `INSERT … ON CONFLICT DO NOTHING` instead.
     pub fn import(&self, memories: Vec<NewMemory>) -> Result<u64> {
         let rows = self.prepare_rows(memories)?;
         self.backend().insert_memories(&rows, OnConflict::Skip)

@@ -2,8 +2,11 @@
 //! PostgreSQL by the testkit's `cross_backend!` macro (test names `sqlite::…` and
 //! `postgres::…`), each on a fresh database. The cases of embeddings and nearest-neighbour
 //! search are in `conformance/vectors.rs`, those of the queries SQLite answers from its
-//! containment index in `conformance/index.rs` (test names `vectors::…`, `index::…`).
+//! containment index in `conformance/index.rs`, those of bulk writes (`insert_many`,
+//! `import`) in `conformance/bulk.rs` (test names `vectors::…`, `index::…`, `bulk::…`).
 
+#[path = "conformance/bulk.rs"]
+mod bulk;
 mod common;
 #[path = "conformance/index.rs"]
 mod index;

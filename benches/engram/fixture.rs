@@ -26,6 +26,8 @@ pub const SQLITE_INDEX_VAR: &str = "ENGRAM_BENCH_SQLITE_INDEX";
 /// The namespace of the memories the insert benchmarks write (and delete again between
 /// timings), so that the seeded rows stay as they are.
 pub const INSERT_NAMESPACE: &str = "bench-insert";
+/// The function name of the bare binary `COPY` baseline of the bulk groups (PostgreSQL).
+pub const PG_COPY_NAME: &str = "postgres-copy";
 
 /// Memories per generated user; with 10 threads per user a thread holds about 10 memories
 /// at every row count.
@@ -127,7 +129,7 @@ impl Backend {
         store.migrate().expect("migrate postgres");
         let mut raw = postgres::Client::connect(&url, postgres::NoTls).expect("raw client");
         if given.is_some() {
-            raw.batch_execute("TRUNCATE memories, memory_clusters")
+            raw.batch_execute("TRUNCATE memories, memory_clusters CASCADE")
                 .expect("clear the tables");
         }
         Backend {

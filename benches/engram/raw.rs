@@ -368,3 +368,55 @@ pub fn pg_insert_many(
         )
         .expect("raw postgres insert many")
 }
+
+/// PostgreSQL only: the binary `COPY` that engram's `insert_many` and `import` run.
+pub const PG_COPY: &str = "COPY memories (id, user_id, namespace, thread_id, tier, content, \
+     score, metadata, related_threads, summarized, created_at, updated_at) \
+     FROM STDIN (FORMAT binary)";
+
+/// The column types of [`PG_COPY`], in its order.
+const PG_COPY_TYPES: [postgres::types::Type; 12] = {
+    use postgres::types::Type;
+    [
+        Type::UUID,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT4,
+        Type::JSONB,
+        Type::JSONB,
+        Type::BOOL,
+        Type::TIMESTAMPTZ,
+        Type::TIMESTAMPTZ,
+    ]
+};
+
+/// Writes memories with one binary `COPY` through the driver's own `BinaryCopyInWriter`
+/// (autocommit: the `COPY` is one transaction).
+pub fn pg_copy_many(client: &mut postgres::Client, memories: &[NewMemory]) -> u64 {
+    let sink = client.copy_in(PG_COPY).expect("raw postgres copy");
+    let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &PG_COPY_TYPES);
+    for memory in memories {
+        let row = Row::of(memory);
+        let related = Value::from(memory.related_threads.clone());
+        writer
+            .write(&[
+                &row.id,
+                &memory.user_id,
+                &row.namespace(),
+                &memory.thread_id,
+                &row.tier(),
+                &memory.content,
+                &row.score(),
+                row.metadata,
+                &related,
+                &memory.summarized,
+                &row.created.to_system_time(),
+                &row.updated.to_system_time(),
+            ])
+            .expect("raw postgres copy row");
+    }
+    writer.finish().expect("raw postgres copy")
+}

@@ -2,6 +2,7 @@
 //! served by GIN indexes, through an r2d2 pool whose connections cache prepared statements.
 
 mod connection;
+mod copy;
 mod sql;
 mod store;
 

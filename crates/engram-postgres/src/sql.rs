@@ -53,6 +53,25 @@ pub fn insert_memories_returning_ids(on_conflict: OnConflict) -> &'static str {
     }
 }
 
+/// Writes memories in the binary `COPY` format (see [`crate::copy`]), columns in
+/// [`memory_columns`]' order: the bulk path of `insert_many` and `import`.
+pub fn copy_memories() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "COPY memories ({}) FROM STDIN (FORMAT binary)",
+            memory_columns()
+        )
+    });
+    &SQL
+}
+
+/// Writes embeddings of new memories in the binary `COPY` format: memory id, vector.
+pub const COPY_EMBEDDINGS: &str =
+    "COPY memory_embeddings (memory_id, embedding) FROM STDIN (FORMAT binary)";
+
+/// Which of the ids $1 are stored already (an import leaves them out of its `COPY`).
+pub const STORED_IDS: &str = "SELECT id FROM memories WHERE id = ANY($1::uuid[])";
+
 /// Reads one memory by id ($1), with its embedding after the columns when `with_embedding`.
 pub fn get_memory(with_embedding: bool) -> &'static str {
     static SQL: LazyLock<String> =

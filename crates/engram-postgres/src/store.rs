@@ -28,12 +28,18 @@ use engram_core::{
 };
 
 use crate::connection::{PgConnection, PgConnectionManager, ServerError};
+use crate::copy::{self, CopyError};
 use crate::sql;
 
 const BACKEND: BackendKind = BackendKind::Postgres;
 
-/// Rows per `INSERT … SELECT FROM unnest(…)` statement when inserting many.
+/// Rows per `INSERT … SELECT FROM unnest(…)` statement where many are inserted without
+/// `COPY` (an import that met a concurrent writer of the same ids).
 const INSERT_CHUNK: usize = 5_000;
+
+/// Batches of at least this many memories are written with `COPY`; smaller ones (one
+/// `Store::insert`) with one `INSERT`, which takes one round trip where `COPY` takes two.
+const COPY_MIN_ROWS: usize = 2;
 
 /// An engram store on PostgreSQL. Cheap to clone; clones share the pool.
 #[derive(Clone)]
@@ -212,13 +218,19 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
-    /// [`MemoryBackend::insert_memories`] of a batch with embeddings: the store's dimensions
-    /// checked, memories and embeddings written in one transaction.
-    fn insert_memories_with_embeddings(
-        &self,
-        memories: &[Memory],
-        on_conflict: OnConflict,
-    ) -> Result<u64> {
+    /// [`MemoryBackend::insert_memories`] of a batch smaller than [`COPY_MIN_ROWS`]: one
+    /// `INSERT` (and one for the embeddings), in a transaction only when there are
+    /// embeddings.
+    fn insert_few(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
+        let rows: Vec<&Memory> = memories.iter().collect();
+        if !memories.iter().any(|m| m.embedding.is_some()) {
+            let statement = sql::insert_memories(on_conflict);
+            return self.with_connection("inserting memories", |conn| {
+                let insert = conn.prepared(statement)?;
+                // One statement is atomic on its own: no transaction, one round trip.
+                insert_chunk(conn.client(), &insert, &rows)
+            });
+        }
         self.with_checks("inserting memories", |conn| {
             let given = common_dimensions(memories)?;
             self.require_vectors(conn, "store embeddings")?;
@@ -226,13 +238,96 @@ impl PostgresStore {
             let insert_embeddings = conn.prepared(sql::INSERT_EMBEDDINGS)?;
             let mut tx = conn.client().transaction()?;
             check_dimensions(&mut tx, given)?;
-            let mut written = 0;
-            for chunk in memories.chunks(INSERT_CHUNK) {
-                written +=
-                    insert_chunk_with_embeddings(&mut tx, &insert, &insert_embeddings, chunk)?;
-            }
+            let written =
+                insert_chunk_with_embeddings(&mut tx, &insert, Some(&insert_embeddings), &rows)?;
             tx.commit()?;
             Ok(written)
+        })
+    }
+
+    /// [`MemoryBackend::insert_memories`] with `COPY … FROM STDIN (FORMAT binary)`, in one
+    /// transaction: the memories, then their embeddings. With [`OnConflict::Fail`] a stored
+    /// id (or one given twice) fails the `COPY`, and with it the whole batch. With
+    /// [`OnConflict::Skip`], which `COPY` cannot do, the ids already stored are read first
+    /// and left out, as is every repeat of an id within the batch (its first occurrence is
+    /// the one written, as on SQLite); should another session store one of the same ids
+    /// meanwhile, the `COPY` fails on it, is rolled back to a savepoint, and the batch is
+    /// written again with `INSERT … ON CONFLICT DO NOTHING`.
+    fn copy_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
+        self.with_checks("inserting memories", |conn| {
+            let given = common_dimensions(memories)?;
+            if given.is_some() {
+                self.require_vectors(conn, "store embeddings")?;
+            }
+            let copy_memories = conn.prepared(sql::copy_memories())?;
+            let copy_embeddings = match given {
+                Some(_) => Some(conn.prepared(sql::COPY_EMBEDDINGS)?),
+                None => None,
+            };
+            let copy = |client: &mut postgres::Transaction<'_>, rows: &[&Memory]| {
+                let written = copy::memories(client, &copy_memories, rows.iter().copied())?;
+                if let Some(copy_embeddings) = &copy_embeddings {
+                    copy::embeddings(client, copy_embeddings, rows.iter().copied())?;
+                }
+                Ok::<u64, CopyError>(written)
+            };
+            match on_conflict {
+                OnConflict::Fail => {
+                    let rows: Vec<&Memory> = memories.iter().collect();
+                    let mut tx = conn.client().transaction()?;
+                    check_dimensions(&mut tx, given)?;
+                    let written = copy(&mut tx, &rows)?;
+                    tx.commit()?;
+                    Ok(written)
+                }
+                OnConflict::Skip => {
+                    let stored_ids = conn.prepared(sql::STORED_IDS)?;
+                    let insert = conn.prepared(sql::insert_memories_returning_ids(on_conflict))?;
+                    let insert_embeddings = match given {
+                        Some(_) => Some(conn.prepared(sql::INSERT_EMBEDDINGS)?),
+                        None => None,
+                    };
+                    let ids: Vec<Uuid> = memories.iter().map(|m| m.id).collect();
+                    let mut tx = conn.client().transaction()?;
+                    check_dimensions(&mut tx, given)?;
+                    let mut taken: HashSet<Uuid> = tx
+                        .query(&stored_ids, &[&ids])?
+                        .iter()
+                        .map(|row| row.try_get(0))
+                        .collect::<Result<_, _>>()?;
+                    let new: Vec<&Memory> =
+                        memories.iter().filter(|m| taken.insert(m.id)).collect();
+                    if new.is_empty() {
+                        tx.commit()?;
+                        return Ok(0);
+                    }
+                    let mut savepoint = tx.savepoint("engram_copy")?;
+                    let written = match copy(&mut savepoint, &new) {
+                        Ok(written) => {
+                            savepoint.commit()?;
+                            written
+                        }
+                        Err(CopyError::Driver(e))
+                            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
+                        {
+                            savepoint.rollback()?;
+                            let mut written = 0;
+                            for chunk in new.chunks(INSERT_CHUNK) {
+                                written += insert_chunk_with_embeddings(
+                                    &mut tx,
+                                    &insert,
+                                    insert_embeddings.as_ref(),
+                                    chunk,
+                                )?;
+                            }
+                            written
+                        }
+                        Err(other) => return Err(other.into()),
+                    };
+                    tx.commit()?;
+                    Ok(written)
+                }
+            }
         })
     }
 
@@ -282,6 +377,15 @@ enum Failure {
 impl From<postgres::Error> for Failure {
     fn from(e: postgres::Error) -> Self {
         Failure::Driver(e)
+    }
+}
+
+impl From<CopyError> for Failure {
+    fn from(e: CopyError) -> Self {
+        match e {
+            CopyError::Driver(e) => Failure::Driver(e),
+            CopyError::Io(e) => Failure::Rule(e),
+        }
     }
 }
 
@@ -403,7 +507,7 @@ fn related_json(threads: &[String]) -> Value {
 fn insert_chunk(
     client: &mut impl GenericClient,
     insert: &Statement,
-    chunk: &[Memory],
+    chunk: &[&Memory],
 ) -> Result<u64, postgres::Error> {
     if chunk.is_empty() {
         return Ok(0);
@@ -411,14 +515,14 @@ fn insert_chunk(
     client.execute(insert, &insert_params(chunk).refs())
 }
 
-/// Inserts `chunk` with a statement of [`sql::insert_memories_returning_ids`], then the
-/// embeddings of the memories it wrote (not of those it skipped); returns how many memories
-/// it wrote.
+/// Inserts `chunk` with a statement of [`sql::insert_memories_returning_ids`], then with
+/// `insert_embeddings` the embeddings of the memories it wrote (not of those it skipped);
+/// returns how many memories it wrote. The ids of `chunk` are distinct.
 fn insert_chunk_with_embeddings(
     client: &mut impl GenericClient,
     insert: &Statement,
-    insert_embeddings: &Statement,
-    chunk: &[Memory],
+    insert_embeddings: Option<&Statement>,
+    chunk: &[&Memory],
 ) -> Result<u64, postgres::Error> {
     let written: HashSet<Uuid> = client
         .query(insert, &insert_params(chunk).refs())?
@@ -430,7 +534,7 @@ fn insert_chunk_with_embeddings(
         .filter(|m| written.contains(&m.id))
         .filter_map(|m| Some((m.id, pg_vector(m.embedding.as_ref()?))))
         .unzip();
-    if !ids.is_empty() {
+    if let Some(insert_embeddings) = insert_embeddings.filter(|_| !ids.is_empty()) {
         client.execute(insert_embeddings, &[&ids, &vectors])?;
     }
     Ok(written.len() as u64)
@@ -471,7 +575,7 @@ impl InsertParams<'_> {
     }
 }
 
-fn insert_params(chunk: &[Memory]) -> InsertParams<'_> {
+fn insert_params<'m>(chunk: &[&'m Memory]) -> InsertParams<'m> {
     let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
     let users: Vec<&str> = chunk.iter().map(|m| m.user_id.as_str()).collect();
     let namespaces: Vec<&str> = chunk.iter().map(|m| m.namespace.as_str()).collect();
@@ -515,24 +619,10 @@ impl MemoryBackend for PostgresStore {
     }
 
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
-        if memories.iter().any(|m| m.embedding.is_some()) {
-            return self.insert_memories_with_embeddings(memories, on_conflict);
+        if memories.len() >= COPY_MIN_ROWS {
+            return self.copy_memories(memories, on_conflict);
         }
-        let statement = sql::insert_memories(on_conflict);
-        self.with_connection("inserting memories", |conn| {
-            let insert = conn.prepared(statement)?;
-            if memories.len() <= INSERT_CHUNK {
-                // One statement is atomic on its own: no transaction, one round trip.
-                return insert_chunk(conn.client(), &insert, memories);
-            }
-            let mut tx = conn.client().transaction()?;
-            let mut written = 0;
-            for chunk in memories.chunks(INSERT_CHUNK) {
-                written += insert_chunk(&mut tx, &insert, chunk)?;
-            }
-            tx.commit()?;
-            Ok(written)
-        })
+        self.insert_few(memories, on_conflict)
     }
 
     fn get_memory(&self, id: Uuid, with_embedding: bool) -> Result<Option<Memory>> {
