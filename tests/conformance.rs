@@ -1,10 +1,13 @@
 //! The conformance suite: every case is written once, in `cases`, and run on SQLite and on
 //! PostgreSQL by the testkit's `cross_backend!` macro (test names `sqlite::…` and
 //! `postgres::…`), each on a fresh database. The cases of embeddings and nearest-neighbour
-//! search are in `conformance/vectors.rs`, those of the queries SQLite answers from its
+//! search are in `conformance/vectors.rs`, those of `Store::export` in `conformance/export.rs`,
+//! those of the queries SQLite answers from its
 //! containment index in `conformance/index.rs` (test names `vectors::…`, `index::…`).
 
 mod common;
+#[path = "conformance/export.rs"]
+mod export;
 #[path = "conformance/index.rs"]
 mod index;
 #[path = "conformance/vectors.rs"]
