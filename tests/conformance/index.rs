@@ -18,6 +18,7 @@ engram_testkit::cross_backend!(cases::{
     related_to_any_follows_an_update_of_related_threads,
     a_raw_delete_leaves_queries_exact_and_the_index_sound,
     raw_updates_and_inserts_are_found,
+    pages_follow_every_change_of_the_timestamps,
 });
 
 mod cases {
@@ -445,6 +446,103 @@ mod cases {
             .expect("update the index");
         assert_filter(store, r#"{"k": "a"}"#, &[1, 3]);
         assert_filter(store, r#"{"k": "b"}"#, &[2]);
+        assert_index(db, store, 0);
+    }
+
+    /// The ids of one page of `filter` in `order` (offset 1, so the skip is checked too),
+    /// and the whole result in that order.
+    fn pages(store: &Store, filter: &str, order: Order) -> (Vec<Uuid>, Vec<Uuid>) {
+        let query = MemoryQuery::new().contains(doc(filter)).order(order);
+        let ids = |query: MemoryQuery| -> Vec<Uuid> {
+            store.query(query).unwrap().iter().map(|m| m.id).collect()
+        };
+        (ids(query.clone().offset(1).limit(2)), ids(query))
+    }
+
+    /// Asserts every order's page and whole result of `{"k": "a"}`, given newest first by
+    /// updated_at and by created_at (ids numbered as [`id`]).
+    fn assert_orders(store: &Store, by_updated: &[u128], by_created: &[u128], what: &str) {
+        let ids = |numbers: &[u128], reversed: bool| -> Vec<Uuid> {
+            let mut ids: Vec<Uuid> = numbers.iter().map(|&n| id(n)).collect();
+            if reversed {
+                ids.reverse();
+            }
+            ids
+        };
+        for (order, numbers, reversed) in [
+            (Order::UpdatedDesc, by_updated, false),
+            (Order::UpdatedAsc, by_updated, true),
+            (Order::CreatedDesc, by_created, false),
+            (Order::CreatedAsc, by_created, true),
+        ] {
+            let expected = ids(numbers, reversed);
+            let (page, all) = pages(store, r#"{"k": "a"}"#, order);
+            assert_eq!(all, expected, "{what}: {order:?}");
+            assert_eq!(page, expected[1..3], "{what}: page of {order:?}");
+        }
+    }
+
+    /// A page of a filter the index decides comes in the memories' order after every change
+    /// of their timestamps: engram's update, another program's `UPDATE` of `updated_at`,
+    /// of `created_at` and of the id (SQLite sorts such a page by the copies of the
+    /// timestamps its index keeps, which its triggers keep equal).
+    pub fn pages_follow_every_change_of_the_timestamps(db: &TestDb) {
+        let store = &migrated_store(db);
+        store_documents(
+            store,
+            &[
+                r#"{"k": "a"}"#,
+                r#"{"k": "a"}"#,
+                r#"{"k": "a"}"#,
+                r#"{"k": "a"}"#,
+                r#"{"k": "b"}"#,
+                r#"{"k": "b"}"#,
+                r#"{"k": "b"}"#,
+                r#"{"k": "b"}"#,
+                r#"{"k": "b"}"#,
+            ],
+        );
+        assert_orders(store, &[4, 3, 2, 1], &[4, 3, 2, 1], "as inserted");
+        store
+            .update(id(2), MemoryUpdate::default().content("memory 2, again"))
+            .expect("update memory 2");
+        assert_orders(store, &[2, 4, 3, 1], &[4, 3, 2, 1], "memory 2 updated");
+        let at = |seconds: i64| match db.kind() {
+            BackendKind::Sqlite => (BASE + seconds * 1_000_000).to_string(),
+            BackendKind::Postgres => format!("to_timestamp({})", BASE / 1_000_000 + seconds),
+        };
+        db.execute(&format!(
+            "UPDATE memories SET updated_at = {} WHERE id = '{}'",
+            at(4_000_000_000),
+            id(3)
+        ));
+        db.execute(&format!(
+            "UPDATE memories SET created_at = {} WHERE id = '{}'",
+            at(-10),
+            id(4)
+        ));
+        assert_orders(
+            store,
+            &[3, 2, 4, 1],
+            &[3, 2, 1, 4],
+            "raw updates of timestamps",
+        );
+        db.execute(&format!(
+            "UPDATE memories SET id = '{}', updated_at = {} WHERE id = '{}'",
+            id(20),
+            at(4_000_000_001),
+            id(1)
+        ));
+        assert_orders(
+            store,
+            &[20, 3, 2, 4],
+            &[3, 2, 20, 4],
+            "a raw update of an id",
+        );
+        store
+            .update_index(&mut |_, _| {})
+            .expect("update the index");
+        assert_orders(store, &[20, 3, 2, 4], &[3, 2, 20, 4], "the queue applied");
         assert_index(db, store, 0);
     }
 }

@@ -78,12 +78,15 @@ pub struct IndexCheck {
     pub extra: u64,
     /// Changes queued and not yet applied to the index.
     pub queued: u64,
+    /// Memories whose timestamps the index keeps wrongly (SQLite sorts a page of candidates
+    /// by the copies beside their refs).
+    pub stale_times: u64,
 }
 
 impl IndexCheck {
-    /// Nothing missing and nothing extra.
+    /// Nothing missing, nothing extra, no stale timestamp.
     pub fn is_sound(&self) -> bool {
-        self.missing == 0 && self.extra == 0
+        self.missing == 0 && self.extra == 0 && self.stale_times == 0
     }
 }
 

@@ -233,7 +233,7 @@ impl<'q> QueryPlan<'q> {
     }
 
     /// The memory columns, and the embedding after them when the plan reads it.
-    fn columns(&self) -> Cow<'static, str> {
+    pub fn columns(&self) -> Cow<'static, str> {
         let columns = crate::row::memory_columns();
         if self.with_embeddings {
             format!("{columns}, {}", crate::row::EMBEDDING_COLUMN).into()

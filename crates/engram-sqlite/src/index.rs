@@ -26,9 +26,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::vtab::array::Array;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
-use uuid::Uuid;
 
 use engram_core::index::{memory_keys, IndexCheck, IndexKey};
+use engram_core::Memory;
 
 use crate::sql;
 
@@ -135,15 +135,20 @@ type Change = (i64, IndexKey, u16, bool);
 /// statement each. Does nothing on a schema without the index.
 pub fn index_inserted<'a>(
     tx: &Connection,
-    memories: impl IntoIterator<Item = (Uuid, &'a Value, &'a [String])>,
+    memories: impl IntoIterator<Item = &'a Memory>,
 ) -> rusqlite::Result<()> {
     if !exists(tx)? {
         return Ok(());
     }
     let mut add_ref = tx.prepare_cached(sql::ADD_REF)?;
     let mut changes = Vec::new();
-    for (id, metadata, threads) in memories {
-        add_ref.execute([id.to_string()])?;
+    for memory in memories {
+        add_ref.execute(params![
+            memory.id.to_string(),
+            memory.created_at.as_micros(),
+            memory.updated_at.as_micros()
+        ])?;
+        let (metadata, threads) = (&memory.metadata, memory.related_threads.as_slice());
         let reference: Ref = tx.last_insert_rowid();
         let (chunk, offset) = chunk_of(reference);
         changes.extend(
@@ -456,6 +461,7 @@ pub fn check(conn: &Connection) -> rusqlite::Result<IndexCheck> {
         missing: count(sql::MEMORIES_WITHOUT_REF)?,
         extra: count(sql::REFS_WITHOUT_MEMORY)?,
         queued: pending.len() as u64,
+        stale_times: count(sql::REFS_WITH_OTHER_TIMES)?,
     };
     let mut found = 0u64;
     let mut all = conn.prepare(sql::ALL_POSTINGS)?;

@@ -132,18 +132,22 @@ pub const POLICY_TRIM: &str = "UPDATE memories SET content = substr(content, 1, 
 pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
      WHERE (?1 IS NULL OR user_id = ?1) GROUP BY user_id, tier";
 
-/// Whether the database has the containment index (migration 0003).
+/// Whether the database has the containment index as this engram keeps it (migrations 0003
+/// and 0004: the last trigger 0004 creates). At 0003 alone engram neither reads nor writes
+/// it; the triggers queue what changes, and `update_index` catches up after 0004.
 pub const INDEX_EXISTS: &str =
-    "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'memory_index_queue'";
+    "SELECT 1 FROM sqlite_schema WHERE type = 'trigger' AND name = 'memory_index_on_times'";
 
 /// Gives the memory ?1 a ref (the new rowid). Not `RETURNING ref`: that made SQLite keep a
 /// statement journal.
-pub const ADD_REF: &str = "INSERT INTO memory_index_refs (memory_id) VALUES (?1)";
+pub const ADD_REF: &str =
+    "INSERT INTO memory_index_refs (memory_id, created_at, updated_at) VALUES (?1, ?2, ?3)";
 
 /// Gives every memory without a ref one, and queues it as new (memories another program
 /// inserted, which engram's insert path did not index).
-pub const REF_UNINDEXED: &str = "INSERT INTO memory_index_refs (memory_id) \
-     SELECT id FROM memories WHERE NOT EXISTS \
+pub const REF_UNINDEXED: &str =
+    "INSERT INTO memory_index_refs (memory_id, created_at, updated_at) \
+     SELECT id, created_at, updated_at FROM memories WHERE NOT EXISTS \
      (SELECT 1 FROM memory_index_refs AS r WHERE r.memory_id = memories.id) ORDER BY rowid \
      RETURNING ref";
 
@@ -166,6 +170,11 @@ pub const ALL_INDEXED_VALUES: &str = "SELECT r.ref, m.metadata, m.related_thread
 /// Memories the index has no ref for.
 pub const MEMORIES_WITHOUT_REF: &str = "SELECT count(*) FROM memories \
      WHERE NOT EXISTS (SELECT 1 FROM memory_index_refs AS r WHERE r.memory_id = memories.id)";
+
+/// Refs whose timestamps are not their memory's.
+pub const REFS_WITH_OTHER_TIMES: &str = "SELECT count(*) FROM memory_index_refs AS r \
+     JOIN memories AS m ON m.id = r.memory_id \
+     WHERE r.created_at IS NOT m.created_at OR r.updated_at IS NOT m.updated_at";
 
 /// Refs of no memory.
 pub const REFS_WITHOUT_MEMORY: &str = "SELECT count(*) FROM memory_index_refs AS r \
@@ -247,6 +256,29 @@ pub fn memory_statement(plan: &QueryPlan<'_>, index: Option<IndexUse>) -> Filter
         candidates: index.map(|index| index.refs),
     };
     let clause = plan.render(&mut params);
+    Filter {
+        clause,
+        params: params.values,
+    }
+}
+
+/// A page of exactly the memories with `refs` (and no other condition): the refs are sorted
+/// by the timestamps kept beside them, and only the page's rows are read.
+pub fn indexed_page(plan: &QueryPlan<'_>, page: &Page, refs: Array) -> Filter {
+    let mut params = Params {
+        values: vec![Bound::Array(refs)],
+        driving: true,
+        exact: true,
+        candidates: None,
+    };
+    let (limit, offset) = params.page(page);
+    let order = page.order.sql();
+    let clause = format!(
+        "SELECT {columns} FROM memories WHERE id IN (SELECT memory_id AS id \
+         FROM memory_index_refs WHERE ref IN rarray(?) ORDER BY {order} LIMIT {limit} \
+         OFFSET {offset}) ORDER BY {order}",
+        columns = plan.columns()
+    );
     Filter {
         clause,
         params: params.values,

@@ -237,8 +237,15 @@ impl SqliteStore {
     ) -> Result<Vec<T>> {
         self.read_snapshot(context, |conn| {
             check(conn)?;
-            let index = index_plan(conn, plan)?.map(IndexPlan::statement_part);
-            let statement = sql::memory_statement(plan, index);
+            let statement = match (index_plan(conn, plan)?, &plan.page) {
+                // Exactly the candidates, paged: sorted by the timestamps beside their refs.
+                (Some(index), Some(page))
+                    if index.exact && index.only_indexed_conditions && plan.ranking.is_none() =>
+                {
+                    sql::indexed_page(plan, page, index.statement_part().refs)
+                }
+                (index, _) => sql::memory_statement(plan, index.map(IndexPlan::statement_part)),
+            };
             conn.prepare_cached(&statement.clause)?
                 .query_map(params_from_iter(statement.params.iter()), decode)?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -619,7 +626,7 @@ impl MemoryBackend for SqliteStore {
                     m.updated_at.as_micros(),
                 ])? as u64;
                 if inserted == 1 {
-                    inserted_rows.push((m.id, &m.metadata, m.related_threads.as_slice()));
+                    inserted_rows.push(m);
                     if let Some(embedding) = &m.embedding {
                         put_embedding
                             .execute(params![m.id.to_string(), embedding.to_le_bytes()])?;

@@ -1,0 +1,2 @@
+-- engram 0004 down (PostgreSQL): nothing to remove.
+SELECT 1;
