@@ -323,13 +323,15 @@ impl Store {
     ) -> std::result::Result<u64, E> {
         let query = validate::query(query)?;
         let mut failed = None;
-        let passed = self.backend().export_memories(&query, &mut |memory| match each(memory) {
-            Ok(()) => std::ops::ControlFlow::Continue(()),
-            Err(err) => {
-                failed = Some(err);
-                std::ops::ControlFlow::Break(())
-            }
-        })?;
+        let passed = self
+            .backend()
+            .export_memories(&query, &mut |memory| match each(memory) {
+                Ok(()) => std::ops::ControlFlow::Continue(()),
+                Err(err) => {
+                    failed = Some(err);
+                    std::ops::ControlFlow::Break(())
+                }
+            })?;
         match failed {
             Some(err) => Err(err),
             None => Ok(passed),

@@ -113,13 +113,23 @@ mod cases {
                 Ok::<(), Error>(())
             })
             .unwrap();
-        assert_eq!(seen, before, "the export sees the store as it was when it began");
+        assert_eq!(
+            seen, before,
+            "the export sees the store as it was when it began"
+        );
         let after = store
             .query(MemoryQuery::new().order(Order::UpdatedAsc))
             .unwrap();
         assert_eq!(after.len(), before.len(), "one added, one deleted");
-        assert_eq!(after.last().unwrap().id, id(1), "the update moved memory 1 last");
-        assert_eq!(exported(store, MemoryQuery::new().order(Order::UpdatedAsc)), after);
+        assert_eq!(
+            after.last().unwrap().id,
+            id(1),
+            "the update moved memory 1 last"
+        );
+        assert_eq!(
+            exported(store, MemoryQuery::new().order(Order::UpdatedAsc)),
+            after
+        );
     }
 
     pub fn export_stops_at_the_first_error_of_the_callback(db: &TestDb) {

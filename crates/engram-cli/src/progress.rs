@@ -87,7 +87,6 @@ impl ImportBar {
         self.bar
             .set_message(format!("{memories} memories ({rate:.0}/s)"));
     }
-
 }
 
 impl Drop for ImportBar {

@@ -18,8 +18,7 @@ use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
     decode_cluster, decode_clusters, decode_found_memory, decode_memories, decode_memory,
-    decode_neighbours,
-    StoredValue,
+    decode_neighbours, StoredValue,
 };
 use engram_core::vector::common_dimensions;
 use engram_core::{

@@ -197,7 +197,11 @@ fn export_snapshot_under_writes(db: &TestDb) {
     db.ok(&["init-db"]);
     let mut base = String::new();
     for n in 0..BASE_ROWS {
-        let at = format!("2026-06-01T00:00:{:02}.{:06}Z", n / 1_000_000, n % 1_000_000);
+        let at = format!(
+            "2026-06-01T00:00:{:02}.{:06}Z",
+            n / 1_000_000,
+            n % 1_000_000
+        );
         let line = json!({"id": memory_id(n), "user_id": "base", "content": format!("m {n}"),
                           "created_at": at, "updated_at": at});
         base.push_str(&line.to_string());
@@ -227,7 +231,12 @@ fn export_snapshot_under_writes(db: &TestDb) {
     let mut conn = db.connect();
     let mut writer = spawn(
         db,
-        &["import", pairs_file.to_str().expect("path"), "--batch-size", "2"],
+        &[
+            "import",
+            pairs_file.to_str().expect("path"),
+            "--batch-size",
+            "2",
+        ],
     );
     wait_for_rows(
         &mut writer,
