@@ -186,9 +186,9 @@ impl Store {
     }
 
     /// Recomputes the containment index's keys of every memory and compares them with the
-    /// stored index: a sound index has nothing [`missing`](IndexCheck::missing) and nothing
-    /// [`extra`](IndexCheck::extra). Always sound on PostgreSQL, which keeps its own
-    /// indexes.
+    /// stored index: a sound index has nothing [`missing`](IndexCheck::missing), nothing
+    /// [`extra`](IndexCheck::extra) and no [stale timestamp](IndexCheck::stale_times).
+    /// Always sound on PostgreSQL, which keeps its own indexes.
     ///
     /// ```
     /// # fn main() -> engram::Result<()> {

@@ -66,7 +66,7 @@ const HASHED: u8 = 0xff;
 /// What a check of the containment index found: it recomputes the keys of every memory and
 /// compares them with the stored index, leaving out memories whose changes are still queued
 /// (queries treat those as candidates; the next write brings their postings up to date).
-/// A sound index has nothing missing and nothing extra. On PostgreSQL, whose GIN indexes
+/// A sound index has nothing missing, nothing extra and no stale timestamp. On PostgreSQL, whose GIN indexes
 /// PostgreSQL maintains, every count is 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IndexCheck {

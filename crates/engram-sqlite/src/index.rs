@@ -1,10 +1,12 @@
 //! The containment index on SQLite: its posting chunks, bringing it up to date inside every
 //! write transaction, the candidates it gives a query, and the check that recomputes it.
 //!
-//! The tables (migration 0003) are:
+//! The tables (migrations 0003 and 0004) are:
 //!
 //! - `memory_index_refs`: a stable integer `ref` per memory (`VACUUM` may renumber the
-//!   implicit rowids of `memories`, never an `INTEGER PRIMARY KEY`);
+//!   implicit rowids of `memories`, never an `INTEGER PRIMARY KEY`), with copies of the
+//!   memory's `created_at` and `updated_at` (kept equal by a trigger) by which a page of
+//!   exact candidates is sorted without reading their rows;
 //! - `memory_index_postings`: per key ([`engram_core::index`]) and chunk of 4,096 refs, the
 //!   refs that have the key, as a list of offsets or a bitmap ([`Chunk`]);
 //! - `memory_index_queue`: what changed since the postings were last brought up to date.
