@@ -288,6 +288,63 @@ impl Store {
         self.backend().query_memories(&validate::query(query)?)
     }
 
+    /// Streams the memories matching `query`, in its order and page, to `each` one at a time,
+    /// all read from one consistent snapshot; returns how many `each` was given. Memory use
+    /// stays flat however many memories match: this is what `engram export` runs on.
+    ///
+    /// What the snapshot guarantees:
+    ///
+    /// - **SQLite**: the rows are read inside one read transaction, so the export sees the
+    ///   database as it was at its first read, whatever other connections or processes commit
+    ///   meanwhile. In WAL mode (engram's default for files) writers go on while it runs; in
+    ///   a rollback-journal database they wait for it (up to their busy timeout).
+    /// - **PostgreSQL**: the rows are fetched from a portal (a cursor, a page per round trip)
+    ///   inside one `REPEATABLE READ READ ONLY` transaction: one snapshot for every page,
+    ///   writers never blocked. A very long export keeps old row versions from being vacuumed
+    ///   until it ends.
+    ///
+    /// When `each` fails, the export stops there and its error is returned (what was passed
+    /// before stays passed). Errors of the store come back through `E::from`.
+    ///
+    /// ```
+    /// use engram::{MemoryQuery, NewMemory, Order, Store};
+    /// # fn main() -> engram::Result<()> {
+    /// let store = Store::open("sqlite::memory:")?;
+    /// store.migrate()?;
+    /// store.insert(NewMemory::new("alice", "prefers green tea"))?;
+    /// store.insert(NewMemory::new("alice", "works in Lisbon"))?;
+    /// let mut contents = Vec::new();
+    /// let count = store.export(MemoryQuery::new().order(Order::UpdatedAsc), |memory| {
+    ///     contents.push(memory.content);
+    ///     Ok::<(), engram::Error>(())
+    /// })?;
+    /// assert_eq!(count, 2);
+    /// assert_eq!(contents, ["prefers green tea", "works in Lisbon"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn export<E: From<Error>>(
+        &self,
+        query: MemoryQuery,
+        mut each: impl FnMut(Memory) -> std::result::Result<(), E>,
+    ) -> std::result::Result<u64, E> {
+        let query = validate::query(query)?;
+        let mut failed = None;
+        let passed = self
+            .backend()
+            .export_memories(&query, &mut |memory| match each(memory) {
+                Ok(()) => std::ops::ControlFlow::Continue(()),
+                Err(err) => {
+                    failed = Some(err);
+                    std::ops::ControlFlow::Break(())
+                }
+            })?;
+        match failed {
+            Some(err) => Err(err),
+            None => Ok(passed),
+        }
+    }
+
     /// How many memories match `query`'s filters (its order, limit and offset are ignored).
     pub fn count(&self, query: MemoryQuery) -> Result<u64> {
         self.backend().count_memories(&validate::query(query)?)

@@ -3,11 +3,14 @@
 //! `postgres::…`), each on a fresh database. The cases of embeddings and nearest-neighbour
 //! search are in `conformance/vectors.rs`, those of the queries SQLite answers from its
 //! containment index in `conformance/index.rs`, those of bulk writes (`insert_many`,
-//! `import`) in `conformance/bulk.rs` (test names `vectors::…`, `index::…`, `bulk::…`).
+//! `import`) in `conformance/bulk.rs`, those of `Store::export` in `conformance/export.rs`
+//! (test names `vectors::…`, `index::…`, `bulk::…`, `export::…`).
 
 #[path = "conformance/bulk.rs"]
 mod bulk;
 mod common;
+#[path = "conformance/export.rs"]
+mod export;
 #[path = "conformance/index.rs"]
 mod index;
 #[path = "conformance/vectors.rs"]

@@ -2,7 +2,7 @@
 //! and nothing at all when stderr is piped or redirected.
 
 use std::io::{self, IsTerminal};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -32,18 +32,66 @@ pub fn bar(len: Option<u64>, unit: &str) -> ProgressBar {
     bar
 }
 
-/// A bar that counts bytes of an input of `len` bytes; hidden unless stderr is a terminal.
-pub fn bytes_bar(len: u64) -> ProgressBar {
-    if !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+/// The progress of an import: memories written, their rate and, reading a file, the time
+/// left (from the share of its bytes written); hidden unless stderr is a terminal.
+pub struct ImportBar {
+    bar: ProgressBar,
+    /// Whether the bar's position counts bytes (a file of known size) rather than memories.
+    counts_bytes: bool,
+    started: Instant,
+}
+
+impl ImportBar {
+    /// A bar over an input of `len` bytes, or a counter when the size is unknown (a pipe).
+    pub fn new(len: Option<u64>) -> Self {
+        let hidden = ImportBar {
+            bar: ProgressBar::hidden(),
+            counts_bytes: len.is_some(),
+            started: Instant::now(),
+        };
+        if !io::stderr().is_terminal() {
+            return hidden;
+        }
+        let (bar, template) = match len {
+            Some(len) => (
+                ProgressBar::new(len),
+                "{spinner} [{elapsed_precise}] {wide_bar} {msg}, {percent}% ({eta} left)",
+            ),
+            None => (
+                ProgressBar::new_spinner(),
+                "{spinner} [{elapsed_precise}] {msg}",
+            ),
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.set_draw_target(ProgressDrawTarget::stderr());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        ImportBar { bar, ..hidden }
     }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ({eta})",
-    ) {
-        bar.set_style(style);
+
+    /// A batch of `bytes` of input was written; `memories` have been written in all.
+    pub fn committed(&self, memories: u64, bytes: u64) {
+        if self.bar.is_hidden() {
+            return;
+        }
+        if self.counts_bytes {
+            self.bar.inc(bytes);
+        }
+        let seconds = self.started.elapsed().as_secs_f64();
+        let rate = if seconds > 0.0 {
+            memories as f64 / seconds
+        } else {
+            0.0
+        };
+        self.bar
+            .set_message(format!("{memories} memories ({rate:.0}/s)"));
     }
-    bar.set_draw_target(ProgressDrawTarget::stderr());
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
+}
+
+impl Drop for ImportBar {
+    /// The bar goes away when the import ends, done or failed (before its message prints).
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
 }

@@ -182,6 +182,21 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// The memories matching `query`, in its order, limited and offset.
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>>;
 
+    /// Calls `each` with the memories matching `query`, in its order, limited and offset,
+    /// one at a time as they are read (memory use does not grow with the result), all read
+    /// from one snapshot of the database: writes committed while the export runs are not
+    /// seen, and every write committed before it is. Stops early when `each` breaks; returns
+    /// how many memories were passed to `each`.
+    ///
+    /// SQLite reads inside one read transaction (WAL mode lets writers go on meanwhile);
+    /// PostgreSQL inside one `REPEATABLE READ READ ONLY` transaction, fetching from a portal a
+    /// page at a time.
+    fn export_memories(
+        &self,
+        query: &MemoryQuery,
+        each: &mut dyn FnMut(Memory) -> std::ops::ControlFlow<()>,
+    ) -> Result<u64>;
+
     /// How many memories match `query`'s filters (order, limit and offset ignored).
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64>;
 

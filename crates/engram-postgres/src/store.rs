@@ -1,13 +1,14 @@
 //! The PostgreSQL store: the connection pool, and [`MemoryBackend`] over it.
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use postgres::error::SqlState;
 use postgres::types::Type;
-use postgres::{GenericClient, Row, Statement};
+use postgres::{GenericClient, IsolationLevel, Row, Statement};
 use r2d2::{ManageConnection, Pool, PooledConnection};
 use serde_json::Value;
 use uuid::Uuid;
@@ -16,8 +17,8 @@ use engram_core::index::IndexCheck;
 use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
-    decode_cluster, decode_clusters, decode_found_memory, decode_memories, decode_neighbours,
-    StoredValue,
+    decode_cluster, decode_clusters, decode_found_memory, decode_memories, decode_memory,
+    decode_neighbours, StoredValue,
 };
 use engram_core::vector::common_dimensions;
 use engram_core::{
@@ -703,6 +704,47 @@ impl MemoryBackend for PostgresStore {
             Ok(rows_of(conn, &sql::Filter::of(&plan))?)
         })
         .and_then(decode_memories)
+    }
+
+    fn export_memories(
+        &self,
+        query: &MemoryQuery,
+        each: &mut dyn FnMut(Memory) -> ControlFlow<()>,
+    ) -> Result<u64> {
+        /// Rows fetched from the portal per round trip.
+        const EXPORT_PAGE: i32 = 1_000;
+        self.with_checks("exporting memories", |conn| {
+            let mut plan = QueryPlan::select(query);
+            // Without pgvector there is no embedding to read.
+            plan.with_embeddings = plan.with_embeddings && self.vectors_enabled(conn)?;
+            let select = sql::Filter::of(&plan);
+            let statement = conn.prepared(&select.clause)?;
+            // REPEATABLE READ: the snapshot is taken by the transaction's first statement
+            // (the portal's) and serves every page fetched from it.
+            let mut tx = conn
+                .client()
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let portal = tx.bind(&statement, &select.param_refs())?;
+            let mut passed = 0;
+            'pages: loop {
+                let page = tx.query_portal(&portal, EXPORT_PAGE)?;
+                for row in &page {
+                    passed += 1;
+                    if each(decode_memory(stored_values(row)?)?).is_break() {
+                        break 'pages;
+                    }
+                }
+                if page.len() < EXPORT_PAGE as usize {
+                    break;
+                }
+            }
+            drop(portal);
+            tx.commit()?;
+            Ok(passed)
+        })
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {

@@ -1,5 +1,6 @@
 //! The SQLite store: the connection pool, and [`MemoryBackend`] over it.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -702,6 +703,31 @@ impl MemoryBackend for SqliteStore {
         let plan = QueryPlan::select(query);
         self.run_plan("querying memories", &plan, memory_row, |_| Ok(()))
             .and_then(all_decoded)
+    }
+
+    fn export_memories(
+        &self,
+        query: &MemoryQuery,
+        each: &mut dyn FnMut(Memory) -> ControlFlow<()>,
+    ) -> Result<u64> {
+        let plan = QueryPlan::select(query);
+        // One deferred transaction: its snapshot starts at the first read (the index's
+        // candidates) and holds until the last row is stepped.
+        self.read_snapshot("exporting memories", |conn| {
+            let index = index_plan(conn, &plan)?.map(IndexPlan::statement_part);
+            let statement = sql::memory_statement(&plan, index);
+            let mut prepared = conn.prepare_cached(&statement.clause)?;
+            let mut rows = prepared.query(params_from_iter(statement.params.iter()))?;
+            let mut passed = 0;
+            while let Some(row) = rows.next()? {
+                let memory = decode_memory(stored_values(row)?).map_err(engram_error)?;
+                passed += 1;
+                if each(memory).is_break() {
+                    break;
+                }
+            }
+            Ok(passed)
+        })
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {

@@ -1,6 +1,6 @@
 //! `engram export`: every field of the matching memories (embeddings included) as JSON
-//! Lines, least recently updated first, read page by page so that memory use does not grow
-//! with the database.
+//! Lines, least recently updated first, streamed from one consistent snapshot of the
+//! database (see [`Store::export`]) so that memory use does not grow with the database.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -12,7 +12,7 @@ use crate::args::ExportArgs;
 use crate::commands::query::filters;
 use crate::database::{self, Target};
 use crate::error::{CliError, OutputResult};
-use crate::{output, pages, progress};
+use crate::{output, progress};
 
 /// `engram export …`
 pub fn run(args: ExportArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
@@ -131,11 +131,10 @@ fn export(store: &Store, query: MemoryQuery, out: &mut dyn Write) -> Result<u64,
         None
     };
     let bar = progress::bar(total, "memories");
-    let written = pages::for_each_page(store, &query.order(Order::UpdatedAsc), |page| {
-        page.iter()
-            .try_for_each(|memory| output::json_line(out, memory))?;
-        bar.inc(page.len() as u64);
-        Ok(())
+    let written = store.export(query.order(Order::UpdatedAsc), |memory| {
+        output::json_line(out, &memory)?;
+        bar.inc(1);
+        Ok::<(), CliError>(())
     })?;
     bar.finish_and_clear();
     Ok(written)

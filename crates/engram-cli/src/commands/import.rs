@@ -1,9 +1,11 @@
 //! `engram import FILE|-`: JSON Lines in, one transaction per batch, ids already stored
 //! skipped, a bad line (an embedding of other dimensions too) reported by number with
-//! nothing of its batch written.
+//! nothing of its batch written; lines are read and checked on a second thread while the
+//! previous batch is written.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read as _, Write};
+use std::sync::mpsc::{self, SyncSender};
 
 use engram::{Embedding, NewMemory, Store, Timestamp};
 use engram_core::document;
@@ -40,114 +42,184 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 /// The UTF-8 byte order mark some editors put at the start of a file; import skips it.
 const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
+/// Batches the reading thread may have ready while the main thread writes one: memory holds
+/// at most this many plus the one being written and the one being read, whatever the file's
+/// size.
+const BATCHES_AHEAD: usize = 1;
+
 /// `engram import …`
+///
+/// Two threads: one reads, parses and checks lines into batches, the main thread writes the
+/// previous batch meanwhile (each in one transaction). A bad line reaches the main thread
+/// after every batch before it, so those are committed and nothing of its own batch is.
 pub fn run(args: ImportArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
-    let (mut reader, size, source): (Box<dyn BufRead>, Option<u64>, String) = if args.file == "-" {
-        (Box::new(io::stdin().lock()), None, "standard input".into())
+    let (input, size, source) = if args.file == "-" {
+        (Input::Stdin, None, "standard input".to_string())
     } else {
         let path = std::path::Path::new(&args.file);
         let file = File::open(path).map_err(|err| CliError::file("open", path, err))?;
         let size = file.metadata().ok().map(|m| m.len());
-        (
-            Box::new(BufReader::new(file)),
-            size,
-            path.display().to_string(),
-        )
+        (Input::File(file), size, path.display().to_string())
     };
     let store = database::open_for_data(target)?;
-    let bar = match size {
-        Some(size) => progress::bytes_bar(size),
-        None => progress::bar(None, "lines"),
-    };
     let batch_size = usize::try_from(args.batch_size).unwrap_or(usize::MAX);
+    let reader = LineReader {
+        batch_size,
+        number: 0,
+        dimensions: store.vector_dimensions()?.map(|n| (n, None)),
+    };
+    let (sender, batches) = mpsc::sync_channel(BATCHES_AHEAD);
+    // The thread is not joined on an error: it ends when its next send finds the channel
+    // closed (or with the process, if it is waiting for input).
+    let thread = std::thread::Builder::new()
+        .name("engram-import-reader".into())
+        .spawn(move || reader.read_all(input, &sender))
+        .map_err(|err| CliError::invalid(format!("cannot start the reading thread: {err}")))?;
+    let bar = progress::ImportBar::new(size);
     let mut import = Import {
         store: &store,
         source: &source,
-        batch: Vec::with_capacity(batch_size.min(10_000)),
-        batch_first_line: 1,
-        read: 0,
         inserted: 0,
         committed: 0,
-        dimensions: store.vector_dimensions()?.map(|n| (n, None)),
+        next_line: 1,
     };
-    let mut line = Vec::new();
-    let mut number = 0usize;
-    loop {
-        line.clear();
-        // One byte past the limit tells a line that is too long from one exactly at it.
-        let bytes = reader
-            .by_ref()
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|err| import.failed(number + 1, &format!("cannot read it: {err}")))?;
-        if bytes == 0 {
-            break;
-        }
-        number += 1;
-        let content_bytes = line.len() - usize::from(line.last() == Some(&b'\n'));
-        if content_bytes > MAX_LINE_BYTES {
-            return Err(import.failed(
-                number,
-                &format!(
-                    "the line is longer than {} MiB, the most import reads",
-                    MAX_LINE_BYTES / (1024 * 1024)
-                ),
-            ));
-        }
-        if number == 1 && line.starts_with(BYTE_ORDER_MARK) {
-            line.drain(..BYTE_ORDER_MARK.len());
-        }
-        if size.is_some() {
-            bar.inc(bytes as u64);
-        } else {
-            bar.inc(1);
-        }
-        if import.batch.is_empty() {
-            import.batch_first_line = number;
-        }
-        let text = std::str::from_utf8(&line)
-            .map_err(|_| import.failed(number, "not valid UTF-8"))?
-            .trim();
-        if text.is_empty() {
-            continue;
-        }
-        let memory = parse_line(text)
-            .and_then(|memory| import.check_dimensions(&memory, number).map(|()| memory))
-            .map_err(|reason| import.failed(number, &reason))?;
-        import.batch.push(memory);
-        import.read += 1;
-        if import.batch.len() >= batch_size {
-            import.commit(number)?;
+    for read in batches {
+        match read {
+            Read::Batch(batch) => {
+                let bytes = batch.bytes;
+                import.commit(batch)?;
+                bar.committed(import.committed, bytes);
+            }
+            Read::Failed { line, reason } => return Err(import.failed(line, &reason)),
         }
     }
-    import.commit(number)?;
-    bar.finish_and_clear();
+    // The channel closes when the thread returns; a panic there is a bug, reported as one.
+    if thread.join().is_err() {
+        return Err(CliError::invalid(format!(
+            "{source}: the reading thread stopped unexpectedly; {}",
+            import.written_before()
+        )));
+    }
+    drop(bar);
     writeln!(
         out,
         "{source}: {} read, {} inserted, {} skipped (already stored)",
-        output::plural(import.read, "memory", "memories"),
+        output::plural(import.committed, "memory", "memories"),
         import.inserted,
-        import.read - import.inserted
+        import.committed - import.inserted
     )
     .output()
 }
 
-/// The state of a running import.
-struct Import<'a> {
-    store: &'a Store,
-    source: &'a str,
-    batch: Vec<NewMemory>,
-    batch_first_line: usize,
-    read: u64,
-    inserted: u64,
-    /// Memories read in batches already committed.
-    committed: u64,
+/// Where the lines come from. Standard input is locked by the reading thread itself.
+enum Input {
+    Stdin,
+    File(File),
+}
+
+/// What the reading thread sends, in the file's order.
+enum Read {
+    /// Lines parsed and checked, to be written in one transaction.
+    Batch(Batch),
+    /// A line that cannot be imported; nothing more follows.
+    Failed { line: usize, reason: String },
+}
+
+/// Memories read from consecutive lines.
+struct Batch {
+    memories: Vec<NewMemory>,
+    first_line: usize,
+    last_line: usize,
+    /// Bytes of the input its lines took.
+    bytes: u64,
+}
+
+/// The reading side of an import: lines to checked memories, a batch at a time.
+struct LineReader {
+    batch_size: usize,
+    /// The number of the last line read.
+    number: usize,
     /// The dimensions every embedding must have, and the line that fixed them (`None`:
     /// the store's, from before the import).
     dimensions: Option<(usize, Option<usize>)>,
 }
 
-impl Import<'_> {
+impl LineReader {
+    /// Reads `input` to its end, sending each full batch, then the last one; stops at the
+    /// first bad line (sending why) or when the main thread has stopped listening.
+    fn read_all(mut self, input: Input, sender: &SyncSender<Read>) {
+        let mut reader: Box<dyn BufRead> = match input {
+            Input::Stdin => Box::new(io::stdin().lock()),
+            Input::File(file) => Box::new(BufReader::new(file)),
+        };
+        loop {
+            let (message, done) = match self.next_batch(&mut reader) {
+                Ok(batch) => {
+                    let done = batch.memories.len() < self.batch_size;
+                    if batch.memories.is_empty() {
+                        return;
+                    }
+                    (Read::Batch(batch), done)
+                }
+                Err((line, reason)) => (Read::Failed { line, reason }, true),
+            };
+            if sender.send(message).is_err() || done {
+                return;
+            }
+        }
+    }
+
+    /// The next batch: up to `batch_size` memories (fewer at the end of the input), or the
+    /// first bad line's number and what is wrong with it.
+    fn next_batch(&mut self, reader: &mut dyn BufRead) -> Result<Batch, (usize, String)> {
+        let mut batch = Batch {
+            memories: Vec::with_capacity(self.batch_size.min(10_000)),
+            first_line: self.number + 1,
+            last_line: self.number,
+            bytes: 0,
+        };
+        let mut line = Vec::new();
+        while batch.memories.len() < self.batch_size {
+            line.clear();
+            // One byte past the limit tells a line that is too long from one exactly at it.
+            let bytes = (&mut *reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(|err| (self.number + 1, format!("cannot read it: {err}")))?;
+            if bytes == 0 {
+                break;
+            }
+            self.number += 1;
+            let number = self.number;
+            batch.last_line = number;
+            batch.bytes += bytes as u64;
+            let content_bytes = line.len() - usize::from(line.last() == Some(&b'\n'));
+            if content_bytes > MAX_LINE_BYTES {
+                return Err((
+                    number,
+                    format!(
+                        "the line is longer than {} MiB, the most import reads",
+                        MAX_LINE_BYTES / (1024 * 1024)
+                    ),
+                ));
+            }
+            if number == 1 && line.starts_with(BYTE_ORDER_MARK) {
+                line.drain(..BYTE_ORDER_MARK.len());
+            }
+            let text = std::str::from_utf8(&line)
+                .map_err(|_| (number, "not valid UTF-8".to_string()))?
+                .trim();
+            if text.is_empty() {
+                continue;
+            }
+            let memory = parse_line(text)
+                .and_then(|memory| self.check_dimensions(&memory, number).map(|()| memory))
+                .map_err(|reason| (number, reason))?;
+            batch.memories.push(memory);
+        }
+        Ok(batch)
+    }
+
     /// Checks that the embedding of `memory` (on line `line`) has the dimensions of the
     /// store's embeddings and of those read before it; the first fixes them.
     fn check_dimensions(&mut self, memory: &NewMemory, line: usize) -> Result<(), String> {
@@ -168,24 +240,39 @@ impl Import<'_> {
             )),
         }
     }
+}
 
+/// The writing side of a running import.
+struct Import<'a> {
+    store: &'a Store,
+    source: &'a str,
+    inserted: u64,
+    /// Memories read in batches already committed.
+    committed: u64,
+    /// The first line after the batches committed.
+    next_line: usize,
+}
+
+impl Import<'_> {
     /// Writes the batch in one transaction (ids already stored are skipped).
-    fn commit(&mut self, last_line: usize) -> Result<(), CliError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::take(&mut self.batch);
-        let count = batch.len() as u64;
-        let inserted = self.store.import(batch).map_err(|err| {
+    fn commit(&mut self, batch: Batch) -> Result<(), CliError> {
+        let Batch {
+            memories,
+            first_line,
+            last_line,
+            ..
+        } = batch;
+        let count = memories.len() as u64;
+        let inserted = self.store.import(memories).map_err(|err| {
             CliError::invalid(format!(
-                "{}: importing lines {} to {last_line} failed: {err}; {}",
+                "{}: importing lines {first_line} to {last_line} failed: {err}; {}",
                 self.source,
-                self.batch_first_line,
                 self.written_before()
             ))
         })?;
         self.inserted += inserted;
         self.committed += count;
+        self.next_line = last_line + 1;
         tracing::debug!(lines = last_line, inserted, "imported a batch");
         Ok(())
     }
@@ -206,7 +293,7 @@ impl Import<'_> {
             format!(
                 "the {} before line {} were imported ({} new), nothing after",
                 output::plural(self.committed, "memory", "memories"),
-                self.batch_first_line,
+                self.next_line,
                 self.inserted
             )
         }

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `engram` binary: every command on SQLite and on PostgreSQL,
-//! plus the cases that involve both backends or none, and the vector commands.
+//! plus the cases that involve both backends or none, the vector commands, and bulk jobs in
+//! real processes (an import killed midway, an export while another process writes).
 
+mod bulk;
 mod cases;
 mod common;
 mod corners;
