@@ -95,13 +95,25 @@ impl IndexCheck {
 /// thread.
 pub fn memory_keys(metadata: &Value, related_threads: &[String]) -> Vec<IndexKey> {
     let mut keys = Vec::new();
-    walk_top(metadata, Yield::Everything, &mut keys);
-    keys.extend(
-        related_threads
-            .iter()
-            .map(|thread| related_thread_key(thread)),
-    );
+    for_each_memory_key(metadata, related_threads, |key| keys.push(key.to_vec()));
     sorted(keys)
+}
+
+/// Calls `each` with every key of [`memory_keys`], in no particular order and possibly more
+/// than once: for a caller that gathers the keys of many memories (SQLite's insert path),
+/// without a vector per key.
+pub fn for_each_memory_key(
+    metadata: &Value,
+    related_threads: &[String],
+    mut each: impl FnMut(&[u8]),
+) {
+    walk_top(metadata, Yield::Everything, &mut each);
+    for thread in related_threads {
+        Encoding::new()
+            .byte(RELATED_THREAD)
+            .text(thread)
+            .with_key(&mut each);
+    }
 }
 
 /// The keys every memory whose metadata contains `filter` has, sorted and without repeats:
@@ -109,13 +121,18 @@ pub fn memory_keys(metadata: &Value, related_threads: &[String]) -> Vec<IndexKey
 /// (`{}`): then the index cannot narrow the search.
 pub fn filter_keys(filter: &Value) -> Vec<IndexKey> {
     let mut keys = Vec::new();
-    walk_top(filter, Yield::Needed, &mut keys);
+    walk_top(filter, Yield::Needed, &mut |key| keys.push(key.to_vec()));
     sorted(keys)
 }
 
 /// The key of a memory that lists `thread` among its related threads.
 pub fn related_thread_key(thread: &str) -> IndexKey {
-    Encoding::new().byte(RELATED_THREAD).text(thread).key()
+    let mut key = Vec::new();
+    Encoding::new()
+        .byte(RELATED_THREAD)
+        .text(thread)
+        .with_key(&mut |bytes| key.extend_from_slice(bytes));
+    key
 }
 
 /// Whether `key` is stored as itself (not as a hash of a long key).
@@ -141,7 +158,9 @@ pub fn keys_decide(filter: &Value) -> bool {
             Value::Array(items) => items.iter().all(|item| match item {
                 Value::Object(_) | Value::Array(_) => {
                     let mut keys = Vec::new();
-                    walk(item, &mut Encoding::new(), Yield::Needed, &mut keys);
+                    walk(item, &mut Encoding::new(), Yield::Needed, &mut |key| {
+                        keys.push(key.to_vec())
+                    });
                     sorted(keys).len() == 1
                 }
                 _ => true,
@@ -177,7 +196,7 @@ const RELATED_THREAD: u8 = 0x30;
 
 /// The top level: metadata and filters are objects, whose own type is no key (every
 /// memory's metadata is an object).
-fn walk_top(value: &Value, yield_: Yield, keys: &mut Vec<IndexKey>) {
+fn walk_top(value: &Value, yield_: Yield, keys: &mut dyn FnMut(&[u8])) {
     if let Value::Object(map) = value {
         let mut path = Encoding::new();
         for (key, item) in map {
@@ -191,12 +210,12 @@ fn walk_top(value: &Value, yield_: Yield, keys: &mut Vec<IndexKey>) {
 /// Pushes the keys of `value` at `path`, which it extends while it walks and leaves as it
 /// was (one buffer for the whole document: a copy of the path per step was most of the
 /// cost of a memory's keys).
-fn walk(value: &Value, path: &mut Encoding, yield_: Yield, keys: &mut Vec<IndexKey>) {
+fn walk(value: &Value, path: &mut Encoding, yield_: Yield, keys: &mut dyn FnMut(&[u8])) {
     let at = path.0.len();
     match value {
         Value::Object(map) => {
             if yield_ == Yield::Everything || map.is_empty() {
-                keys.push(path.byte(IS_OBJECT).key());
+                path.byte(IS_OBJECT).with_key(keys);
                 path.0.truncate(at);
             }
             for (key, item) in map {
@@ -207,7 +226,7 @@ fn walk(value: &Value, path: &mut Encoding, yield_: Yield, keys: &mut Vec<IndexK
         }
         Value::Array(items) => {
             if yield_ == Yield::Everything || items.is_empty() {
-                keys.push(path.byte(IS_ARRAY).key());
+                path.byte(IS_ARRAY).with_key(keys);
                 path.0.truncate(at);
             }
             path.byte(ARRAY_LEVEL);
@@ -215,10 +234,10 @@ fn walk(value: &Value, path: &mut Encoding, yield_: Yield, keys: &mut Vec<IndexK
                 walk(item, path, yield_, keys);
             }
         }
-        Value::Null => keys.push(path.byte(NULL).key()),
-        Value::Bool(true) => keys.push(path.byte(TRUE).key()),
-        Value::Bool(false) => keys.push(path.byte(FALSE).key()),
-        Value::String(text) => keys.push(path.byte(STRING).text(text).key()),
+        Value::Null => path.byte(NULL).with_key(keys),
+        Value::Bool(true) => path.byte(TRUE).with_key(keys),
+        Value::Bool(false) => path.byte(FALSE).with_key(keys),
+        Value::String(text) => path.byte(STRING).text(text).with_key(keys),
         Value::Number(number) => {
             path.byte(NUMBER);
             match number_value(number) {
@@ -230,7 +249,7 @@ fn walk(value: &Value, path: &mut Encoding, yield_: Yield, keys: &mut Vec<IndexK
                 // Not reachable for a parsed JSON number; its text is then its value.
                 None => path.byte(0xff).text(number.as_str()),
             };
-            keys.push(path.key());
+            path.with_key(keys);
         }
     }
     path.0.truncate(at);
@@ -275,21 +294,20 @@ impl Encoding {
         self.varint(text.len() as u64).bytes(text.as_bytes())
     }
 
-    /// The key of the encoding so far: itself, or the marked 64-bit FNV-1a hash of a long
-    /// one.
-    fn key(&self) -> IndexKey {
+    /// Calls `each` with the key of the encoding so far: itself, or the marked 64-bit FNV-1a
+    /// hash of a long one.
+    fn with_key(&self, each: &mut dyn FnMut(&[u8])) {
         if self.0.len() <= MAX_EXACT_KEY_BYTES {
-            return self.0.clone();
+            return each(&self.0);
         }
         const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
         const PRIME: u64 = 0x0000_0100_0000_01b3;
         let hash = self.0.iter().fold(OFFSET_BASIS, |hash, &byte| {
             (hash ^ u64::from(byte)).wrapping_mul(PRIME)
         });
-        let mut key = Vec::with_capacity(9);
-        key.push(HASHED);
-        key.extend_from_slice(&hash.to_le_bytes());
-        key
+        let mut key = [HASHED; 9];
+        key[1..].copy_from_slice(&hash.to_le_bytes());
+        each(&key);
     }
 }
 
