@@ -131,7 +131,10 @@ pub fn exists(conn: &Connection) -> rusqlite::Result<bool> {
 /// Changes to the postings, gathered before they are written: per chunk and key, the
 /// offsets added and removed. A key is copied once per chunk, not once per memory.
 #[derive(Default)]
-struct Changes(FxHashMap<i64, FxHashMap<IndexKey, (Vec<u16>, Vec<u16>)>>);
+struct Changes(FxHashMap<i64, FxHashMap<IndexKey, OffsetChanges>>);
+
+/// The offsets of one chunk added to a key's postings and removed from them.
+type OffsetChanges = (Vec<u16>, Vec<u16>);
 
 impl Changes {
     fn record(&mut self, reference: Ref, key: &[u8], added: bool) {
