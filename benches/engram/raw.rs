@@ -5,6 +5,8 @@
 
 use std::time::SystemTime;
 
+use postgres::types::ToSql;
+
 use engram::{Cluster, Memory, NewMemory, Timestamp};
 use serde_json::Value;
 use uuid::Uuid;
@@ -263,6 +265,51 @@ impl<'a> Row<'a> {
     }
 }
 
+/// A memory's values as PostgreSQL takes them, in the column order of [`insert_one`] and
+/// [`PG_COPY_TYPES`].
+pub struct PgValues<'a> {
+    row: Row<'a>,
+    namespace: &'a str,
+    tier: &'a str,
+    score: i32,
+    related: Value,
+    created: std::time::SystemTime,
+    updated: std::time::SystemTime,
+}
+
+impl<'a> PgValues<'a> {
+    pub fn of(memory: &'a NewMemory) -> Self {
+        let row = Row::of(memory);
+        PgValues {
+            namespace: memory.namespace.as_deref().unwrap_or("default"),
+            tier: memory.tier.as_deref().unwrap_or("short_term"),
+            score: row.score(),
+            related: Value::from(memory.related_threads.clone()),
+            created: row.created.to_system_time(),
+            updated: row.updated.to_system_time(),
+            row,
+        }
+    }
+
+    pub fn refs(&self) -> [&(dyn ToSql + Sync); 12] {
+        let (row, memory) = (&self.row, self.row.memory);
+        [
+            &row.id,
+            &memory.user_id,
+            &self.namespace,
+            &memory.thread_id,
+            &self.tier,
+            &memory.content,
+            &self.score,
+            row.metadata,
+            &self.related,
+            &memory.summarized,
+            &self.created,
+            &self.updated,
+        ]
+    }
+}
+
 /// Inserts one memory with a statement prepared on `conn` (autocommit).
 pub fn sqlite_insert(stmt: &mut rusqlite::Statement<'_>, memory: &NewMemory) -> usize {
     let row = Row::of(memory);
@@ -303,26 +350,8 @@ pub fn pg_insert(
     stmt: &postgres::Statement,
     memory: &NewMemory,
 ) -> u64 {
-    let row = Row::of(memory);
-    let related = Value::from(memory.related_threads.clone());
     client
-        .execute(
-            stmt,
-            &[
-                &row.id,
-                &memory.user_id,
-                &row.namespace(),
-                &memory.thread_id,
-                &row.tier(),
-                &memory.content,
-                &row.score(),
-                row.metadata,
-                &related,
-                &memory.summarized,
-                &row.created.to_system_time(),
-                &row.updated.to_system_time(),
-            ],
-        )
+        .execute(stmt, &PgValues::of(memory).refs())
         .expect("raw postgres insert")
 }
 
@@ -399,23 +428,8 @@ pub fn pg_copy_many(client: &mut postgres::Client, memories: &[NewMemory]) -> u6
     let sink = client.copy_in(PG_COPY).expect("raw postgres copy");
     let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &PG_COPY_TYPES);
     for memory in memories {
-        let row = Row::of(memory);
-        let related = Value::from(memory.related_threads.clone());
         writer
-            .write(&[
-                &row.id,
-                &memory.user_id,
-                &row.namespace(),
-                &memory.thread_id,
-                &row.tier(),
-                &memory.content,
-                &row.score(),
-                row.metadata,
-                &related,
-                &memory.summarized,
-                &row.created.to_system_time(),
-                &row.updated.to_system_time(),
-            ])
+            .write(&PgValues::of(memory).refs())
             .expect("raw postgres copy row");
     }
     writer.finish().expect("raw postgres copy")
