@@ -45,7 +45,8 @@ use settings::run;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use engram::{
     ClusterQuery, MemoryQuery, NewMemory, Order, Store, TierPolicy, LONG_TERM, MID_TERM, SHORT_TERM,
 };
@@ -503,6 +504,24 @@ fn time_inserts<S>(
     total
 }
 
+/// One insert benchmark in `group`: `insert` of `per_call` generated memories per call,
+/// timed by [`time_inserts`], with `clean` after each batch.
+fn bench_inserts<S>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    per_call: usize,
+    inserts: &mut Inserts,
+    state: &mut S,
+    mut insert: impl FnMut(&mut S, Vec<NewMemory>),
+    mut clean: impl FnMut(&mut S),
+) {
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            time_inserts(iters, per_call, inserts, state, &mut insert, &mut clean)
+        })
+    });
+}
+
 /// Inserts of one memory (`Store::insert`) or of [`BATCH`] memories in one call
 /// (`Store::insert_many`), into the seeded table.
 fn inserts(c: &mut Criterion, ctx: &mut Ctx, name: &str, per_call: usize) {
@@ -527,88 +546,72 @@ fn inserts(c: &mut Criterion, ctx: &mut Ctx, name: &str, per_call: usize) {
         match &mut backend.raw {
             Raw::Sqlite(conn) => {
                 let cleaner = cleaner.expect("a clean-up connection");
-                group.bench_function(id, |b| {
-                    b.iter_custom(|iters| {
-                        time_inserts(
-                            iters,
-                            per_call,
-                            inserts,
-                            &mut (),
-                            |_, input| engram_insert(input),
-                            |_| sqlite_clean(cleaner, &store),
-                        )
-                    })
-                });
-                group.bench_function(raw_id, |b| {
-                    b.iter_custom(|iters| {
-                        time_inserts(
-                            iters,
-                            per_call,
-                            inserts,
-                            conn,
-                            |conn, input| {
-                                if per_call == 1 {
-                                    let mut stmt =
-                                        conn.prepare_cached(&sql.sqlite).expect("prepare");
-                                    black_box(raw::sqlite_insert(&mut stmt, &input[0]));
-                                } else {
-                                    black_box(raw::sqlite_insert_many(conn, &input));
-                                }
-                            },
-                            |_| sqlite_clean(cleaner, &store),
-                        )
-                    })
-                });
+                bench_inserts(
+                    &mut group,
+                    id,
+                    per_call,
+                    inserts,
+                    &mut (),
+                    |_, input| engram_insert(input),
+                    |_| sqlite_clean(cleaner, &store),
+                );
+                bench_inserts(
+                    &mut group,
+                    raw_id,
+                    per_call,
+                    inserts,
+                    conn,
+                    |conn, input| {
+                        if per_call == 1 {
+                            let mut stmt = conn.prepare_cached(&sql.sqlite).expect("prepare");
+                            black_box(raw::sqlite_insert(&mut stmt, &input[0]));
+                        } else {
+                            black_box(raw::sqlite_insert_many(conn, &input));
+                        }
+                    },
+                    |_| sqlite_clean(cleaner, &store),
+                );
             }
             Raw::Postgres(client) => {
-                group.bench_function(id, |b| {
-                    b.iter_custom(|iters| {
-                        time_inserts(
-                            iters,
-                            per_call,
-                            inserts,
-                            client,
-                            |_, input| engram_insert(input),
-                            pg_clean,
-                        )
-                    })
-                });
+                bench_inserts(
+                    &mut group,
+                    id,
+                    per_call,
+                    inserts,
+                    client,
+                    |_, input| engram_insert(input),
+                    pg_clean,
+                );
                 let one = client.prepare(&sql.postgres).expect("prepare");
                 let many = client.prepare(raw::PG_INSERT_MANY).expect("prepare");
-                group.bench_function(raw_id, |b| {
-                    b.iter_custom(|iters| {
-                        time_inserts(
-                            iters,
-                            per_call,
-                            inserts,
-                            client,
-                            |client, input| {
-                                if per_call == 1 {
-                                    black_box(raw::pg_insert(client, &one, &input[0]));
-                                } else {
-                                    black_box(raw::pg_insert_many(client, &many, &input));
-                                }
-                            },
-                            pg_clean,
-                        )
-                    })
-                });
+                bench_inserts(
+                    &mut group,
+                    raw_id,
+                    per_call,
+                    inserts,
+                    client,
+                    |client, input| {
+                        if per_call == 1 {
+                            black_box(raw::pg_insert(client, &one, &input[0]));
+                        } else {
+                            black_box(raw::pg_insert_many(client, &many, &input));
+                        }
+                    },
+                    pg_clean,
+                );
                 if per_call > 1 {
                     let copy_id = BenchmarkId::new(fixture::PG_COPY_NAME, rows);
-                    group.bench_function(copy_id, |b| {
-                        b.iter_custom(|iters| {
-                            time_inserts(
-                                iters,
-                                per_call,
-                                inserts,
-                                client,
-                                |client, input| {
-                                    black_box(raw::pg_copy_many(client, &input));
-                                },
-                                pg_clean,
-                            )
-                        })
-                    });
+                    bench_inserts(
+                        &mut group,
+                        copy_id,
+                        per_call,
+                        inserts,
+                        client,
+                        |client, input| {
+                            black_box(raw::pg_copy_many(client, &input));
+                        },
+                        pg_clean,
+                    );
                 }
             }
         }
