@@ -29,7 +29,7 @@ pub enum CopyError {
     Io(Error),
 }
 
-/// Writes `memories` with `copy` (a prepared [`crate::sql::COPY_MEMORIES`]); returns how
+/// Writes `memories` with `copy` (a prepared [`crate::sql::copy_memories`]); returns how
 /// many rows the server stored.
 pub fn memories<'m>(
     client: &mut impl GenericClient,

@@ -219,6 +219,18 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
+    /// The plan of selecting `query`'s memories: without pgvector there is no embedding to
+    /// read.
+    fn select_plan<'q>(
+        &self,
+        conn: &mut PgConnection,
+        query: &'q MemoryQuery,
+    ) -> std::result::Result<QueryPlan<'q>, Failure> {
+        let mut plan = QueryPlan::select(query);
+        plan.with_embeddings = plan.with_embeddings && self.vectors_enabled(conn)?;
+        Ok(plan)
+    }
+
     /// [`MemoryBackend::insert_memories`] of a batch smaller than [`COPY_MIN_ROWS`]: one
     /// `INSERT` (and one for the embeddings), in a transaction only when there are
     /// embeddings.
@@ -698,9 +710,7 @@ impl MemoryBackend for PostgresStore {
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
         self.with_checks("querying memories", |conn| {
-            let mut plan = QueryPlan::select(query);
-            // Without pgvector there is no embedding to read.
-            plan.with_embeddings = plan.with_embeddings && self.vectors_enabled(conn)?;
+            let plan = self.select_plan(conn, query)?;
             Ok(rows_of(conn, &sql::Filter::of(&plan))?)
         })
         .and_then(decode_memories)
@@ -714,9 +724,7 @@ impl MemoryBackend for PostgresStore {
         /// Rows fetched from the portal per round trip.
         const EXPORT_PAGE: i32 = 1_000;
         self.with_checks("exporting memories", |conn| {
-            let mut plan = QueryPlan::select(query);
-            // Without pgvector there is no embedding to read.
-            plan.with_embeddings = plan.with_embeddings && self.vectors_enabled(conn)?;
+            let plan = self.select_plan(conn, query)?;
             let select = sql::Filter::of(&plan);
             let statement = conn.prepared(&select.clause)?;
             // REPEATABLE READ: the snapshot is taken by the transaction's first statement

@@ -237,20 +237,27 @@ impl SqliteStore {
     ) -> Result<Vec<T>> {
         self.read_snapshot(context, |conn| {
             check(conn)?;
-            let statement = match (index_plan(conn, plan)?, &plan.page) {
-                // Exactly the candidates, paged: sorted by the timestamps beside their refs.
-                (Some(index), Some(page))
-                    if index.exact && index.only_indexed_conditions && plan.ranking.is_none() =>
-                {
-                    sql::indexed_page(plan, page, index.statement_part().refs)
-                }
-                (index, _) => sql::memory_statement(plan, index.map(IndexPlan::statement_part)),
-            };
+            let statement = select_statement(conn, plan)?;
             conn.prepare_cached(&statement.clause)?
                 .query_map(params_from_iter(statement.params.iter()), decode)?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
     }
+}
+
+/// The statement of `plan` (a select or a ranking), with the containment index's
+/// candidates where [`index_plan`] chooses them. Exactly the candidates, paged: sorted by
+/// the timestamps beside their refs ([`sql::indexed_page`]).
+fn select_statement(
+    conn: &rusqlite::Connection,
+    plan: &QueryPlan<'_>,
+) -> rusqlite::Result<sql::Filter> {
+    Ok(match (index_plan(conn, plan)?, &plan.page) {
+        (Some(index), Some(page)) if index.is_the_answer() && plan.ranking.is_none() => {
+            sql::indexed_page(plan, page, index.statement_part().refs)
+        }
+        (index, _) => sql::memory_statement(plan, index.map(IndexPlan::statement_part)),
+    })
 }
 
 /// How the containment index takes part in a plan: which refs it gives, whether they are
@@ -262,6 +269,11 @@ struct IndexPlan {
 }
 
 impl IndexPlan {
+    /// Whether the refs are exactly the memories the plan's conditions match.
+    fn is_the_answer(&self) -> bool {
+        self.exact && self.only_indexed_conditions
+    }
+
     fn statement_part(self) -> sql::IndexUse {
         sql::IndexUse {
             refs: Rc::new(self.refs.into_iter().map(SqlValue::Integer).collect()),
@@ -714,8 +726,7 @@ impl MemoryBackend for SqliteStore {
         // One deferred transaction: its snapshot starts at the first read (the index's
         // candidates) and holds until the last row is stepped.
         self.read_snapshot("exporting memories", |conn| {
-            let index = index_plan(conn, &plan)?.map(IndexPlan::statement_part);
-            let statement = sql::memory_statement(&plan, index);
+            let statement = select_statement(conn, &plan)?;
             let mut prepared = conn.prepare_cached(&statement.clause)?;
             let mut rows = prepared.query(params_from_iter(statement.params.iter()))?;
             let mut passed = 0;
@@ -735,10 +746,7 @@ impl MemoryBackend for SqliteStore {
         self.read_snapshot("counting memories", |conn| {
             let index = index_plan(conn, &plan)?;
             // Exact candidates and no other condition: they are the count.
-            if let Some(index) = index
-                .as_ref()
-                .filter(|i| i.exact && i.only_indexed_conditions)
-            {
+            if let Some(index) = index.as_ref().filter(|i| i.is_the_answer()) {
                 return Ok(index.refs.len() as u64);
             }
             let count = sql::memory_statement(&plan, index.map(IndexPlan::statement_part));
