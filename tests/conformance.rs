@@ -75,9 +75,7 @@ mod cases {
         memories.iter().map(|m| m.id).collect()
     }
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
-    }
+    use crate::common::id;
 
     /// Ten memories over two users, three threads, three tiers, with distinct timestamps.
     fn seed(store: &Store) -> Vec<Memory> {

@@ -2,6 +2,12 @@
 
 use engram::Store;
 use engram_testkit::TestDb;
+use uuid::Uuid;
+
+/// Memory `n`'s id in the cases: a version 7 id whose text ends in `n`'s digits (in hex).
+pub fn id(n: u128) -> Uuid {
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
+}
 
 /// A migrated store, with a pool of four connections, on the test database.
 pub fn migrated_store(db: &TestDb) -> Store {

@@ -30,9 +30,7 @@ mod cases {
     /// more bytes than one piece of its `COPY` stream (1 MiB).
     const LARGE: u128 = 12_001;
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
-    }
+    use crate::common::id;
 
     fn long_content(n: u128, what: &str) -> String {
         format!("{what} {n} {}", "x".repeat(300))

@@ -18,7 +18,6 @@ mod cases {
     };
     use engram_testkit::TestDb;
     use serde_json::json;
-    use uuid::Uuid;
 
     use crate::common::migrated_store;
 
@@ -27,9 +26,7 @@ mod cases {
     /// More than the 1,000 rows PostgreSQL's export fetches per round trip.
     const ROWS: u128 = 2_345;
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
-    }
+    use crate::common::id;
 
     /// `ROWS` memories of two users; updated_at repeats in runs of 7 (ties broken by id);
     /// every third has an embedding.

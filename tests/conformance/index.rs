@@ -36,9 +36,7 @@ mod cases {
 
     const BASE: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
-    }
+    use crate::common::id;
 
     /// A document from its JSON text (numbers keep their spelling).
     fn doc(text: &str) -> Value {

@@ -105,9 +105,7 @@ mod cases {
 
     use crate::common::vector_store;
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n)
-    }
+    use crate::common::id;
 
     fn vector(values: &[f32]) -> Embedding {
         Embedding::new(values.to_vec()).expect("a valid embedding")
