@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use engram::{Memory, NewMemory};
 use tempfile::TempDir;
 
-use crate::raw::Row;
-
 /// The environment variable with the number of memories in the file (default 10,000 with
 /// `--bench`, 1,000 in the smoke run; RESULTS.md's figures are for 100,000).
 pub const IMPORT_ROWS_VAR: &str = "ENGRAM_BENCH_IMPORT_ROWS";
@@ -83,23 +81,9 @@ impl ImportFile {
     }
 }
 
-/// The memory as stored and exported: every field given by the generator, defaults for the
-/// rest.
+/// The memory as stored and exported: engram's own rule for a new memory (the generator
+/// gives every field, so the time passed is never used).
 fn exported(memory: &NewMemory) -> Memory {
-    let row = Row::of(memory);
-    Memory {
-        id: row.id,
-        user_id: memory.user_id.clone(),
-        namespace: row.namespace().to_string(),
-        thread_id: memory.thread_id.clone(),
-        tier: row.tier().to_string(),
-        content: memory.content.clone(),
-        score: row.score(),
-        metadata: row.metadata.clone(),
-        related_threads: memory.related_threads.clone(),
-        summarized: memory.summarized,
-        created_at: row.created,
-        updated_at: row.updated,
-        embedding: None,
-    }
+    engram_core::validate::new_memory(memory.clone(), engram::Timestamp::now())
+        .expect("a generated memory is valid")
 }
