@@ -10,7 +10,8 @@ use engram_core::index::IndexCheck;
 use engram_core::{
     validate, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
     MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory, OnConflict,
-    PolicyReport, PoolOptions, Result, Stats, TierPolicy, Timestamp, VectorIndex, VectorSupport,
+    PolicyReport, PoolOptions, Result, Stats, Sweep, TierPolicy, Timestamp, VectorIndex,
+    VectorSupport,
 };
 use engram_migrate::{MigrationSet, Migrator};
 
@@ -255,32 +256,90 @@ impl Store {
     }
 
     /// Reads one memory (without its embedding: see [`Store::get_with_embedding`]); `None`
-    /// when there is no such id.
+    /// when there is no such id, or the memory has expired.
     pub fn get(&self, id: Uuid) -> Result<Option<Memory>> {
-        self.backend().get_memory(id, false)
+        self.backend().get_memory(id, false, Timestamp::now())
     }
 
-    /// Reads one memory with its embedding, if it has one.
+    /// Reads one memory with its embedding, if it has one (`None` as [`Store::get`]).
     pub fn get_with_embedding(&self, id: Uuid) -> Result<Option<Memory>> {
-        self.backend().get_memory(id, true)
+        self.backend().get_memory(id, true, Timestamp::now())
     }
 
-    /// Changes a memory's content, metadata, tier, score, related threads, summarized flag
-    /// or embedding; `updated_at` moves to now. Returns the memory without its embedding.
-    /// Fails with [`Error::NotFound`] when there is no such id.
+    /// Changes a memory's content, metadata, tier, score, related threads, summarized flag,
+    /// embedding or expiry; `updated_at` moves to now. Returns the memory without its
+    /// embedding. Fails with [`Error::NotFound`] when there is no such id, or the memory has
+    /// expired (an expired memory cannot be brought back).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use engram::{MemoryUpdate, NewMemory, Store};
+    /// # fn main() -> engram::Result<()> {
+    /// let store = Store::open("sqlite::memory:")?;
+    /// store.migrate()?;
+    /// let memory = store.insert(NewMemory::new("alice", "in Lisbon this week").ttl(Duration::from_secs(3600)))?;
+    /// assert!(memory.expires_at.is_some());
+    /// let kept = store.update(memory.id, MemoryUpdate::default().never_expire())?;
+    /// assert_eq!(kept.expires_at, None);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn update(&self, id: Uuid, update: MemoryUpdate) -> Result<Memory> {
-        let update = validate::update(update)?;
+        let now = Timestamp::now();
+        let update = validate::update(update, now)?;
         self.backend()
-            .update_memory(id, &update, Timestamp::now())?
+            .update_memory(id, &update, now)?
             .ok_or_else(|| Error::NotFound {
                 what: "memory",
                 id: id.to_string(),
             })
     }
 
-    /// Deletes a memory; returns whether it existed.
+    /// Deletes a memory; returns whether it existed (an expired memory is deleted too, and
+    /// answers `false`: no read saw it any more).
     pub fn delete(&self, id: Uuid) -> Result<bool> {
-        self.backend().delete_memory(id)
+        self.backend().delete_memory(id, Timestamp::now())
+    }
+
+    /// Deletes the memories that have expired by now, `batch` per transaction (at least 1),
+    /// until none is left; returns how many it deleted and in how many transactions. Safe to
+    /// run from several processes at once: each expired memory is deleted by one of them,
+    /// and a memory that has not expired never is. Reads leave expired memories out
+    /// whether or not a sweep has run; a sweep gives their space back.
+    ///
+    /// ```
+    /// use engram::{NewMemory, Store, Timestamp};
+    /// # fn main() -> engram::Result<()> {
+    /// let store = Store::open("sqlite::memory:")?;
+    /// store.migrate()?;
+    /// let past = Timestamp::parse_rfc3339("2020-01-01T00:00:00Z")?;
+    /// let old = store.insert(NewMemory::new("alice", "a stale plan").expires_at(past))?;
+    /// assert_eq!(store.get(old.id)?, None);
+    /// assert_eq!(store.sweep(1_000)?.deleted, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn sweep(&self, batch: u64) -> Result<Sweep> {
+        self.sweep_at(Timestamp::now(), batch)
+    }
+
+    /// [`Store::sweep`] as of `now`: deletes the memories with `expires_at <= now`.
+    pub fn sweep_at(&self, now: Timestamp, batch: u64) -> Result<Sweep> {
+        let batch = batch.max(1);
+        let mut sweep = Sweep::default();
+        loop {
+            let deleted = self.backend().sweep_expired(now, batch)?;
+            if deleted == 0 {
+                return Ok(sweep);
+            }
+            sweep.deleted += deleted;
+            sweep.batches += 1;
+        }
+    }
+
+    /// How many memories have expired by now and wait for a sweep.
+    pub fn count_expired(&self) -> Result<u64> {
+        self.backend().count_expired(Timestamp::now())
     }
 
     /// The memories matching `query`, in its order and page.
@@ -439,9 +498,11 @@ impl Store {
     }
 
     /// Runs tier policies as of `now`, in order, in one transaction. For each policy: one
-    /// statement moves the tier's memories whose `updated_at` is older than its expiry to the
-    /// next tier, then one trims the content of those left to its maximum length; both set
-    /// `updated_at` to `now` on the rows they change. Returns the rows each step touched.
+    /// statement deletes the tier's memories older than its retention (by `created_at` or
+    /// `updated_at`), one moves those whose `updated_at` is older than its expiry to the next
+    /// tier, then one trims the content of those left to its maximum length; moves and trims
+    /// set `updated_at` to `now` on the live rows they change. Returns the rows each step
+    /// touched.
     pub fn run_policies_at(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
         validate::policies(policies)?;
         self.backend().run_policies(policies, now.validate("now")?)
@@ -452,7 +513,7 @@ impl Store {
         if let Some(user) = user_id {
             engram_core::document::check_text(user, "user_id")?;
         }
-        self.backend().stats(user_id)
+        self.backend().stats(user_id, Timestamp::now())
     }
 }
 

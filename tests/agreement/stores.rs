@@ -31,7 +31,7 @@ pub(crate) fn memory_query(
         order: spec.order,
         limit: spec.limit,
         offset: spec.offset,
-        with_embeddings: false,
+        ..MemoryQuery::default()
     })
 }
 

@@ -398,6 +398,7 @@ fn the_tolerance_rule_accepts_near_ties_and_nothing_else() {
             summarized: false,
             created_at: engram::Timestamp::from_micros(0),
             updated_at: engram::Timestamp::from_micros(0),
+            expires_at: None,
             embedding: None,
         },
         distance,

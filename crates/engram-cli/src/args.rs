@@ -151,7 +151,18 @@ pub enum Command {
     /// was.
     Export(ExportArgs),
 
-    /// Tier policies: move memories to the next tier when they expire, trim long content.
+    /// Delete the memories that have expired.
+    ///
+    /// Reads already leave expired memories out; a sweep deletes them, a batch per
+    /// transaction, and prints how many. Safe to run from several processes at once (say
+    /// from cron on two machines): each expired memory is deleted once, a live one never.
+    #[command(
+        after_help = "Examples:\n  engram put --user alice --content 'in Lisbon this week' --ttl 604800\n  engram sweep --batch-size 500"
+    )]
+    Sweep(SweepArgs),
+
+    /// Tier policies: delete memories past their retention, move memories to the next tier
+    /// when they age, trim long content.
     #[command(subcommand)]
     Policies(PoliciesCommand),
 
@@ -357,6 +368,13 @@ pub struct PutArgs {
     /// embedding in a store has the dimensions of the first one stored.
     #[arg(long, value_name = "JSON_ARRAY")]
     pub embedding: Option<String>,
+    /// When the memory expires, e.g. 2027-01-01T00:00:00Z: from then on no read returns it,
+    /// and `engram sweep` deletes it.
+    #[arg(long, value_name = "RFC3339", conflicts_with = "ttl")]
+    pub expires_at: Option<String>,
+    /// Expire this many seconds after it is stored.
+    #[arg(long, value_name = "SECONDS")]
+    pub ttl: Option<u64>,
 }
 
 /// `engram get ID`
@@ -486,6 +504,19 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Export expired memories too (those `engram sweep` has not deleted yet), with their
+    /// `expires_at`: an import stores them expired.
+    #[arg(long)]
+    pub include_expired: bool,
+}
+
+/// `engram sweep …`
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Memories deleted per transaction.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_size: u64,
 }
 
 /// Output formats of commands that print records.

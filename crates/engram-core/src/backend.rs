@@ -163,12 +163,14 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// the first embedding a store holds fixes its dimensions.
     fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64>;
 
-    /// Reads one memory, with its embedding when `with_embedding`.
-    fn get_memory(&self, id: Uuid, with_embedding: bool) -> Result<Option<Memory>>;
+    /// Reads one memory unless it has expired at `now`, with its embedding when
+    /// `with_embedding`.
+    fn get_memory(&self, id: Uuid, with_embedding: bool, now: Timestamp) -> Result<Option<Memory>>;
 
     /// Applies `update` (an embedding too, checked as [`MemoryBackend::insert_memories`]
-    /// checks it) and sets `updated_at` to `now`; returns the new row (without its
-    /// embedding), or `None` when there is no such memory.
+    /// checks it; its expiry as [`crate::validate::update`] resolved it) and sets
+    /// `updated_at` to `now`; returns the new row (without its embedding), or `None` when
+    /// there is no such memory or it has expired at `now`.
     fn update_memory(
         &self,
         id: Uuid,
@@ -176,8 +178,18 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
         now: Timestamp,
     ) -> Result<Option<Memory>>;
 
-    /// Deletes one memory; returns whether it existed.
-    fn delete_memory(&self, id: Uuid) -> Result<bool>;
+    /// Deletes one memory, expired or not; returns whether it existed and had not expired
+    /// at `now` (an expired memory is not there for any read, nor for this answer).
+    fn delete_memory(&self, id: Uuid, now: Timestamp) -> Result<bool>;
+
+    /// Deletes at most `limit` memories that have expired at `now`, those that expired first
+    /// first, in one transaction; returns how many it deleted. Sweeps running at once in
+    /// several processes each delete different memories, and never one that has not
+    /// expired.
+    fn sweep_expired(&self, now: Timestamp, limit: u64) -> Result<u64>;
+
+    /// How many memories have expired at `now` and are still stored (not swept yet).
+    fn count_expired(&self, now: Timestamp) -> Result<u64>;
 
     /// The memories matching `query`, in its order, limited and offset.
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>>;
@@ -243,12 +255,14 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// How many clusters are stored, of every user.
     fn count_clusters(&self) -> Result<u64>;
 
-    /// Runs `policies` in order as of `now`: for each, one statement moving expired rows and
-    /// one trimming long content.
+    /// Runs `policies` as of `now` in one transaction, the statements of
+    /// [`crate::policy::PolicyStatement::plan`] in order: for each policy, one deleting
+    /// memories past their retention, one moving old rows and one trimming long content.
     fn run_policies(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport>;
 
-    /// Memory counts per tier and per user, optionally for one user only.
-    fn stats(&self, user_id: Option<&str>) -> Result<Stats>;
+    /// Counts of the memories live at `now` per tier and per user, optionally for one user
+    /// only.
+    fn stats(&self, user_id: Option<&str>, now: Timestamp) -> Result<Stats>;
 
     /// Applies queued changes to engram's own containment index, at most `batch` per
     /// transaction, calling `progress(applied so far, queued at the start)` after each;

@@ -29,9 +29,9 @@ pub use backend::{
 pub use dsn::{Dsn, SqliteLocation, SqliteMode};
 pub use error::{Context, Error, ErrorKind, Message, Result, Source};
 pub use model::{
-    Cluster, ClusterUpsert, Memory, MemoryUpdate, Neighbour, NewMemory, Stats, Timestamp,
+    Cluster, ClusterUpsert, Memory, MemoryUpdate, Neighbour, NewMemory, Stats, Sweep, Timestamp,
     DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
 };
-pub use policy::{PolicyAction, PolicyReport, PolicyStep, TierPolicy};
+pub use policy::{AgeOf, PolicyAction, PolicyReport, PolicyStep, TierPolicy};
 pub use query::{ClusterQuery, MemoryQuery, NearestQuery, Order, Search, TimeRange};
 pub use vector::{Embedding, Metric};

@@ -80,6 +80,26 @@ impl Timestamp {
         }
     }
 
+    /// This timestamp moved forward by `duration` (saturating at [`Timestamp::MAX`]).
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
+        Timestamp(self.0.saturating_add(micros).min(Self::MAX.0))
+    }
+
+    /// Whether a memory expiring at `expires_at` has expired at this moment: it has from
+    /// its expiry time on (`expires_at <= now`), the rule both backends render in SQL.
+    ///
+    /// ```
+    /// use engram_core::Timestamp;
+    /// let now = Timestamp::from_micros(10);
+    /// assert!(now.has_expired(Some(Timestamp::from_micros(10))));
+    /// assert!(!now.has_expired(Some(Timestamp::from_micros(11))));
+    /// assert!(!now.has_expired(None));
+    /// ```
+    pub fn has_expired(self, expires_at: Option<Timestamp>) -> bool {
+        expires_at.is_some_and(|at| at <= self)
+    }
+
     /// This timestamp moved back by `duration` (saturating at [`Timestamp::MIN`]).
     pub fn saturating_sub(self, duration: Duration) -> Self {
         let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
@@ -183,6 +203,10 @@ pub struct Memory {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// When it expires, if it does: from that moment no read returns it (whether or not a
+    /// sweep has deleted it yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
     /// Its embedding, when it has one and the read asked for it
     /// ([`crate::MemoryQuery::with_embeddings`]; `get` with an embedding; exports). Reads
     /// that did not ask leave it `None`: an embedding is large and most reads do not need it.
@@ -191,9 +215,10 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// Whether `other` holds the same memory apart from its timestamps: the same id and
-    /// every other field equal (a field added to [`Memory`] is compared too). A retried
-    /// write compares this way.
+    /// Whether `other` holds the same memory apart from its timestamps (created, updated
+    /// and expiry: a retried write with a time to live computes another expiry): the same
+    /// id and every other field equal (a field added to [`Memory`] is compared too). A
+    /// retried write compares this way.
     ///
     /// ```
     /// use engram_core::{validate, NewMemory, Timestamp};
@@ -206,6 +231,7 @@ impl Memory {
         let with_other_times = Memory {
             created_at: other.created_at,
             updated_at: other.updated_at,
+            expires_at: other.expires_at,
             ..self.clone()
         };
         with_other_times == *other
@@ -262,6 +288,10 @@ pub struct NewMemory {
     pub created_at: Option<Timestamp>,
     /// Defaults to `created_at`.
     pub updated_at: Option<Timestamp>,
+    /// When it expires (give this or `ttl_secs`, not both); defaults to never.
+    pub expires_at: Option<Timestamp>,
+    /// Expires this many seconds after it is written (give this or `expires_at`).
+    pub ttl_secs: Option<u64>,
     /// Defaults to none. Every embedding in a store has the same dimensions.
     pub embedding: Option<Embedding>,
 }
@@ -334,6 +364,18 @@ impl NewMemory {
         self
     }
 
+    /// Expires at `at`.
+    pub fn expires_at(mut self, at: Timestamp) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Expires `ttl` after it is written (whole seconds; a part of a second is dropped).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl_secs = Some(ttl.as_secs());
+        self
+    }
+
     /// Sets both timestamps (for imports and tests that need a fixed time).
     pub fn at(mut self, created_at: Timestamp, updated_at: Timestamp) -> Self {
         self.created_at = Some(created_at);
@@ -357,6 +399,8 @@ impl From<Memory> for NewMemory {
             summarized: memory.summarized,
             created_at: Some(memory.created_at),
             updated_at: Some(memory.updated_at),
+            expires_at: memory.expires_at,
+            ttl_secs: None,
             embedding: memory.embedding,
         }
     }
@@ -384,6 +428,12 @@ pub struct MemoryUpdate {
     pub related_threads: Option<Vec<String>>,
     /// New summarized flag.
     pub summarized: Option<bool>,
+    /// `Some(Some(t))` makes it expire at `t`, `Some(None)` makes it never expire, `None`
+    /// leaves its expiry as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<Timestamp>>,
+    /// Makes it expire this many seconds after the update (instead of `expires_at`).
+    pub ttl_secs: Option<u64>,
     /// `Some(Some(e))` sets or replaces the embedding, `Some(None)` removes it, `None`
     /// leaves it as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -434,6 +484,24 @@ impl MemoryUpdate {
     /// Sets or replaces the embedding.
     pub fn embedding(mut self, embedding: Embedding) -> Self {
         self.embedding = Some(Some(embedding));
+        self
+    }
+
+    /// Makes the memory expire at `at`.
+    pub fn expires_at(mut self, at: Timestamp) -> Self {
+        self.expires_at = Some(Some(at));
+        self
+    }
+
+    /// Makes the memory expire `ttl` after the update (whole seconds).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl_secs = Some(ttl.as_secs());
+        self
+    }
+
+    /// Makes the memory never expire.
+    pub fn never_expire(mut self) -> Self {
+        self.expires_at = Some(None);
         self
     }
 
@@ -517,4 +585,13 @@ impl Stats {
         }
         stats
     }
+}
+
+/// What a sweep did: expired memories deleted, and the transactions it took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sweep {
+    /// Expired memories deleted.
+    pub deleted: u64,
+    /// Transactions that deleted at least one.
+    pub batches: u64,
 }

@@ -46,6 +46,10 @@ pub enum Condition<'q> {
     UpdatedFrom(Timestamp),
     /// `updated_at <` this.
     UpdatedUntil(Timestamp),
+    /// The memory has not expired at this moment: `expires_at IS NULL OR expires_at >`
+    /// this (see [`Timestamp::has_expired`]). Every plan has it unless the query includes
+    /// expired memories.
+    LiveAt(Timestamp),
 }
 
 /// The order and page of a select.
@@ -296,6 +300,7 @@ fn conditions(query: &MemoryQuery) -> Vec<Condition<'_>> {
         query.updated.until.map(Condition::UpdatedUntil),
     ];
     conditions.extend(ranges.into_iter().flatten());
+    conditions.extend(query.live_at().map(Condition::LiveAt));
     conditions
 }
 
@@ -313,7 +318,8 @@ mod tests {
             .tiers(["a", "b"])
             .user("u")
             .summarized(false)
-            .related_to_any(["t"]);
+            .related_to_any(["t"])
+            .as_of(Timestamp::from_micros(5));
         let plan = QueryPlan::count(&query);
         let tiers = vec!["a".to_string(), "b".to_string()];
         let related = vec!["t".to_string()];
@@ -326,14 +332,22 @@ mod tests {
                 Condition::RelatedToAny(&related),
                 Condition::Summarized(false),
                 Condition::UpdatedUntil(Timestamp::from_micros(9)),
+                Condition::LiveAt(Timestamp::from_micros(5)),
             ]
+        );
+        assert_eq!(
+            QueryPlan::count(&query.clone().include_expired())
+                .conditions
+                .len(),
+            6,
+            "a query that includes expired memories has no LiveAt"
         );
         assert_eq!(plan.page, None);
     }
 
     #[test]
     fn one_tier_is_an_equality() {
-        let query = MemoryQuery::new().tier("short_term");
+        let query = MemoryQuery::new().tier("short_term").include_expired();
         assert_eq!(
             QueryPlan::select(&query).conditions,
             vec![Condition::Tier("short_term")]
@@ -342,7 +356,7 @@ mod tests {
 
     #[test]
     fn the_where_clause_joins_the_rendered_conditions() {
-        let query = MemoryQuery::new().user("u").thread("t");
+        let query = MemoryQuery::new().user("u").thread("t").include_expired();
         let plan = QueryPlan::count(&query);
         let clause = plan.where_clause(|condition| match condition {
             Condition::User(_) => "user_id = ?".into(),
@@ -350,7 +364,7 @@ mod tests {
         });
         assert_eq!(clause, " WHERE user_id = ? AND thread_id = ?");
         assert_eq!(
-            QueryPlan::count(&MemoryQuery::new()).where_clause(|_| "".into()),
+            QueryPlan::count(&MemoryQuery::new().include_expired()).where_clause(|_| "".into()),
             ""
         );
     }

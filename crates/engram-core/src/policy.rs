@@ -15,6 +15,10 @@ use crate::Timestamp;
 ///     .expire_after(Duration::from_secs(86_400), "mid_term")
 ///     .max_content_chars(2_000);
 /// assert_eq!(policy.next_tier.as_deref(), Some("mid_term"));
+/// let retention: TierPolicy = serde_json::from_str(
+///     r#"{"tier": "long_term", "delete_after_secs": 7776000, "delete_by": "created_at"}"#,
+/// ).unwrap();
+/// assert_eq!(retention.delete_after, Some(Duration::from_secs(90 * 86_400)));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierPolicy {
@@ -29,6 +33,24 @@ pub struct TierPolicy {
     /// Content longer than this many characters is cut to it.
     #[serde(default)]
     pub max_content_chars: Option<u32>,
+    /// Memories older than this (by [`TierPolicy::delete_by`]) are deleted: retention.
+    #[serde(default, rename = "delete_after_secs", with = "seconds")]
+    pub delete_after: Option<Duration>,
+    /// Which age retention goes by: `created_at` or `updated_at` (the default).
+    #[serde(default)]
+    pub delete_by: AgeOf,
+}
+
+/// Which timestamp a memory's age is measured from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgeOf {
+    /// Since it was stored.
+    #[serde(rename = "created_at")]
+    Created,
+    /// Since it last changed (the default).
+    #[default]
+    #[serde(rename = "updated_at")]
+    Updated,
 }
 
 impl TierPolicy {
@@ -39,6 +61,8 @@ impl TierPolicy {
             expire_after: None,
             next_tier: None,
             max_content_chars: None,
+            delete_after: None,
+            delete_by: AgeOf::Updated,
         }
     }
 
@@ -52,6 +76,13 @@ impl TierPolicy {
     /// Trims content to `chars` characters.
     pub fn max_content_chars(mut self, chars: u32) -> Self {
         self.max_content_chars = Some(chars);
+        self
+    }
+
+    /// Deletes memories whose `by` timestamp is older than `age`.
+    pub fn delete_after(mut self, age: Duration, by: AgeOf) -> Self {
+        self.delete_after = Some(age);
+        self.delete_by = by;
         self
     }
 }
@@ -69,6 +100,11 @@ pub enum PolicyAction {
     Trimmed {
         /// The limit applied.
         max_chars: u32,
+    },
+    /// Memories past their retention were deleted.
+    Deleted {
+        /// The age they were judged by.
+        by: AgeOf,
     },
 }
 
@@ -101,6 +137,15 @@ impl PolicyReport {
 /// One set-based statement of a policy run, as both backends execute it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PolicyStatement {
+    /// Delete `tier`'s memories whose `by` timestamp is before `cutoff` (expired or not).
+    Delete {
+        /// The tier whose old memories go.
+        tier: String,
+        /// The timestamp judged.
+        by: AgeOf,
+        /// Memories older than this are deleted.
+        cutoff: Timestamp,
+    },
     /// Move `tier`'s memories with `updated_at < cutoff` to `to`.
     Move {
         /// The tier expired memories leave.
@@ -121,10 +166,18 @@ pub enum PolicyStatement {
 
 impl PolicyStatement {
     /// The statements a run of `policies` as of `now` executes, in order: for each policy,
-    /// the move (if it has an expiry), then the trim (if it has a limit).
+    /// the retention delete (if it has one), the move (if it has an expiry), then the trim
+    /// (if it has a limit). Moves and trims touch live memories only.
     pub fn plan(policies: &[TierPolicy], now: Timestamp) -> Vec<PolicyStatement> {
         let mut statements = Vec::new();
         for policy in policies {
+            if let Some(age) = policy.delete_after {
+                statements.push(PolicyStatement::Delete {
+                    tier: policy.tier.clone(),
+                    by: policy.delete_by,
+                    cutoff: now.saturating_sub(age),
+                });
+            }
             if let (Some(age), Some(next)) = (policy.expire_after, &policy.next_tier) {
                 statements.push(PolicyStatement::Move {
                     tier: policy.tier.clone(),
@@ -145,6 +198,11 @@ impl PolicyStatement {
     /// The report entry for this statement having changed `rows` rows.
     pub fn step(&self, rows: u64) -> PolicyStep {
         match self {
+            PolicyStatement::Delete { tier, by, .. } => PolicyStep {
+                tier: tier.clone(),
+                action: PolicyAction::Deleted { by: *by },
+                rows,
+            },
             PolicyStatement::Move { tier, to, .. } => PolicyStep {
                 tier: tier.clone(),
                 action: PolicyAction::Moved { to: to.clone() },

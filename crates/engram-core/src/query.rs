@@ -84,6 +84,13 @@ pub struct MemoryQuery {
     pub offset: u64,
     /// Read each memory's embedding too (see [`crate::Memory::embedding`]).
     pub with_embeddings: bool,
+    /// Return expired memories too (those a sweep has not deleted yet); by default every
+    /// read leaves them out.
+    pub include_expired: bool,
+    /// The moment expiry is judged at: memories with `expires_at <= as_of` are left out.
+    /// `None` is now; the [`crate::validate::query`] a store runs fills it in, so that every
+    /// statement of one read judges at the same moment.
+    pub as_of: Option<Timestamp>,
 }
 
 impl MemoryQuery {
@@ -182,6 +189,24 @@ impl MemoryQuery {
     pub fn with_embeddings(mut self) -> Self {
         self.with_embeddings = true;
         self
+    }
+
+    /// Returns expired memories too (until a sweep deletes them).
+    pub fn include_expired(mut self) -> Self {
+        self.include_expired = true;
+        self
+    }
+
+    /// Judges expiry at `at` instead of now.
+    pub fn as_of(mut self, at: Timestamp) -> Self {
+        self.as_of = Some(at);
+        self
+    }
+
+    /// The moment a memory must outlive to be read, `None` when expired memories are read
+    /// too (see [`MemoryQuery::include_expired`] and [`MemoryQuery::as_of`]).
+    pub fn live_at(&self) -> Option<Timestamp> {
+        (!self.include_expired).then(|| self.as_of.unwrap_or_else(Timestamp::now))
     }
 }
 

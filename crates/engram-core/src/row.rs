@@ -21,6 +21,7 @@
 //!     StoredValue::Integer(0),
 //!     StoredValue::Integer(1_700_000_000_000_000),
 //!     StoredValue::Integer(1_700_000_000_000_000),
+//!     StoredValue::Null,
 //! ];
 //! assert_eq!(decode_memory(row.clone()).unwrap().related_threads, vec!["t-1"]);
 //! row[8] = StoredValue::Text("[1]".into());
@@ -68,11 +69,13 @@ pub enum MemoryColumn {
     CreatedAt,
     /// `updated_at`
     UpdatedAt,
+    /// `expires_at`
+    ExpiresAt,
 }
 
 impl MemoryColumn {
     /// Every column, in order.
-    pub const ALL: [MemoryColumn; 12] = [
+    pub const ALL: [MemoryColumn; 13] = [
         MemoryColumn::Id,
         MemoryColumn::UserId,
         MemoryColumn::Namespace,
@@ -85,6 +88,7 @@ impl MemoryColumn {
         MemoryColumn::Summarized,
         MemoryColumn::CreatedAt,
         MemoryColumn::UpdatedAt,
+        MemoryColumn::ExpiresAt,
     ];
 
     /// The column's name in SQL.
@@ -102,6 +106,7 @@ impl MemoryColumn {
             MemoryColumn::Summarized => "summarized",
             MemoryColumn::CreatedAt => "created_at",
             MemoryColumn::UpdatedAt => "updated_at",
+            MemoryColumn::ExpiresAt => "expires_at",
         }
     }
 }
@@ -303,6 +308,13 @@ impl<'a> RowReader<'a> {
         }
     }
 
+    fn optional_time(&mut self, index: usize, column: &'static str) -> Result<Option<Timestamp>> {
+        match self.values.get(index) {
+            Some(StoredValue::Null) => Ok(None),
+            _ => self.time(index, column).map(Some),
+        }
+    }
+
     fn uuid(&mut self, index: usize, column: &'static str) -> Result<Uuid> {
         match self.take(index, column)? {
             StoredValue::Uuid(id) => Ok(id),
@@ -406,6 +418,7 @@ pub fn decode_memory(values: Vec<StoredValue<'_>>) -> Result<Memory> {
         summarized: row.boolean(C::Summarized as usize, C::Summarized.name())?,
         created_at: row.time(C::CreatedAt as usize, C::CreatedAt.name())?,
         updated_at: row.time(C::UpdatedAt as usize, C::UpdatedAt.name())?,
+        expires_at: row.optional_time(C::ExpiresAt as usize, C::ExpiresAt.name())?,
         embedding,
     })
 }
@@ -493,6 +506,7 @@ mod tests {
             StoredValue::Integer(1),
             StoredValue::Integer(5),
             StoredValue::Integer(6),
+            StoredValue::Integer(7),
         ]
     }
 
@@ -505,6 +519,7 @@ mod tests {
         row[9] = StoredValue::Bool(true);
         row[10] = StoredValue::Time(Timestamp::from_micros(5));
         row[11] = StoredValue::Time(Timestamp::from_micros(6));
+        row[12] = StoredValue::Time(Timestamp::from_micros(7));
         row
     }
 
@@ -515,6 +530,7 @@ mod tests {
         assert_eq!(memory.related_threads, vec!["a", "b"]);
         assert!(memory.summarized);
         assert_eq!(memory.updated_at, Timestamp::from_micros(6));
+        assert_eq!(memory.expires_at, Some(Timestamp::from_micros(7)));
     }
 
     #[test]

@@ -134,6 +134,7 @@ pub fn new_memory(memory: NewMemory, now: Timestamp) -> Result<Memory> {
         .updated_at
         .unwrap_or(created_at)
         .validate("updated_at")?;
+    let expires_at = expiry(memory.expires_at, memory.ttl_secs, now)?;
     Ok(Memory {
         id: memory.id.unwrap_or_else(Uuid::now_v7),
         user_id: memory.user_id,
@@ -147,12 +148,54 @@ pub fn new_memory(memory: NewMemory, now: Timestamp) -> Result<Memory> {
         summarized: memory.summarized,
         created_at,
         updated_at,
+        expires_at,
         embedding: memory.embedding,
     })
 }
 
-/// Checks an update and normalizes its metadata.
-pub fn update(mut update: MemoryUpdate) -> Result<MemoryUpdate> {
+/// The expiry time of a write at `now` that gives `expires_at` or `ttl_secs` (not both):
+/// `now + ttl_secs`, or `expires_at` as given (a time already past is allowed: such a
+/// memory is stored expired, as an import of an expired export would be).
+///
+/// ```
+/// use engram_core::{validate::expiry, Timestamp};
+/// let now = Timestamp::from_micros(1_000_000);
+/// assert_eq!(expiry(None, Some(2), now).unwrap(), Some(Timestamp::from_micros(3_000_000)));
+/// assert!(expiry(Some(now), Some(2), now).is_err());
+/// ```
+pub fn expiry(
+    expires_at: Option<Timestamp>,
+    ttl_secs: Option<u64>,
+    now: Timestamp,
+) -> Result<Option<Timestamp>> {
+    match (expires_at, ttl_secs) {
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "ttl_secs",
+            "give expires_at or ttl_secs, not both",
+        )),
+        (Some(at), None) => Ok(Some(at.validate("expires_at")?)),
+        (None, Some(secs)) => {
+            let at = now.saturating_add(std::time::Duration::from_secs(secs));
+            Ok(Some(at.validate("ttl_secs")?))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Checks an update made at `now`, normalizes its metadata, and turns a `ttl_secs` into
+/// the `expires_at` it sets.
+pub fn update(mut update: MemoryUpdate, now: Timestamp) -> Result<MemoryUpdate> {
+    match (update.expires_at, update.ttl_secs.take()) {
+        (Some(Some(at)), ttl) => update.expires_at = Some(expiry(Some(at), ttl, now)?),
+        (Some(None), Some(_)) => {
+            return Err(Error::invalid(
+                "ttl_secs",
+                "give a ttl or never expire, not both",
+            ))
+        }
+        (None, Some(secs)) => update.expires_at = Some(expiry(None, Some(secs), now)?),
+        (_, None) => {}
+    }
     if let Some(text) = &update.content {
         content(text)?;
     }
@@ -174,6 +217,7 @@ pub fn update(mut update: MemoryUpdate) -> Result<MemoryUpdate> {
 /// Checks a query's filters and normalizes its containment filter, which must be an object
 /// (metadata is always an object, so any other filter could never match).
 pub fn query(mut query: MemoryQuery) -> Result<MemoryQuery> {
+    query.as_of.get_or_insert_with(Timestamp::now);
     if let Some(user) = &query.user_id {
         check_text(user, "user_id")?;
     }

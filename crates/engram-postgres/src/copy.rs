@@ -95,7 +95,7 @@ fn io_error(source: impl Into<engram_core::Source>) -> Error {
 
 /// One row of `memories`, its columns in [`engram_core::row::memory_columns`]' order.
 fn encode_memory(out: &mut Vec<u8>, m: &Memory) {
-    out.extend_from_slice(&12i16.to_be_bytes());
+    out.extend_from_slice(&13i16.to_be_bytes());
     uuid(out, m.id);
     text(out, &m.user_id);
     text(out, &m.namespace);
@@ -117,6 +117,10 @@ fn encode_memory(out: &mut Vec<u8>, m: &Memory) {
         out,
         &(m.updated_at.as_micros() - PG_EPOCH_MICROS).to_be_bytes(),
     );
+    match m.expires_at {
+        Some(at) => field(out, &(at.as_micros() - PG_EPOCH_MICROS).to_be_bytes()),
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+    }
 }
 
 /// One row of `memory_embeddings` (memory_id, embedding): pgvector's binary form, the

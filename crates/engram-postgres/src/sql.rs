@@ -27,7 +27,7 @@ fn insert_memories_or_fail() -> &'static str {
             "INSERT INTO memories ({}) \
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::int4[], $8::jsonb[], $9::jsonb[], $10::bool[], $11::timestamptz[], \
-             $12::timestamptz[])",
+             $12::timestamptz[], $13::timestamptz[])",
             memory_columns()
         )
     });
@@ -72,13 +72,21 @@ pub const COPY_EMBEDDINGS: &str =
 /// Which of the ids $1 are stored already (an import leaves them out of its `COPY`).
 pub const STORED_IDS: &str = "SELECT id FROM memories WHERE id = ANY($1::uuid[])";
 
-/// Reads one memory by id ($1), with its embedding after the columns when `with_embedding`.
+/// A memory that has not expired at $2 (the rule of [`engram_core::Timestamp::has_expired`]).
+const LIVE: &str = "(expires_at IS NULL OR expires_at > $2)";
+
+/// Reads one memory by id ($1) unless it has expired at $2, with its embedding after the
+/// columns when `with_embedding`.
 pub fn get_memory(with_embedding: bool) -> &'static str {
-    static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("SELECT {} FROM memories WHERE id = $1", memory_columns()));
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {} FROM memories WHERE id = $1 AND {LIVE}",
+            memory_columns()
+        )
+    });
     static WITH_EMBEDDING: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {}, {EMBEDDING_COLUMN} FROM memories WHERE id = $1",
+            "SELECT {}, {EMBEDDING_COLUMN} FROM memories WHERE id = $1 AND {LIVE}",
             memory_columns()
         )
     });
@@ -149,21 +157,36 @@ pub fn drop_vector_index(metric: Metric) -> String {
     format!("DROP INDEX IF EXISTS {}", vector_index_name(metric))
 }
 
+/// Updates memory $1 unless it has expired at $2 (now, also its new updated_at): NULL
+/// parameters leave a column as it is; $9 says whether the expiry changes, to $10.
 pub fn update_memory() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "UPDATE memories SET content = coalesce($2, content), \
-             metadata = coalesce($3, metadata), tier = coalesce($4, tier), \
-             score = coalesce($5, score), related_threads = coalesce($6, related_threads), \
-             summarized = coalesce($7, summarized), updated_at = $8 \
-             WHERE id = $1 RETURNING {}",
+            "UPDATE memories SET content = coalesce($3, content), \
+             metadata = coalesce($4, metadata), tier = coalesce($5, tier), \
+             score = coalesce($6, score), related_threads = coalesce($7, related_threads), \
+             summarized = coalesce($8, summarized), updated_at = $2, \
+             expires_at = CASE WHEN $9 THEN $10 ELSE expires_at END \
+             WHERE id = $1 AND {LIVE} RETURNING {}",
             memory_columns()
         )
     });
     &SQL
 }
 
-pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = $1";
+/// Deletes memory $1, expired or not; the row returned says whether it had expired at $2.
+pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = $1 \
+     RETURNING expires_at IS NOT NULL AND expires_at <= $2";
+
+/// Deletes at most $2 memories expired at $1, those that expired first first; rows another
+/// session's sweep holds are left to it (`SKIP LOCKED`), so that sweeps running at once
+/// share the work and each row is deleted once.
+pub const SWEEP_EXPIRED: &str = "DELETE FROM memories WHERE id IN (SELECT id FROM memories \
+     WHERE expires_at <= $1 ORDER BY expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+     AND expires_at <= $1";
+
+/// How many memories have expired at $1 (a sweep has not deleted them yet).
+pub const COUNT_EXPIRED: &str = "SELECT count(*) FROM memories WHERE expires_at <= $1";
 
 pub fn upsert_cluster() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
@@ -200,16 +223,30 @@ pub const DELETE_CLUSTER: &str = "DELETE FROM memory_clusters WHERE cluster_id =
 
 pub const COUNT_CLUSTERS: &str = "SELECT count(*) FROM memory_clusters";
 
-/// Moves a tier's expired memories: $1 next tier, $2 now, $3 tier, $4 cutoff.
-pub const POLICY_MOVE: &str =
-    "UPDATE memories SET tier = $1, updated_at = $2 WHERE tier = $3 AND updated_at < $4";
+/// Moves a tier's live memories not updated since the cutoff: $1 next tier, $2 now, $3
+/// tier, $4 cutoff.
+pub const POLICY_MOVE: &str = "UPDATE memories SET tier = $1, updated_at = $2 \
+     WHERE tier = $3 AND updated_at < $4 AND (expires_at IS NULL OR expires_at > $2)";
 
-/// Trims a tier's long content: $1 max characters, $2 now, $3 tier.
+/// Trims a tier's long live content: $1 max characters, $2 now, $3 tier.
 pub const POLICY_TRIM: &str = "UPDATE memories SET content = left(content, $1), \
-     updated_at = $2 WHERE tier = $3 AND char_length(content) > $1";
+     updated_at = $2 WHERE tier = $3 AND char_length(content) > $1 \
+     AND (expires_at IS NULL OR expires_at > $2)";
 
+/// Deletes a tier's memories created (or, by `updated`, updated) before the cutoff: $1
+/// tier, $2 cutoff. Expired ones too: they are past their time either way.
+pub fn policy_delete(updated: bool) -> &'static str {
+    if updated {
+        "DELETE FROM memories WHERE tier = $1 AND updated_at < $2"
+    } else {
+        "DELETE FROM memories WHERE tier = $1 AND created_at < $2"
+    }
+}
+
+/// Live memories (at $2) per user and tier, of user $1 or of all.
 pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
-     WHERE ($1::text IS NULL OR user_id = $1) GROUP BY user_id, tier";
+     WHERE ($1::text IS NULL OR user_id = $1) AND (expires_at IS NULL OR expires_at > $2) \
+     GROUP BY user_id, tier";
 
 /// A parameter value owned by a [`Filter`].
 pub type Param = Box<dyn ToSql + Sync + Send>;
@@ -272,6 +309,12 @@ impl RenderPlan for Filter {
             Condition::CreatedUntil(time) => format!("created_at < {}", self.bind(at(time))),
             Condition::UpdatedFrom(time) => format!("updated_at >= {}", self.bind(at(time))),
             Condition::UpdatedUntil(time) => format!("updated_at < {}", self.bind(at(time))),
+            Condition::LiveAt(time) => {
+                format!(
+                    "(expires_at IS NULL OR expires_at > {})",
+                    self.bind(at(time))
+                )
+            }
         };
         sql.into()
     }

@@ -22,7 +22,7 @@ use engram_core::row::{
 };
 use engram_core::vector::common_dimensions;
 use engram_core::{
-    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error, Memory,
+    AgeOf, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error, Memory,
     MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, OnConflict,
     PolicyReport, PoolOptions, Result, Search, Stats, TierPolicy, Timestamp, VectorIndex,
     VectorSupport,
@@ -567,10 +567,11 @@ struct InsertParams<'m> {
     summarized: Vec<bool>,
     created: Vec<SystemTime>,
     updated: Vec<SystemTime>,
+    expires: Vec<Option<SystemTime>>,
 }
 
 impl InsertParams<'_> {
-    fn refs(&self) -> [&(dyn postgres::types::ToSql + Sync); 12] {
+    fn refs(&self) -> [&(dyn postgres::types::ToSql + Sync); 13] {
         [
             &self.ids,
             &self.users,
@@ -584,6 +585,7 @@ impl InsertParams<'_> {
             &self.summarized,
             &self.created,
             &self.updated,
+            &self.expires,
         ]
     }
 }
@@ -623,6 +625,10 @@ fn insert_params<'m>(chunk: &[&'m Memory]) -> InsertParams<'m> {
         summarized,
         created,
         updated,
+        expires: chunk
+            .iter()
+            .map(|m| m.expires_at.map(Timestamp::to_system_time))
+            .collect(),
     }
 }
 
@@ -638,13 +644,13 @@ impl MemoryBackend for PostgresStore {
         self.insert_few(memories, on_conflict)
     }
 
-    fn get_memory(&self, id: Uuid, with_embedding: bool) -> Result<Option<Memory>> {
+    fn get_memory(&self, id: Uuid, with_embedding: bool, now: Timestamp) -> Result<Option<Memory>> {
         self.with_checks("reading a memory", |conn| {
             // Without pgvector there is no embedding to read.
             let with_embedding = with_embedding && self.vectors_enabled(conn)?;
             let statement = conn.prepared(sql::get_memory(with_embedding))?;
             Ok(conn
-                .query_opt(&statement, &[&id])?
+                .query_opt(&statement, &[&id, &now.to_system_time()])?
                 .map(|row| stored_values(&row))
                 .transpose()?)
         })
@@ -673,17 +679,22 @@ impl MemoryBackend for PostgresStore {
             if let Some(Some(embedding)) = &update.embedding {
                 check_dimensions(&mut tx, Some(embedding.dimensions()))?;
             }
+            let expiry = update
+                .expires_at
+                .map(|at| at.map(Timestamp::to_system_time));
             let row = tx.query_opt(
                 &statement,
                 &[
                     &id,
+                    &now.to_system_time(),
                     &update.content,
                     &update.metadata,
                     &update.tier,
                     &update.score,
                     &related,
                     &update.summarized,
-                    &now.to_system_time(),
+                    &expiry.is_some(),
+                    &expiry.flatten(),
                 ],
             )?;
             if row.is_some() && embedding_change {
@@ -701,11 +712,30 @@ impl MemoryBackend for PostgresStore {
         .and_then(decode_found_memory)
     }
 
-    fn delete_memory(&self, id: Uuid) -> Result<bool> {
+    fn delete_memory(&self, id: Uuid, now: Timestamp) -> Result<bool> {
         self.with_connection("deleting a memory", |conn| {
             let statement = conn.prepared(sql::DELETE_MEMORY)?;
-            Ok(conn.execute(&statement, &[&id])? > 0)
+            let expired = conn.query_opt(&statement, &[&id, &now.to_system_time()])?;
+            Ok(expired.is_some_and(|row| !row.get::<_, bool>(0)))
         })
+    }
+
+    fn sweep_expired(&self, now: Timestamp, limit: u64) -> Result<u64> {
+        self.with_connection("sweeping expired memories", |conn| {
+            let statement = conn.prepared(sql::SWEEP_EXPIRED)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            conn.execute(&statement, &[&now.to_system_time(), &limit])
+        })
+    }
+
+    fn count_expired(&self, now: Timestamp) -> Result<u64> {
+        self.with_connection("counting expired memories", |conn| {
+            let statement = conn.prepared(sql::COUNT_EXPIRED)?;
+            Ok(conn
+                .query_one(&statement, &[&now.to_system_time()])?
+                .get::<_, i64>(0))
+        })
+        .map(|count| u64::try_from(count).unwrap_or(0))
     }
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
@@ -925,6 +955,10 @@ impl MemoryBackend for PostgresStore {
             let now_time = now.to_system_time();
             for statement in PolicyStatement::plan(policies, now) {
                 let rows = match &statement {
+                    PolicyStatement::Delete { tier, by, cutoff } => tx.execute(
+                        sql::policy_delete(*by == AgeOf::Updated),
+                        &[tier, &cutoff.to_system_time()],
+                    )?,
                     PolicyStatement::Move { tier, to, cutoff } => tx.execute(
                         sql::POLICY_MOVE,
                         &[to, &now_time, tier, &cutoff.to_system_time()],
@@ -951,11 +985,11 @@ impl MemoryBackend for PostgresStore {
         Ok(IndexCheck::default())
     }
 
-    fn stats(&self, user_id: Option<&str>) -> Result<Stats> {
+    fn stats(&self, user_id: Option<&str>, now: Timestamp) -> Result<Stats> {
         self.with_connection("computing statistics", |conn| {
             let statement = conn.prepared(sql::STATS)?;
             let rows = conn
-                .query(&statement, &[&user_id])?
+                .query(&statement, &[&user_id, &now.to_system_time()])?
                 .iter()
                 .map(|row| {
                     Ok((

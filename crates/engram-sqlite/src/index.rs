@@ -342,6 +342,24 @@ pub struct Candidates {
     pub queued: bool,
 }
 
+/// Takes out of `refs` the memories that have expired at `at` (the plan's
+/// [`engram_core::plan::Condition::LiveAt`]), read from the partial index of memories that
+/// expire.
+pub fn leave_out_expired(
+    conn: &Connection,
+    refs: &mut Vec<Ref>,
+    at: engram_core::Timestamp,
+) -> rusqlite::Result<()> {
+    let expired = conn
+        .prepare_cached(sql::EXPIRED_REFS)?
+        .query_map([at.as_micros()], |row| row.get::<_, Ref>(0))?
+        .collect::<rusqlite::Result<HashSet<Ref>>>()?;
+    if !expired.is_empty() {
+        refs.retain(|r| !expired.contains(r));
+    }
+    Ok(())
+}
+
 /// The refs whose postings have every key of `all_of` (none: every ref) and at least one
 /// key of `any_of` (none: no condition), plus every queued ref. `None` when neither list
 /// has a key (the index cannot narrow anything).

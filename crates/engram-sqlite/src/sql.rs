@@ -22,12 +22,12 @@ pub fn insert_memory(on_conflict: OnConflict) -> &'static str {
     }
 }
 
-/// Inserts one memory: ?1 … ?12 are the columns in [`memory_columns`]' order.
+/// Inserts one memory: ?1 … ?13 are the columns in [`memory_columns`]' order.
 fn insert_memory_or_fail() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "INSERT INTO memories ({}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             memory_columns()
         )
     });
@@ -41,13 +41,21 @@ fn insert_memory_or_skip() -> &'static str {
     &SQL
 }
 
-/// Reads one memory by id (?1), with its embedding after the columns when `with_embedding`.
+/// A memory that has not expired at ?2 (the rule of [`engram_core::Timestamp::has_expired`]).
+const LIVE: &str = "(expires_at IS NULL OR expires_at > ?2)";
+
+/// Reads one memory by id (?1) unless it has expired at ?2, with its embedding after the
+/// columns when `with_embedding`.
 pub fn get_memory(with_embedding: bool) -> &'static str {
-    static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("SELECT {} FROM memories WHERE id = ?1", memory_columns()));
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {} FROM memories WHERE id = ?1 AND {LIVE}",
+            memory_columns()
+        )
+    });
     static WITH_EMBEDDING: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {}, {EMBEDDING_COLUMN} FROM memories WHERE id = ?1",
+            "SELECT {}, {EMBEDDING_COLUMN} FROM memories WHERE id = ?1 AND {LIVE}",
             memory_columns()
         )
     });
@@ -72,21 +80,37 @@ pub const FIX_DIMENSIONS: &str =
 /// The store's dimensions (no row before the first embedding).
 pub const DIMENSIONS: &str = "SELECT dimensions FROM embedding_space WHERE id = 1";
 
+/// Updates memory ?1 unless it has expired at ?2 (now, also its new updated_at): NULL
+/// parameters leave a column as it is; ?9 says whether the expiry changes, to ?10.
 pub fn update_memory() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "UPDATE memories SET content = coalesce(?2, content), \
-             metadata = coalesce(?3, metadata), tier = coalesce(?4, tier), \
-             score = coalesce(?5, score), related_threads = coalesce(?6, related_threads), \
-             summarized = coalesce(?7, summarized), updated_at = ?8 \
-             WHERE id = ?1 RETURNING {}",
+            "UPDATE memories SET content = coalesce(?3, content), \
+             metadata = coalesce(?4, metadata), tier = coalesce(?5, tier), \
+             score = coalesce(?6, score), related_threads = coalesce(?7, related_threads), \
+             summarized = coalesce(?8, summarized), updated_at = ?2, \
+             expires_at = CASE WHEN ?9 THEN ?10 ELSE expires_at END \
+             WHERE id = ?1 AND {LIVE} RETURNING {}",
             memory_columns()
         )
     });
     &SQL
 }
 
-pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = ?1";
+/// Deletes memory ?1, expired or not; the row returned says whether it had expired at ?2.
+pub const DELETE_MEMORY: &str =
+    "DELETE FROM memories WHERE id = ?1 RETURNING expires_at IS NOT NULL AND expires_at <= ?2";
+
+/// Deletes at most ?2 memories expired at ?1, those that expired first first.
+pub const SWEEP_EXPIRED: &str = "DELETE FROM memories WHERE id IN (SELECT id FROM memories \
+     WHERE expires_at <= ?1 ORDER BY expires_at, id LIMIT ?2)";
+
+/// The containment index's refs of the memories expired at ?1.
+pub const EXPIRED_REFS: &str = "SELECT r.ref FROM memories AS m \
+     JOIN memory_index_refs AS r ON r.memory_id = m.id WHERE m.expires_at <= ?1";
+
+/// How many memories have expired at ?1 (a sweep has not deleted them yet).
+pub const COUNT_EXPIRED: &str = "SELECT count(*) FROM memories WHERE expires_at <= ?1";
 
 pub fn upsert_cluster() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
@@ -121,16 +145,30 @@ pub const DELETE_CLUSTER: &str = "DELETE FROM memory_clusters WHERE cluster_id =
 
 pub const COUNT_CLUSTERS: &str = "SELECT count(*) FROM memory_clusters";
 
-/// Moves a tier's expired memories: ?1 next tier, ?2 now, ?3 tier, ?4 cutoff.
-pub const POLICY_MOVE: &str =
-    "UPDATE memories SET tier = ?1, updated_at = ?2 WHERE tier = ?3 AND updated_at < ?4";
+/// Moves a tier's live memories not updated since the cutoff: ?1 next tier, ?2 now, ?3
+/// tier, ?4 cutoff.
+pub const POLICY_MOVE: &str = "UPDATE memories SET tier = ?1, updated_at = ?2 \
+     WHERE tier = ?3 AND updated_at < ?4 AND (expires_at IS NULL OR expires_at > ?2)";
 
-/// Trims a tier's long content: ?1 max characters, ?2 now, ?3 tier.
+/// Trims a tier's long live content: ?1 max characters, ?2 now, ?3 tier.
 pub const POLICY_TRIM: &str = "UPDATE memories SET content = substr(content, 1, ?1), \
-     updated_at = ?2 WHERE tier = ?3 AND length(content) > ?1";
+     updated_at = ?2 WHERE tier = ?3 AND length(content) > ?1 \
+     AND (expires_at IS NULL OR expires_at > ?2)";
 
+/// Deletes a tier's memories created (or, by `updated`, updated) before the cutoff: ?1
+/// tier, ?2 cutoff. Expired ones too: they are past their time either way.
+pub fn policy_delete(updated: bool) -> &'static str {
+    if updated {
+        "DELETE FROM memories WHERE tier = ?1 AND updated_at < ?2"
+    } else {
+        "DELETE FROM memories WHERE tier = ?1 AND created_at < ?2"
+    }
+}
+
+/// Live memories (at ?2) per user and tier, of user ?1 or of all.
 pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
-     WHERE (?1 IS NULL OR user_id = ?1) GROUP BY user_id, tier";
+     WHERE (?1 IS NULL OR user_id = ?1) AND (expires_at IS NULL OR expires_at > ?2) \
+     GROUP BY user_id, tier";
 
 /// Whether the database has the containment index as this engram keeps it (migrations 0003
 /// and 0004: the last trigger 0004 creates). At 0003 alone engram neither reads nor writes
@@ -413,6 +451,10 @@ impl RenderPlan for Params {
             Condition::UpdatedUntil(at) => {
                 self.integer(at.as_micros());
                 self.column("updated_at < ?")
+            }
+            Condition::LiveAt(at) => {
+                self.integer(at.as_micros());
+                "(expires_at IS NULL OR expires_at > ?)".into()
             }
         }
     }

@@ -21,10 +21,10 @@ use engram_core::policy::PolicyStatement;
 use engram_core::row::{decode_cluster, decode_memory, decode_neighbour, StoredValue};
 use engram_core::vector::common_dimensions;
 use engram_core::{
-    BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Embedding, Error, Memory,
-    MemoryBackend, MemoryQuery, MemoryUpdate, Message, Metric, NearestQuery, Neighbour, OnConflict,
-    PolicyReport, PoolOptions, Result, Search, SqliteLocation, SqliteMode, Stats, TierPolicy,
-    Timestamp, VectorIndex, VectorSupport,
+    AgeOf, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Embedding, Error,
+    Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Message, Metric, NearestQuery, Neighbour,
+    OnConflict, PolicyReport, PoolOptions, Result, Search, SqliteLocation, SqliteMode, Stats,
+    TierPolicy, Timestamp, VectorIndex, VectorSupport,
 };
 
 use crate::index;
@@ -295,6 +295,10 @@ impl IndexPlan {
 ///   (offset + limit) * N / C rows. The candidates are used when C is not more than that,
 ///   that is when C * C <= (offset + limit) * N.
 ///
+/// Memories expired at the plan's moment are taken out of the candidates (read from the
+/// partial index of those that expire, usually few), so that the candidates stay the exact
+/// answer of a query that leaves expired memories out.
+///
 /// The candidates are exact when the filter's keys decide containment
 /// ([`engram_core::index::keys_decide`]), the thread keys are exact, and nothing is queued.
 fn index_plan(
@@ -306,9 +310,15 @@ fn index_plan(
     let mut keys_decide = true;
     let mut other_index = false;
     let mut only_indexed_conditions = true;
+    let mut live_at = None;
     for condition in &plan.conditions {
         match condition {
             Condition::Thread(_) => return Ok(None),
+            // The expired memories are taken out of the candidates below.
+            Condition::LiveAt(at) => {
+                live_at = Some(*at);
+                continue;
+            }
             Condition::MetadataContains(filter) => {
                 all_of = filter_keys(filter);
                 keys_decide &= index_keys_decide(filter);
@@ -351,9 +361,12 @@ fn index_plan(
         }
         None => None,
     };
-    let Some(candidates) = index::candidates(conn, &all_of, &any_of, cap)? else {
+    let Some(mut candidates) = index::candidates(conn, &all_of, &any_of, cap)? else {
         return Ok(None);
     };
+    if let Some(at) = live_at {
+        index::leave_out_expired(conn, &mut candidates.refs, at)?;
+    }
     let found = candidates.refs.len() as i64;
     let use_them = if other_index {
         let others = QueryPlan {
@@ -636,6 +649,7 @@ impl MemoryBackend for SqliteStore {
                     m.summarized,
                     m.created_at.as_micros(),
                     m.updated_at.as_micros(),
+                    m.expires_at.map(Timestamp::as_micros),
                 ])? as u64;
                 if inserted == 1 {
                     inserted_rows.push(m);
@@ -651,10 +665,10 @@ impl MemoryBackend for SqliteStore {
         })
     }
 
-    fn get_memory(&self, id: Uuid, with_embedding: bool) -> Result<Option<Memory>> {
+    fn get_memory(&self, id: Uuid, with_embedding: bool, now: Timestamp) -> Result<Option<Memory>> {
         self.read("reading a memory", |conn| {
             conn.prepare_cached(sql::get_memory(with_embedding))?
-                .query_row([id.to_string()], memory_row)
+                .query_row(params![id.to_string(), now.as_micros()], memory_row)
                 .optional()
         })
         .and_then(Option::transpose)
@@ -675,6 +689,7 @@ impl MemoryBackend for SqliteStore {
                 .query_row(
                     params![
                         id.to_string(),
+                        now.as_micros(),
                         update.content,
                         update.metadata.as_ref().map(json_text),
                         update.tier,
@@ -684,7 +699,8 @@ impl MemoryBackend for SqliteStore {
                             .as_ref()
                             .map(|t| json_text(&Value::from(t.clone()))),
                         update.summarized,
-                        now.as_micros(),
+                        update.expires_at.is_some(),
+                        update.expires_at.flatten().map(Timestamp::as_micros),
                     ],
                     memory_row,
                 )
@@ -705,10 +721,34 @@ impl MemoryBackend for SqliteStore {
         .and_then(Option::transpose)
     }
 
-    fn delete_memory(&self, id: Uuid) -> Result<bool> {
+    fn delete_memory(&self, id: Uuid, now: Timestamp) -> Result<bool> {
         self.write("deleting a memory", |tx| {
-            Ok(tx.execute(sql::DELETE_MEMORY, [id.to_string()])? > 0)
+            let expired = tx
+                .prepare_cached(sql::DELETE_MEMORY)?
+                .query_row(params![id.to_string(), now.as_micros()], |row| {
+                    row.get::<_, bool>(0)
+                })
+                .optional()?;
+            Ok(expired == Some(false))
         })
+    }
+
+    fn sweep_expired(&self, now: Timestamp, limit: u64) -> Result<u64> {
+        self.write("sweeping expired memories", |tx| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let deleted = tx
+                .prepare_cached(sql::SWEEP_EXPIRED)?
+                .execute(params![now.as_micros(), limit])?;
+            Ok(deleted as u64)
+        })
+    }
+
+    fn count_expired(&self, now: Timestamp) -> Result<u64> {
+        self.read("counting expired memories", |conn| {
+            conn.prepare_cached(sql::COUNT_EXPIRED)?
+                .query_row([now.as_micros()], |row| row.get::<_, i64>(0))
+        })
+        .map(|count| u64::try_from(count).unwrap_or(0))
     }
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
@@ -858,6 +898,10 @@ impl MemoryBackend for SqliteStore {
             let mut report = PolicyReport::default();
             for statement in PolicyStatement::plan(policies, now) {
                 let rows = match &statement {
+                    PolicyStatement::Delete { tier, by, cutoff } => tx.execute(
+                        sql::policy_delete(*by == AgeOf::Updated),
+                        params![tier, cutoff.as_micros()],
+                    )?,
                     PolicyStatement::Move { tier, to, cutoff } => tx.execute(
                         sql::POLICY_MOVE,
                         params![to, now.as_micros(), tier, cutoff.as_micros()],
@@ -896,11 +940,11 @@ impl MemoryBackend for SqliteStore {
         self.read_snapshot("checking the containment index", index::check)
     }
 
-    fn stats(&self, user_id: Option<&str>) -> Result<Stats> {
+    fn stats(&self, user_id: Option<&str>, now: Timestamp) -> Result<Stats> {
         self.read("computing statistics", |conn| {
             let rows = conn
                 .prepare_cached(sql::STATS)?
-                .query_map([user_id], |row| {
+                .query_map(params![user_id, now.as_micros()], |row| {
                     Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
                 })?
                 .collect::<rusqlite::Result<Vec<(String, String, u64)>>>()?;

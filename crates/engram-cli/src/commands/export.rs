@@ -16,7 +16,8 @@ use crate::{output, progress};
 
 /// `engram export …`
 pub fn run(args: ExportArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
-    let query = filters(&args.filters)?.with_embeddings();
+    let mut query = filters(&args.filters)?.with_embeddings();
+    query.include_expired = args.include_expired;
     let store = database::open_for_data(target)?;
     match &args.output {
         None => {

@@ -18,7 +18,7 @@ use crate::error::{CliError, OutputResult};
 use crate::{output, progress};
 
 /// The fields of a memory line: those `engram export` writes.
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 15] = [
     "id",
     "user_id",
     "namespace",
@@ -31,6 +31,8 @@ const FIELDS: [&str; 13] = [
     "summarized",
     "created_at",
     "updated_at",
+    "expires_at",
+    "ttl_secs",
     "embedding",
 ];
 
@@ -386,6 +388,14 @@ fn memory_from_fields(fields: Map<String, Value>) -> Result<NewMemory, String> {
             }
             "created_at" => memory.created_at = Some(timestamp(value, field)?),
             "updated_at" => memory.updated_at = Some(timestamp(value, field)?),
+            "expires_at" => memory.expires_at = Some(timestamp(value, field)?),
+            "ttl_secs" => {
+                memory.ttl_secs = Some(
+                    value
+                        .as_u64()
+                        .ok_or_else(|| wrong_type(field, "a whole number of seconds", &value))?,
+                );
+            }
             // The embedding is taken out before (see `parse_line`).
             _ => {}
         }

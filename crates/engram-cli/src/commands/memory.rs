@@ -6,7 +6,7 @@ use engram::{NewMemory, Stats};
 use engram_core::document;
 use uuid::Uuid;
 
-use crate::args::{DeleteArgs, GetArgs, OutputFormat, PutArgs, StatsArgs};
+use crate::args::{DeleteArgs, GetArgs, OutputFormat, PutArgs, StatsArgs, SweepArgs};
 use crate::commands::vectors;
 use crate::database::{self, Target};
 use crate::error::{CliError, OutputResult};
@@ -42,6 +42,13 @@ pub fn put(args: PutArgs, target: &Target, out: &mut dyn Write) -> Result<(), Cl
     memory.metadata = metadata;
     memory.id = args.id;
     memory.embedding = embedding;
+    memory.expires_at = args
+        .expires_at
+        .as_deref()
+        .map(engram::Timestamp::parse_rfc3339)
+        .transpose()
+        .map_err(|err| CliError::invalid(format!("--expires-at: {err}")))?;
+    memory.ttl_secs = args.ttl;
     let store = database::open_for_data(target)?;
     let id = match memory.id {
         None => store
@@ -120,6 +127,18 @@ pub fn get(args: GetArgs, target: &Target, out: &mut dyn Write) -> Result<(), Cl
         OutputFormat::Json => output::json(out, &memory),
         OutputFormat::Jsonl => output::json_line(out, &memory),
     }
+}
+
+/// `engram sweep`: deletes expired memories and prints how many.
+pub fn sweep(args: SweepArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
+    let store = database::open_for_data(target)?;
+    let sweep = store.sweep(args.batch_size)?;
+    writeln!(
+        out,
+        "swept {} expired memories in {} transactions",
+        sweep.deleted, sweep.batches
+    )
+    .output()
 }
 
 /// `engram delete ID`

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use engram::{PolicyAction, TierPolicy, LONG_TERM, MID_TERM, SHORT_TERM};
+use engram::{AgeOf, PolicyAction, TierPolicy, LONG_TERM, MID_TERM, SHORT_TERM};
 
 use crate::args::{OutputFormat, PoliciesCommand};
 use crate::database::{self, Target};
@@ -64,6 +64,12 @@ pub fn run(command: PoliciesCommand, target: &Target, out: &mut dyn Write) -> Re
                             PolicyAction::Moved { to } => format!("moved to {to}"),
                             PolicyAction::Trimmed { max_chars } => {
                                 format!("trimmed to {max_chars} chars")
+                            }
+                            PolicyAction::Deleted { by: AgeOf::Created } => {
+                                "deleted by created_at".to_string()
+                            }
+                            PolicyAction::Deleted { by: AgeOf::Updated } => {
+                                "deleted by updated_at".to_string()
                             }
                         };
                         table.row(vec![step.tier.clone(), action, step.rows.to_string()]);
