@@ -4,7 +4,8 @@
 //! search are in `conformance/vectors.rs`, those of the queries SQLite answers from its
 //! containment index in `conformance/index.rs`, those of bulk writes (`insert_many`,
 //! `import`) in `conformance/bulk.rs`, those of `Store::export` in `conformance/export.rs`
-//! (test names `vectors::…`, `index::…`, `bulk::…`, `export::…`).
+//! and those of expiry, sweeps and retention in `conformance/lifecycle.rs` (test names
+//! `vectors::…`, `index::…`, `bulk::…`, `export::…`, `lifecycle::…`).
 
 #[path = "conformance/bulk.rs"]
 mod bulk;
@@ -13,6 +14,8 @@ mod common;
 mod export;
 #[path = "conformance/index.rs"]
 mod index;
+#[path = "conformance/lifecycle.rs"]
+mod lifecycle;
 #[path = "conformance/vectors.rs"]
 mod vectors;
 
