@@ -14,11 +14,13 @@ use crate::output::{self, Table};
 const DAY_SECS: u64 = 24 * 60 * 60;
 
 /// The fields of a policy in a config file.
-const POLICY_FIELDS: [&str; 4] = [
+const POLICY_FIELDS: [&str; 6] = [
     "tier",
     "expire_after_secs",
     "next_tier",
     "max_content_chars",
+    "delete_after_secs",
+    "delete_by",
 ];
 
 /// The policies run without `--config`:
@@ -89,9 +91,9 @@ fn load(path: Option<&Path>) -> Result<Vec<TierPolicy>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|err| CliError::file("read", path, err))?;
     let invalid = |reason: String| {
         CliError::invalid(format!(
-            "invalid policy config {}: {reason} (expected a JSON list of objects with \
-             tier, expire_after_secs, next_tier, max_content_chars)",
-            path.display()
+            "invalid policy config {}: {reason} (expected a JSON list of objects with {})",
+            path.display(),
+            POLICY_FIELDS.join(", ")
         ))
     };
     let entries: Vec<serde_json::Value> =

@@ -1177,3 +1177,95 @@ pub fn demo(db: &TestDb) {
     );
     assert_eq!(db.ok(&["query", "--count"]), "6\n");
 }
+
+/// `put --ttl/--expires-at`, import's `expires_at`/`ttl_secs`, `export --include-expired`,
+/// `engram sweep` and a retention step in a policy config.
+pub fn expiry_and_sweep(db: &TestDb) {
+    seeded(db);
+    let put = |extra: &[&str]| {
+        let mut args = vec!["put", "--user", "carol", "--content", "c"];
+        args.extend_from_slice(extra);
+        db.ok(&args).trim().to_string()
+    };
+    let for_an_hour = put(&["--ttl", "3600"]);
+    let memory: Value =
+        serde_json::from_str(&db.ok(&["get", &for_an_hour, "--format", "json"])).expect("JSON");
+    assert!(memory["expires_at"].is_string(), "{memory}");
+    let gone = put(&["--expires-at", "2020-01-01T00:00:00Z"]);
+    let err = db.fail(&["get", &gone]);
+    assert!(err.contains("not found"), "{err}");
+    let err = db.fail(&[
+        "put",
+        "--user",
+        "u",
+        "--content",
+        "c",
+        "--expires-at",
+        "soon",
+    ]);
+    assert!(err.contains("--expires-at"), "{err}");
+
+    let file = db.path("expiring.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"user_id":"dave","content":"a","ttl_secs":600}"#,
+            "\n",
+            r#"{"user_id":"dave","content":"b","expires_at":"2021-06-01T00:00:00Z"}"#,
+            "\n"
+        ),
+    )
+    .expect("write");
+    let report = db.ok(&["import", file.to_str().expect("path")]);
+    assert!(report.contains("2 memories read, 2 inserted"), "{report}");
+    let err = db.fail_stdin(
+        &["import", "-"],
+        r#"{"user_id":"d","content":"a","ttl_secs":-1}"#,
+    );
+    assert!(err.contains("line 1") && err.contains("ttl_secs"), "{err}");
+
+    let live = db.ok(&["export", "--user", "dave"]);
+    assert_eq!(live.lines().count(), 1, "{live}");
+    let all = db.ok(&["export", "--user", "dave", "--include-expired"]);
+    let lines: Vec<Value> = all
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{all}");
+    assert!(lines
+        .iter()
+        .any(|m| m["expires_at"] == json!("2021-06-01T00:00:00.000000Z")));
+
+    assert_eq!(
+        db.ok(&["sweep", "--batch-size", "1"]),
+        "swept 2 expired memories in 2 transactions\n"
+    );
+    assert_eq!(
+        db.ok(&["sweep"]),
+        "swept 0 expired memories in 0 transactions\n"
+    );
+
+    let config = db.path("retention.json");
+    std::fs::write(
+        &config,
+        r#"[{"tier": "short_term", "delete_after_secs": 86400, "delete_by": "created_at"}]"#,
+    )
+    .expect("write");
+    let steps: Value = serde_json::from_str(&db.ok(&[
+        "policies",
+        "run",
+        "--format",
+        "json",
+        "--config",
+        config.to_str().expect("path"),
+    ]))
+    .expect("JSON");
+    // The fixture's short-term memories 1 and 4 are from 2025; the new ones are not a day old.
+    assert_eq!(
+        steps,
+        json!([{"tier": "short_term", "action": "deleted", "by": "created_at", "rows": 2}])
+    );
+    assert!(db
+        .ids(&["--user", "alice", "--tier", "short_term"])
+        .is_empty());
+}

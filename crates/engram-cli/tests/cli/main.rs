@@ -31,4 +31,5 @@ engram_testkit::cross_backend!(cases::{
     export_paging,
     quiet_when_piped,
     demo,
+    expiry_and_sweep,
 });
