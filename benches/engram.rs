@@ -60,6 +60,21 @@ use uuid::Uuid;
 use fixture::{Backend, Inserts, Raw, Sample};
 use import::ImportFile;
 
+/// Set to `1` to run every query with `include_expired`, that is without the expiry
+/// condition every read has by default (`expires_at IS NULL OR expires_at > now`): what that
+/// condition costs, measured in one binary.
+const INCLUDE_EXPIRED_VAR: &str = "ENGRAM_BENCH_INCLUDE_EXPIRED";
+
+/// A query of every memory, with or without the expiry condition (see
+/// [`INCLUDE_EXPIRED_VAR`]).
+fn memory_query() -> MemoryQuery {
+    if std::env::var(INCLUDE_EXPIRED_VAR).is_ok_and(|v| v == "1") {
+        MemoryQuery::new().include_expired()
+    } else {
+        MemoryQuery::new()
+    }
+}
+
 /// The page size of the paged queries (user+thread, metadata containment).
 const PAGE: u64 = 50;
 /// The page size of the tier+updated scan (a policy job's batch).
@@ -190,20 +205,18 @@ fn main() {
         );
         metadata_broad_count(&mut criterion, &mut ctx);
         engram_query(&mut criterion, &mut ctx, "metadata_needle", |_, _| {
-            MemoryQuery::new()
+            memory_query()
                 .contains(filter(NEEDLE_FILTER_JSON))
                 .limit(PAGE)
         });
         engram_query(&mut criterion, &mut ctx, "metadata_nothing", |_, _| {
-            MemoryQuery::new()
+            memory_query()
                 .contains(filter(NOTHING_FILTER_JSON))
                 .limit(PAGE)
         });
         engram_query(&mut criterion, &mut ctx, "related_any", |sample, i| {
             let (_, thread) = pick(&sample.user_threads, i);
-            MemoryQuery::new()
-                .related_to_any([thread.as_str()])
-                .limit(PAGE)
+            memory_query().related_to_any([thread.as_str()]).limit(PAGE)
         });
         cluster_lookup(&mut criterion, &mut ctx);
         inserts(&mut criterion, &mut ctx, "insert_one", 1);
@@ -256,7 +269,7 @@ fn user_thread(c: &mut Criterion, ctx: &mut Ctx) {
         let store = &backend.store;
         run(&mut group, BenchmarkId::new(backend.name, rows), |i| {
             let (user, thread) = pick(pairs, i);
-            let query = MemoryQuery::new()
+            let query = memory_query()
                 .user(user.as_str())
                 .thread(thread.as_str())
                 .limit(PAGE);
@@ -301,7 +314,7 @@ fn tier_updated(c: &mut Criterion, ctx: &mut Ctx) {
     for backend in &mut ctx.backends {
         let store = &backend.store;
         run(&mut group, BenchmarkId::new(backend.name, rows), |_| {
-            let query = MemoryQuery::new()
+            let query = memory_query()
                 .tier(SHORT_TERM)
                 .updated(None, Some(cutoff))
                 .order(Order::UpdatedAsc)
@@ -346,7 +359,7 @@ fn metadata_page(c: &mut Criterion, ctx: &mut Ctx, name: &str, json: &str) {
     for backend in &mut ctx.backends {
         let store = &backend.store;
         run(&mut group, BenchmarkId::new(backend.name, rows), |_| {
-            let query = MemoryQuery::new().contains(filter(json)).limit(PAGE);
+            let query = memory_query().contains(filter(json)).limit(PAGE);
             store.query(query).expect("query")
         });
         let id = BenchmarkId::new(backend.raw_name(), rows);
@@ -402,7 +415,7 @@ fn metadata_broad_count(c: &mut Criterion, ctx: &mut Ctx) {
     for backend in &mut ctx.backends {
         let store = &backend.store;
         run(&mut group, BenchmarkId::new(backend.name, rows), |_| {
-            let query = MemoryQuery::new().contains(filter(BROAD_FILTER_JSON));
+            let query = memory_query().contains(filter(BROAD_FILTER_JSON));
             store.count(query).expect("count")
         });
         let id = BenchmarkId::new(backend.raw_name(), rows);

@@ -9,6 +9,7 @@ engram_testkit::cross_backend!(cases::{
     retention_deletes_old_memories_in_the_policy_run,
     expiry_is_set_cleared_and_carried_by_export_and_import,
     bad_expiry_input_is_an_invalid_input_error,
+    a_schema_from_before_expiry_is_a_schema_error,
 });
 
 mod cases {
@@ -24,7 +25,7 @@ mod cases {
     use engram_testkit::TestDb;
     use serde_json::json;
 
-    use crate::common::{id, vector_store};
+    use crate::common::{id, unmigrated_store, vector_store};
 
     const BASE: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
     const HOUR: i64 = 3_600_000_000;
@@ -428,5 +429,20 @@ mod cases {
             .unwrap();
         assert_eq!(forever.expires_at, Some(Timestamp::MAX));
         assert_eq!(store.count(MemoryQuery::new()).unwrap(), 2);
+    }
+
+    /// A database migrated by an older engram (up to 0004) is named as a schema that is not
+    /// ready, with the fix, not reported as a failing statement.
+    pub fn a_schema_from_before_expiry_is_a_schema_error(db: &TestDb) {
+        let store = unmigrated_store(db);
+        store.with_migrator(|m| m.up(Some(4))).unwrap();
+        let insert = store.insert(NewMemory::new("u", "m")).unwrap_err();
+        let query = store.query(MemoryQuery::new()).unwrap_err();
+        for err in [insert, query] {
+            assert_eq!(err.kind(), ErrorKind::Schema, "{err}");
+            assert!(err.to_string().contains("init-db"), "{err}");
+        }
+        store.migrate().unwrap();
+        store.insert(NewMemory::new("u", "m")).unwrap();
     }
 }

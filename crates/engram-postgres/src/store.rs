@@ -450,10 +450,13 @@ fn connection_error(dsn: &str, source: impl Into<engram_core::Source>) -> Error 
 /// Maps a driver error to engram's, recognising a missing schema and duplicate ids.
 fn db_error(context: &str, err: postgres::Error) -> Error {
     match err.code() {
-        Some(code) if *code == SqlState::UNDEFINED_TABLE => Error::Schema {
-            backend: BACKEND,
-            source: Box::new(ServerError(err)),
-        },
+        // A table, or a column of a later migration (an older schema), is missing.
+        Some(code) if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::UNDEFINED_COLUMN => {
+            Error::Schema {
+                backend: BACKEND,
+                source: Box::new(ServerError(err)),
+            }
+        }
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => Error::Conflict {
             what: "memory",
             detail: ServerError(err).to_string(),

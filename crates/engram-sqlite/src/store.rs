@@ -527,25 +527,37 @@ fn db_error(conn: &rusqlite::Connection, context: &str, err: rusqlite::Error) ->
         },
         other => other,
     };
-    if let rusqlite::Error::SqliteFailure(failure, _) = &err {
-        if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
-            return Error::Conflict {
-                what: "memory",
-                detail: err.to_string(),
-            };
-        }
-        if failure.extended_code == rusqlite::ffi::SQLITE_ERROR && !schema_exists(conn) {
-            return Error::Schema {
-                backend: BACKEND,
-                source: Box::new(err),
-            };
-        }
+    let code = match &err {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.extended_code),
+        // A statement SQLite could not prepare (it names a missing table or column).
+        rusqlite::Error::SqlInputError { error, .. } => Some(error.extended_code),
+        _ => None,
+    };
+    if code == Some(rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return Error::Conflict {
+            what: "memory",
+            detail: err.to_string(),
+        };
+    }
+    if code == Some(rusqlite::ffi::SQLITE_ERROR) && !schema_exists(conn) {
+        return Error::Schema {
+            backend: BACKEND,
+            source: Box::new(err),
+        };
     }
     Error::database(BACKEND, context, err)
 }
 
-/// Whether the catalog lists every table of [`DATA_TABLES`] (false when it cannot be read).
+/// Whether the catalog lists every table of [`DATA_TABLES`] and the newest column engram
+/// reads (`memories.expires_at`, migration 0005): false when it cannot be read, or when the
+/// schema is older than this engram.
 fn schema_exists(conn: &rusqlite::Connection) -> bool {
+    let newest_column = conn
+        .prepare_cached("SELECT 1 FROM pragma_table_info('memories') WHERE name = 'expires_at'")
+        .and_then(|mut lookup| lookup.exists([]));
+    if !newest_column.unwrap_or(false) {
+        return false;
+    }
     let mut lookup = match conn
         .prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1")
     {
