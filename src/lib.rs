@@ -33,10 +33,11 @@ pub use engram_core::index::IndexCheck;
 pub use engram_core::vector::MAX_DIMENSIONS;
 pub use engram_core::{
     AgeOf, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error, ErrorKind,
-    Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory,
-    OnConflict, Order, PolicyAction, PolicyReport, PolicyStep, Result, Search, SqliteLocation,
-    SqliteMode, Stats, Sweep, TierPolicy, TimeRange, Timestamp, VectorIndex, VectorSupport,
-    DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,
+    EventKind, HistoryEvent, Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric,
+    NearestQuery, Neighbour, NewMemory, OnConflict, Order, PolicyAction, PolicyReport, PolicyStep,
+    Result, Search, SqliteLocation, SqliteMode, Stats, Sweep, TierPolicy, TimeRange, Timestamp,
+    VectorIndex, VectorSupport, DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM,
+    MID_TERM, SHORT_TERM,
 };
 pub use engram_migrate as migrate;
 pub use store::{Store, StoreBuilder, INDEX_BATCH};

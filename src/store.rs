@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use engram_core::index::IndexCheck;
 use engram_core::{
-    validate, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, Memory, MemoryBackend,
-    MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory, OnConflict,
-    PolicyReport, PoolOptions, Result, Stats, Sweep, TierPolicy, Timestamp, VectorIndex,
-    VectorSupport,
+    validate, Audit, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, HistoryEvent,
+    Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory,
+    OnConflict, PolicyReport, PoolOptions, Result, Stats, Sweep, TierPolicy, Timestamp,
+    VectorIndex, VectorSupport,
 };
 use engram_migrate::{MigrationSet, Migrator};
 
@@ -43,6 +43,10 @@ impl Backend {
 pub struct Store {
     backend: Arc<Backend>,
     dsn: Arc<Dsn>,
+    /// Whether writes append history events.
+    history: bool,
+    /// Who writes, recorded in each history event.
+    actor: Option<Arc<str>>,
 }
 
 /// Settings for opening a [`Store`].
@@ -60,6 +64,7 @@ pub struct Store {
 pub struct StoreBuilder {
     dsn: String,
     options: PoolOptions,
+    history: bool,
 }
 
 impl StoreBuilder {
@@ -87,6 +92,14 @@ impl StoreBuilder {
         self
     }
 
+    /// Whether this store's writes append history events (default: they do). Off, a write
+    /// costs what it did before history existed, and [`Store::history`] lists only what
+    /// was recorded while it was on (or by other stores of the same database that keep it).
+    pub fn history(mut self, keep: bool) -> Self {
+        self.history = keep;
+        self
+    }
+
     /// Opens the store.
     pub fn open(self) -> Result<Store> {
         let dsn = Dsn::parse(&self.dsn)?;
@@ -97,6 +110,8 @@ impl StoreBuilder {
         Ok(Store {
             backend: Arc::new(backend),
             dsn: Arc::new(dsn),
+            history: self.history,
+            actor: None,
         })
     }
 }
@@ -118,7 +133,55 @@ impl Store {
         StoreBuilder {
             dsn: dsn.to_string(),
             options: PoolOptions::default(),
+            history: true,
         }
+    }
+
+    /// This store (the same pool) with writes recorded in history as made by `actor`
+    /// (1 to 128 characters), such as an agent's or a user's name.
+    ///
+    /// ```
+    /// use engram::{EventKind, MemoryUpdate, NewMemory, Store};
+    /// # fn main() -> engram::Result<()> {
+    /// let store = Store::open("sqlite::memory:")?;
+    /// store.migrate()?;
+    /// let memory = store.insert(NewMemory::new("alice", "prefers tea"))?;
+    /// store.with_actor("planner")?.update(memory.id, MemoryUpdate::default().content("prefers coffee"))?;
+    /// let events = store.history(memory.id)?;
+    /// assert_eq!(events[1].kind, EventKind::Update);
+    /// assert_eq!(events[1].changes["content"]["before"], "prefers tea");
+    /// assert_eq!(events[1].actor.as_deref(), Some("planner"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_actor(&self, actor: &str) -> Result<Store> {
+        engram_core::validate::name(actor, "actor")?;
+        Ok(Store {
+            actor: Some(actor.into()),
+            ..self.clone()
+        })
+    }
+
+    /// What a write at `at` records of itself.
+    fn audit(&self, at: Timestamp) -> Audit {
+        Audit {
+            history: self.history,
+            actor: self.actor.as_deref().map(str::to_string),
+            at,
+        }
+    }
+
+    /// The history of memory `id`, oldest first: one event per change (insert, update with
+    /// the fields that changed before and after, delete, expiry sweep, policy move, trim and
+    /// retention), each with its time and actor. Events outlive the memory; they go only
+    /// with [`Store::prune_history`].
+    pub fn history(&self, id: Uuid) -> Result<Vec<HistoryEvent>> {
+        self.backend().history(id)
+    }
+
+    /// Deletes the history events older than `before`; returns how many.
+    pub fn prune_history(&self, before: Timestamp) -> Result<u64> {
+        self.backend().prune_history(before.validate("before")?)
     }
 
     /// Which backend the DSN chose.
@@ -206,9 +269,13 @@ impl Store {
 
     /// Stores one memory; returns it as stored (with its id and timestamps).
     pub fn insert(&self, memory: NewMemory) -> Result<Memory> {
-        let row = validate::new_memory(memory, Timestamp::now())?;
-        self.backend()
-            .insert_memories(std::slice::from_ref(&row), OnConflict::Fail)?;
+        let now = Timestamp::now();
+        let row = validate::new_memory(memory, now)?;
+        self.backend().insert_memories(
+            std::slice::from_ref(&row),
+            OnConflict::Fail,
+            &self.audit(now),
+        )?;
         Ok(row)
     }
 
@@ -218,7 +285,8 @@ impl Store {
     /// one binary `COPY` (and one for the embeddings).
     pub fn insert_many(&self, memories: Vec<NewMemory>) -> Result<Vec<Uuid>> {
         let rows = self.prepare_rows(memories)?;
-        self.backend().insert_memories(&rows, OnConflict::Fail)?;
+        self.backend()
+            .insert_memories(&rows, OnConflict::Fail, &self.audit(Timestamp::now()))?;
         Ok(rows.iter().map(|m| m.id).collect())
     }
 
@@ -231,7 +299,8 @@ impl Store {
     /// `INSERT … ON CONFLICT DO NOTHING` instead.
     pub fn import(&self, memories: Vec<NewMemory>) -> Result<u64> {
         let rows = self.prepare_rows(memories)?;
-        self.backend().insert_memories(&rows, OnConflict::Skip)
+        self.backend()
+            .insert_memories(&rows, OnConflict::Skip, &self.audit(Timestamp::now()))
     }
 
     /// Validates a batch; an error names the memory (`memory #N of the batch`), also when an
@@ -288,7 +357,7 @@ impl Store {
         let now = Timestamp::now();
         let update = validate::update(update, now)?;
         self.backend()
-            .update_memory(id, &update, now)?
+            .update_memory(id, &update, now, &self.audit(now))?
             .ok_or_else(|| Error::NotFound {
                 what: "memory",
                 id: id.to_string(),
@@ -298,7 +367,8 @@ impl Store {
     /// Deletes a memory; returns whether it existed (an expired memory is deleted too, and
     /// answers `false`: no read saw it any more).
     pub fn delete(&self, id: Uuid) -> Result<bool> {
-        self.backend().delete_memory(id, Timestamp::now())
+        let now = Timestamp::now();
+        self.backend().delete_memory(id, now, &self.audit(now))
     }
 
     /// Deletes the memories that have expired by now, `batch` per transaction (at least 1),
@@ -328,7 +398,7 @@ impl Store {
         let batch = batch.max(1);
         let mut sweep = Sweep::default();
         loop {
-            let deleted = self.backend().sweep_expired(now, batch)?;
+            let deleted = self.backend().sweep_expired(now, batch, &self.audit(now))?;
             if deleted == 0 {
                 return Ok(sweep);
             }
@@ -505,7 +575,8 @@ impl Store {
     /// touched.
     pub fn run_policies_at(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
         validate::policies(policies)?;
-        self.backend().run_policies(policies, now.validate("now")?)
+        let now = now.validate("now")?;
+        self.backend().run_policies(policies, now, &self.audit(now))
     }
 
     /// Memory counts per tier and per user, optionally for one user.

@@ -10,6 +10,8 @@ engram_testkit::cross_backend!(cases::{
     expiry_is_set_cleared_and_carried_by_export_and_import,
     bad_expiry_input_is_an_invalid_input_error,
     a_schema_from_before_expiry_is_a_schema_error,
+    history_lists_every_change_oldest_first,
+    history_can_be_off_and_pruned,
 });
 
 mod cases {
@@ -19,13 +21,13 @@ mod cases {
     use std::time::Duration;
 
     use engram::{
-        AgeOf, Embedding, Error, ErrorKind, Memory, MemoryQuery, MemoryUpdate, NearestQuery,
-        NewMemory, Order, PolicyAction, Store, TierPolicy, Timestamp,
+        AgeOf, Embedding, Error, ErrorKind, EventKind, Memory, MemoryQuery, MemoryUpdate,
+        NearestQuery, NewMemory, Order, PolicyAction, Store, TierPolicy, Timestamp,
     };
     use engram_testkit::TestDb;
     use serde_json::json;
 
-    use crate::common::{id, unmigrated_store, vector_store};
+    use crate::common::{id, migrated_store, unmigrated_store, vector_store};
 
     const BASE: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
     const HOUR: i64 = 3_600_000_000;
@@ -444,5 +446,157 @@ mod cases {
         }
         store.migrate().unwrap();
         store.insert(NewMemory::new("u", "m")).unwrap();
+    }
+
+    fn kinds(store: &Store, n: u128) -> Vec<EventKind> {
+        store
+            .history(id(n))
+            .unwrap()
+            .iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    pub fn history_lists_every_change_oldest_first(db: &TestDb) {
+        let store = &vector_store(db);
+        let agent = store.with_actor("agent-7").unwrap();
+        let old = at(BASE);
+        let memory = NewMemory::new("alice", "prefers green tea with honey")
+            .id(id(1))
+            .metadata(json!({"topic": "food"}))
+            .embedding(Embedding::new(vec![1.0, 0.0, 0.5]).unwrap())
+            .at(old, old);
+        agent.insert(memory).unwrap();
+        store
+            .update(
+                id(1),
+                MemoryUpdate::default()
+                    .metadata(json!({"topic": "drinks"}))
+                    .score(90)
+                    .remove_embedding(),
+            )
+            .unwrap();
+        store
+            .update(id(1), MemoryUpdate::default().score(90))
+            .unwrap();
+        // Two days on: moved to mid_term, then trimmed, by one policy run.
+        let later = Timestamp::now().saturating_add(Duration::from_secs(2 * 86_400));
+        let policies = [
+            TierPolicy::new("short_term").expire_after(Duration::from_secs(86_400), "mid_term"),
+            TierPolicy::new("mid_term").max_content_chars(8),
+        ];
+        agent.run_policies_at(&policies, later).unwrap();
+        assert!(agent.delete(id(1)).unwrap());
+        // Memory 2: imported (twice: the second adds nothing), expired and swept.
+        let expiring = NewMemory::new("bob", "m")
+            .id(id(2))
+            .expires_at(at(BASE + HOUR));
+        assert_eq!(
+            store
+                .import(vec![expiring.clone(), NewMemory::new("bob", "n").id(id(3))])
+                .unwrap(),
+            2
+        );
+        assert_eq!(store.import(vec![expiring]).unwrap(), 0);
+        assert_eq!(agent.sweep(10).unwrap().deleted, 1);
+        // Memory 3: deleted by retention.
+        let retention = TierPolicy::new("short_term").delete_after(Duration::ZERO, AgeOf::Created);
+        store.run_policies_at(&[retention], later).unwrap();
+
+        let events = store.history(id(1)).unwrap();
+        assert_eq!(
+            kinds(store, 1),
+            [
+                EventKind::Insert,
+                EventKind::Update,
+                EventKind::Update,
+                EventKind::Move,
+                EventKind::Trim,
+                EventKind::Delete
+            ]
+        );
+        assert!(events.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+        let actors: Vec<Option<&str>> = events.iter().map(|e| e.actor.as_deref()).collect();
+        let agent7 = Some("agent-7");
+        assert_eq!(actors, [agent7, None, None, agent7, agent7, agent7]);
+        let insert = &events[0].changes;
+        assert_eq!(
+            insert["content"],
+            json!({"before": null, "after": "prefers green tea with honey"})
+        );
+        assert_eq!(insert["embedding"], json!({"before": null, "after": 3}));
+        assert_eq!(insert["created_at"]["after"], "2026-01-01T00:00:00.000000Z");
+        assert_eq!(insert.as_object().unwrap().len(), 13, "{insert}");
+        assert_eq!(
+            events[1].changes,
+            json!({
+                "metadata": {"before": {"topic": "food"}, "after": {"topic": "drinks"}},
+                "score": {"before": 50, "after": 90},
+                "embedding": {"before": 3, "after": null},
+            })
+        );
+        assert_eq!(
+            events[2].changes,
+            json!({}),
+            "an update that changed nothing"
+        );
+        assert_eq!(
+            events[3].changes,
+            json!({"tier": {"before": "short_term", "after": "mid_term"}})
+        );
+        assert_eq!(
+            events[4].changes,
+            json!({"content": {"before": "prefers green tea with honey", "after": "prefers "}})
+        );
+        assert_eq!(events[3].at, later);
+        assert_eq!(events[5].changes, json!({}));
+        assert!(events[1].at >= events[0].at && events[5].at <= Timestamp::now());
+
+        assert_eq!(kinds(store, 2), [EventKind::Insert, EventKind::Expire]);
+        assert_eq!(kinds(store, 3), [EventKind::Insert, EventKind::Retention]);
+        assert_eq!(
+            store.history(id(2)).unwrap()[1].actor.as_deref(),
+            Some("agent-7")
+        );
+        assert!(store.history(id(99)).unwrap().is_empty());
+        let err = store.with_actor("").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+
+    pub fn history_can_be_off_and_pruned(db: &TestDb) {
+        let store = &migrated_store(db);
+        let quiet = Store::builder(db.dsn()).history(false).open().unwrap();
+        quiet.insert(NewMemory::new("u", "m").id(id(1))).unwrap();
+        quiet
+            .insert_many(vec![
+                NewMemory::new("u", "m").id(id(2)),
+                NewMemory::new("u", "m").id(id(3)),
+            ])
+            .unwrap();
+        quiet
+            .update(id(1), MemoryUpdate::default().score(1))
+            .unwrap();
+        quiet.delete(id(2)).unwrap();
+        assert!(kinds(store, 1).is_empty() && kinds(store, 2).is_empty());
+        // The same store with history: only what it did is recorded.
+        store
+            .update(id(1), MemoryUpdate::default().score(2))
+            .unwrap();
+        assert_eq!(kinds(store, 1), [EventKind::Update]);
+
+        store
+            .insert_many(
+                (10..20)
+                    .map(|n| NewMemory::new("u", "m").id(id(n)))
+                    .collect(),
+            )
+            .unwrap();
+        let cut = Timestamp::now();
+        store.delete(id(10)).unwrap();
+        // Events before the cut go: the update of 1 and the inserts of 10..20.
+        assert_eq!(store.prune_history(cut).unwrap(), 11);
+        assert_eq!(kinds(store, 10), [EventKind::Delete]);
+        assert!(kinds(store, 11).is_empty());
+        assert_eq!(store.prune_history(cut).unwrap(), 0);
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::history::{Audit, HistoryEvent};
 use crate::index::IndexCheck;
 
 use crate::{
@@ -161,7 +162,15 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// were written. An embedding whose dimensions differ from the store's fails the whole
     /// batch with [`Embedding::dimension_mismatch`](crate::Embedding::dimension_mismatch);
     /// the first embedding a store holds fixes its dimensions.
-    fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64>;
+    ///
+    /// Every write method appends, in its own transaction, one history event per memory it
+    /// changes (see [`crate::history`]), unless `audit` says history is off.
+    fn insert_memories(
+        &self,
+        memories: &[Memory],
+        on_conflict: OnConflict,
+        audit: &Audit,
+    ) -> Result<u64>;
 
     /// Reads one memory unless it has expired at `now`, with its embedding when
     /// `with_embedding`.
@@ -176,17 +185,24 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
         id: Uuid,
         update: &MemoryUpdate,
         now: Timestamp,
+        audit: &Audit,
     ) -> Result<Option<Memory>>;
 
     /// Deletes one memory, expired or not; returns whether it existed and had not expired
     /// at `now` (an expired memory is not there for any read, nor for this answer).
-    fn delete_memory(&self, id: Uuid, now: Timestamp) -> Result<bool>;
+    fn delete_memory(&self, id: Uuid, now: Timestamp, audit: &Audit) -> Result<bool>;
 
     /// Deletes at most `limit` memories that have expired at `now`, those that expired first
     /// first, in one transaction; returns how many it deleted. Sweeps running at once in
     /// several processes each delete different memories, and never one that has not
     /// expired.
-    fn sweep_expired(&self, now: Timestamp, limit: u64) -> Result<u64>;
+    fn sweep_expired(&self, now: Timestamp, limit: u64, audit: &Audit) -> Result<u64>;
+
+    /// The history events of memory `id`, oldest first.
+    fn history(&self, id: Uuid) -> Result<Vec<HistoryEvent>>;
+
+    /// Deletes the history events older than `before`; returns how many.
+    fn prune_history(&self, before: Timestamp) -> Result<u64>;
 
     /// How many memories have expired at `now` and are still stored (not swept yet).
     fn count_expired(&self, now: Timestamp) -> Result<u64>;
@@ -258,7 +274,12 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// Runs `policies` as of `now` in one transaction, the statements of
     /// [`crate::policy::PolicyStatement::plan`] in order: for each policy, one deleting
     /// memories past their retention, one moving old rows and one trimming long content.
-    fn run_policies(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport>;
+    fn run_policies(
+        &self,
+        policies: &[TierPolicy],
+        now: Timestamp,
+        audit: &Audit,
+    ) -> Result<PolicyReport>;
 
     /// Counts of the memories live at `now` per tier and per user, optionally for one user
     /// only.

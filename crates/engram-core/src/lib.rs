@@ -13,6 +13,7 @@ pub mod containment;
 pub mod document;
 pub mod dsn;
 pub mod error;
+pub mod history;
 pub mod index;
 pub mod model;
 pub mod plan;
@@ -28,6 +29,7 @@ pub use backend::{
 };
 pub use dsn::{Dsn, SqliteLocation, SqliteMode};
 pub use error::{Context, Error, ErrorKind, Message, Result, Source};
+pub use history::{Audit, EventKind, HistoryEvent};
 pub use model::{
     Cluster, ClusterUpsert, Memory, MemoryUpdate, Neighbour, NewMemory, Stats, Sweep, Timestamp,
     DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM, MID_TERM, SHORT_TERM,

@@ -472,6 +472,25 @@ pub fn decode_cluster(values: Vec<StoredValue<'_>>) -> Result<Cluster> {
     })
 }
 
+/// The columns of `memory_history`, in the order [`decode_event`] reads them.
+pub const EVENT_COLUMNS: &str = "seq, memory_id, kind, changes, at, actor";
+
+/// Decodes a history event row whose values are in [`EVENT_COLUMNS`]' order.
+pub fn decode_event(values: Vec<StoredValue<'_>>) -> Result<crate::HistoryEvent> {
+    let mut row = RowReader {
+        what: "history event",
+        values,
+    };
+    Ok(crate::HistoryEvent {
+        seq: row.integer(0, "seq")?,
+        memory_id: row.uuid(1, "memory_id")?,
+        kind: crate::EventKind::parse(&row.text(2, "kind")?)?,
+        changes: row.json(3, "changes")?,
+        at: row.time(4, "at")?,
+        actor: row.optional_text(5, "actor")?,
+    })
+}
+
 /// Decodes memory rows (see [`decode_memory`]), stopping at the first bad one.
 pub fn decode_memories(rows: Vec<Vec<StoredValue<'_>>>) -> Result<Vec<Memory>> {
     rows.into_iter().map(decode_memory).collect()

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use postgres::types::ToSql;
 
 use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
-use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN};
+use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS};
 use engram_core::{Metric, OnConflict, Timestamp, VectorIndex};
 
 /// The insert of many memories for `on_conflict`.
@@ -90,6 +90,19 @@ pub fn get_memory(with_embedding: bool) -> &'static str {
             memory_columns()
         )
     });
+    if with_embedding {
+        &WITH_EMBEDDING
+    } else {
+        &SQL
+    }
+}
+
+/// [`get_memory`] locking the row for the rest of the transaction (an update reads what
+/// it changes, for its history event).
+pub fn lock_memory(with_embedding: bool) -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| format!("{} FOR UPDATE", get_memory(false)));
+    static WITH_EMBEDDING: LazyLock<String> =
+        LazyLock::new(|| format!("{} FOR UPDATE OF memories", get_memory(true)));
     if with_embedding {
         &WITH_EMBEDDING
     } else {
@@ -183,7 +196,25 @@ pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = $1 \
 /// share the work and each row is deleted once.
 pub const SWEEP_EXPIRED: &str = "DELETE FROM memories WHERE id IN (SELECT id FROM memories \
      WHERE expires_at <= $1 ORDER BY expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
-     AND expires_at <= $1";
+     AND expires_at <= $1 RETURNING id";
+
+/// Appends history events from parallel arrays (memory ids $1, kinds $2, changes $3) at
+/// time $4 by actor $5, in the arrays' order.
+pub const RECORD_EVENTS: &str = "INSERT INTO memory_history (memory_id, kind, changes, at, actor) \
+     SELECT e.memory_id, e.kind, e.changes, $4, $5 \
+     FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS e(memory_id, kind, changes, n) \
+     ORDER BY e.n";
+
+/// The history of memory $1, oldest first.
+pub fn history() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {EVENT_COLUMNS} FROM memory_history WHERE memory_id = $1 ORDER BY seq")
+    });
+    &SQL
+}
+
+/// Deletes the history events older than $1.
+pub const PRUNE_HISTORY: &str = "DELETE FROM memory_history WHERE at < $1";
 
 /// How many memories have expired at $1 (a sweep has not deleted them yet).
 pub const COUNT_EXPIRED: &str = "SELECT count(*) FROM memories WHERE expires_at <= $1";
@@ -224,22 +255,26 @@ pub const DELETE_CLUSTER: &str = "DELETE FROM memory_clusters WHERE cluster_id =
 pub const COUNT_CLUSTERS: &str = "SELECT count(*) FROM memory_clusters";
 
 /// Moves a tier's live memories not updated since the cutoff: $1 next tier, $2 now, $3
-/// tier, $4 cutoff.
+/// tier, $4 cutoff. Returns their ids.
 pub const POLICY_MOVE: &str = "UPDATE memories SET tier = $1, updated_at = $2 \
-     WHERE tier = $3 AND updated_at < $4 AND (expires_at IS NULL OR expires_at > $2)";
+     WHERE tier = $3 AND updated_at < $4 AND (expires_at IS NULL OR expires_at > $2) \
+     RETURNING id";
 
-/// Trims a tier's long live content: $1 max characters, $2 now, $3 tier.
-pub const POLICY_TRIM: &str = "UPDATE memories SET content = left(content, $1), \
-     updated_at = $2 WHERE tier = $3 AND char_length(content) > $1 \
-     AND (expires_at IS NULL OR expires_at > $2)";
+/// Trims a tier's long live content: $1 max characters, $2 now, $3 tier. Returns the ids,
+/// the content before and after.
+pub const POLICY_TRIM: &str = "UPDATE memories AS m SET content = left(old.content, $1), \
+     updated_at = $2 FROM (SELECT id, content FROM memories WHERE tier = $3 \
+     AND char_length(content) > $1 AND (expires_at IS NULL OR expires_at > $2) FOR UPDATE) AS old \
+     WHERE m.id = old.id RETURNING m.id, old.content, m.content";
 
 /// Deletes a tier's memories created (or, by `updated`, updated) before the cutoff: $1
 /// tier, $2 cutoff. Expired ones too: they are past their time either way.
+/// Returns their ids.
 pub fn policy_delete(updated: bool) -> &'static str {
     if updated {
-        "DELETE FROM memories WHERE tier = $1 AND updated_at < $2"
+        "DELETE FROM memories WHERE tier = $1 AND updated_at < $2 RETURNING id"
     } else {
-        "DELETE FROM memories WHERE tier = $1 AND created_at < $2"
+        "DELETE FROM memories WHERE tier = $1 AND created_at < $2 RETURNING id"
     }
 }
 

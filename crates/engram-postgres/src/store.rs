@@ -13,19 +13,23 @@ use r2d2::{ManageConnection, Pool, PooledConnection};
 use serde_json::Value;
 use uuid::Uuid;
 
+use engram_core::history::{
+    changes_of_delete, changes_of_insert, changes_of_move, changes_of_trim,
+    changes_of_update_with_embedding,
+};
 use engram_core::index::IndexCheck;
 use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
-    decode_cluster, decode_clusters, decode_found_memory, decode_memories, decode_memory,
-    decode_neighbours, StoredValue,
+    decode_cluster, decode_clusters, decode_event, decode_found_memory, decode_memories,
+    decode_memory, decode_neighbours, StoredValue,
 };
 use engram_core::vector::common_dimensions;
 use engram_core::{
-    AgeOf, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error, Memory,
-    MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, OnConflict,
-    PolicyReport, PoolOptions, Result, Search, Stats, TierPolicy, Timestamp, VectorIndex,
-    VectorSupport,
+    AgeOf, Audit, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error,
+    EventKind, HistoryEvent, Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric,
+    NearestQuery, Neighbour, OnConflict, PolicyReport, PoolOptions, Result, Search, Stats,
+    TierPolicy, Timestamp, VectorIndex, VectorSupport,
 };
 
 use crate::connection::{PgConnection, PgConnectionManager, ServerError};
@@ -234,9 +238,14 @@ impl PostgresStore {
     /// [`MemoryBackend::insert_memories`] of a batch smaller than [`COPY_MIN_ROWS`]: one
     /// `INSERT` (and one for the embeddings), in a transaction only when there are
     /// embeddings.
-    fn insert_few(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
+    fn insert_few(
+        &self,
+        memories: &[Memory],
+        on_conflict: OnConflict,
+        audit: &Audit,
+    ) -> Result<u64> {
         let rows: Vec<&Memory> = memories.iter().collect();
-        if !memories.iter().any(|m| m.embedding.is_some()) {
+        if !audit.history && !memories.iter().any(|m| m.embedding.is_some()) {
             let statement = sql::insert_memories(on_conflict);
             return self.with_connection("inserting memories", |conn| {
                 let insert = conn.prepared(statement)?;
@@ -246,15 +255,27 @@ impl PostgresStore {
         }
         self.with_checks("inserting memories", |conn| {
             let given = common_dimensions(memories)?;
-            self.require_vectors(conn, "store embeddings")?;
+            let insert_embeddings = match given {
+                Some(_) => {
+                    self.require_vectors(conn, "store embeddings")?;
+                    Some(conn.prepared(sql::INSERT_EMBEDDINGS)?)
+                }
+                None => None,
+            };
             let insert = conn.prepared(sql::insert_memories_returning_ids(on_conflict))?;
-            let insert_embeddings = conn.prepared(sql::INSERT_EMBEDDINGS)?;
+            let record_events = conn.prepared(sql::RECORD_EVENTS)?;
             let mut tx = conn.client().transaction()?;
             check_dimensions(&mut tx, given)?;
             let written =
-                insert_chunk_with_embeddings(&mut tx, &insert, Some(&insert_embeddings), &rows)?;
+                insert_chunk_with_embeddings(&mut tx, &insert, insert_embeddings.as_ref(), &rows)?;
+            record(
+                &mut tx,
+                &record_events,
+                audit,
+                inserted(written.iter().copied()),
+            )?;
             tx.commit()?;
-            Ok(written)
+            Ok(written.len() as u64)
         })
     }
 
@@ -266,8 +287,14 @@ impl PostgresStore {
     /// the one written, as on SQLite); should another session store one of the same ids
     /// meanwhile, the `COPY` fails on it, is rolled back to a savepoint, and the batch is
     /// written again with `INSERT … ON CONFLICT DO NOTHING`.
-    fn copy_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
+    fn copy_memories(
+        &self,
+        memories: &[Memory],
+        on_conflict: OnConflict,
+        audit: &Audit,
+    ) -> Result<u64> {
         self.with_checks("inserting memories", |conn| {
+            let record_events = conn.prepared(sql::RECORD_EVENTS)?;
             let given = common_dimensions(memories)?;
             if given.is_some() {
                 self.require_vectors(conn, "store embeddings")?;
@@ -290,6 +317,7 @@ impl PostgresStore {
                     let mut tx = conn.client().transaction()?;
                     check_dimensions(&mut tx, given)?;
                     let written = copy(&mut tx, &rows)?;
+                    record(&mut tx, &record_events, audit, inserted(rows))?;
                     tx.commit()?;
                     Ok(written)
                 }
@@ -316,29 +344,35 @@ impl PostgresStore {
                     }
                     let mut savepoint = tx.savepoint("engram_copy")?;
                     let written = match copy(&mut savepoint, &new) {
-                        Ok(written) => {
+                        Ok(_) => {
                             savepoint.commit()?;
-                            written
+                            new
                         }
                         Err(CopyError::Driver(e))
                             if e.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
                         {
                             savepoint.rollback()?;
-                            let mut written = 0;
+                            let mut written = Vec::with_capacity(new.len());
                             for chunk in new.chunks(INSERT_CHUNK) {
-                                written += insert_chunk_with_embeddings(
+                                written.extend(insert_chunk_with_embeddings(
                                     &mut tx,
                                     &insert,
                                     insert_embeddings.as_ref(),
                                     chunk,
-                                )?;
+                                )?);
                             }
                             written
                         }
                         Err(other) => return Err(other.into()),
                     };
+                    record(
+                        &mut tx,
+                        &record_events,
+                        audit,
+                        inserted(written.iter().copied()),
+                    )?;
                     tx.commit()?;
-                    Ok(written)
+                    Ok(written.len() as u64)
                 }
             }
         })
@@ -533,13 +567,13 @@ fn insert_chunk(
 
 /// Inserts `chunk` with a statement of [`sql::insert_memories_returning_ids`], then with
 /// `insert_embeddings` the embeddings of the memories it wrote (not of those it skipped);
-/// returns how many memories it wrote. The ids of `chunk` are distinct.
-fn insert_chunk_with_embeddings(
+/// returns the memories it wrote, in `chunk`'s order. The ids of `chunk` are distinct.
+fn insert_chunk_with_embeddings<'m>(
     client: &mut impl GenericClient,
     insert: &Statement,
     insert_embeddings: Option<&Statement>,
-    chunk: &[&Memory],
-) -> Result<u64, postgres::Error> {
+    chunk: &[&'m Memory],
+) -> Result<Vec<&'m Memory>, postgres::Error> {
     let written: HashSet<Uuid> = client
         .query(insert, &insert_params(chunk).refs())?
         .iter()
@@ -553,7 +587,50 @@ fn insert_chunk_with_embeddings(
     if let Some(insert_embeddings) = insert_embeddings.filter(|_| !ids.is_empty()) {
         client.execute(insert_embeddings, &[&ids, &vectors])?;
     }
-    Ok(written.len() as u64)
+    Ok(chunk
+        .iter()
+        .copied()
+        .filter(|m| written.contains(&m.id))
+        .collect())
+}
+
+/// Appends one history event per (memory id, kind, changes) with `record`
+/// ([`sql::RECORD_EVENTS`]) at the audit's time and actor, in one statement; nothing when
+/// the audit keeps no history.
+fn record(
+    client: &mut impl GenericClient,
+    record: &Statement,
+    audit: &Audit,
+    events: impl IntoIterator<Item = (Uuid, EventKind, Value)>,
+) -> Result<(), postgres::Error> {
+    if !audit.history {
+        return Ok(());
+    }
+    let (mut ids, mut kinds, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, kind, change) in events {
+        ids.push(id);
+        kinds.push(kind.as_str());
+        changes.push(change);
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let at = audit.at.to_system_time();
+    client.execute(record, &[&ids, &kinds, &changes, &at, &audit.actor])?;
+    Ok(())
+}
+
+/// The ids a statement's `RETURNING id` gave.
+fn returned_ids(rows: Vec<postgres::Row>) -> Result<Vec<Uuid>, postgres::Error> {
+    rows.iter().map(|row| row.try_get(0)).collect()
+}
+
+/// The insert events of `memories`.
+fn inserted<'m>(memories: impl IntoIterator<Item = &'m Memory>) -> Vec<(Uuid, EventKind, Value)> {
+    memories
+        .into_iter()
+        .map(|m| (m.id, EventKind::Insert, changes_of_insert(m)))
+        .collect()
 }
 
 /// The parallel arrays of an insert of `chunk`, one per column.
@@ -640,11 +717,16 @@ impl MemoryBackend for PostgresStore {
         BACKEND
     }
 
-    fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
+    fn insert_memories(
+        &self,
+        memories: &[Memory],
+        on_conflict: OnConflict,
+        audit: &Audit,
+    ) -> Result<u64> {
         if memories.len() >= COPY_MIN_ROWS {
-            return self.copy_memories(memories, on_conflict);
+            return self.copy_memories(memories, on_conflict, audit);
         }
-        self.insert_few(memories, on_conflict)
+        self.insert_few(memories, on_conflict, audit)
     }
 
     fn get_memory(&self, id: Uuid, with_embedding: bool, now: Timestamp) -> Result<Option<Memory>> {
@@ -665,6 +747,7 @@ impl MemoryBackend for PostgresStore {
         id: Uuid,
         update: &MemoryUpdate,
         now: Timestamp,
+        audit: &Audit,
     ) -> Result<Option<Memory>> {
         let related = update.related_threads.as_deref().map(related_json);
         self.with_checks("updating a memory", |conn| {
@@ -678,10 +761,18 @@ impl MemoryBackend for PostgresStore {
                 None => false,
             };
             let statement = conn.prepared(sql::update_memory())?;
+            let lock = conn.prepared(sql::lock_memory(embedding_change))?;
+            let record_events = conn.prepared(sql::RECORD_EVENTS)?;
             let mut tx = conn.client().transaction()?;
             if let Some(Some(embedding)) = &update.embedding {
                 check_dimensions(&mut tx, Some(embedding.dimensions()))?;
             }
+            let before = if audit.history {
+                let row = tx.query_opt(&lock, &[&id, &now.to_system_time()])?;
+                decode_found_memory(row.map(|row| stored_values(&row)).transpose()?)?
+            } else {
+                None
+            };
             let expiry = update
                 .expires_at
                 .map(|at| at.map(Timestamp::to_system_time));
@@ -708,26 +799,72 @@ impl MemoryBackend for PostgresStore {
                     _ => tx.execute(sql::DELETE_EMBEDDING, &[&id])?,
                 };
             }
-            let values = row.map(|row| stored_values(&row)).transpose()?;
+            let after = decode_found_memory(row.map(|row| stored_values(&row)).transpose()?)?;
+            if let (Some(before), Some(after)) = (&before, &after) {
+                let embedding = update.embedding.as_ref().map(|new| {
+                    let dimensions = |e: &Option<Embedding>| e.as_ref().map(Embedding::dimensions);
+                    (dimensions(&before.embedding), dimensions(new))
+                });
+                let changes = changes_of_update_with_embedding(before, after, embedding);
+                record(
+                    &mut tx,
+                    &record_events,
+                    audit,
+                    [(id, EventKind::Update, changes)],
+                )?;
+            }
             tx.commit()?;
-            Ok(values)
+            Ok(after)
         })
-        .and_then(decode_found_memory)
     }
 
-    fn delete_memory(&self, id: Uuid, now: Timestamp) -> Result<bool> {
+    fn delete_memory(&self, id: Uuid, now: Timestamp, audit: &Audit) -> Result<bool> {
         self.with_connection("deleting a memory", |conn| {
             let statement = conn.prepared(sql::DELETE_MEMORY)?;
-            let expired = conn.query_opt(&statement, &[&id, &now.to_system_time()])?;
+            let record_events = conn.prepared(sql::RECORD_EVENTS)?;
+            let mut tx = conn.client().transaction()?;
+            let expired = tx.query_opt(&statement, &[&id, &now.to_system_time()])?;
+            if expired.is_some() {
+                let event = (id, EventKind::Delete, changes_of_delete());
+                record(&mut tx, &record_events, audit, [event])?;
+            }
+            tx.commit()?;
             Ok(expired.is_some_and(|row| !row.get::<_, bool>(0)))
         })
     }
 
-    fn sweep_expired(&self, now: Timestamp, limit: u64) -> Result<u64> {
+    fn sweep_expired(&self, now: Timestamp, limit: u64, audit: &Audit) -> Result<u64> {
         self.with_connection("sweeping expired memories", |conn| {
             let statement = conn.prepared(sql::SWEEP_EXPIRED)?;
+            let record_events = conn.prepared(sql::RECORD_EVENTS)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            conn.execute(&statement, &[&now.to_system_time(), &limit])
+            let mut tx = conn.client().transaction()?;
+            let deleted = returned_ids(tx.query(&statement, &[&now.to_system_time(), &limit])?)?;
+            let count = deleted.len() as u64;
+            let events = deleted
+                .into_iter()
+                .map(|id| (id, EventKind::Expire, changes_of_delete()));
+            record(&mut tx, &record_events, audit, events)?;
+            tx.commit()?;
+            Ok(count)
+        })
+    }
+
+    fn history(&self, id: Uuid) -> Result<Vec<HistoryEvent>> {
+        self.with_connection("reading a memory's history", |conn| {
+            let statement = conn.prepared(sql::history())?;
+            conn.query(&statement, &[&id])?
+                .iter()
+                .map(stored_values)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .and_then(|rows| rows.into_iter().map(decode_event).collect())
+    }
+
+    fn prune_history(&self, before: Timestamp) -> Result<u64> {
+        self.with_connection("pruning history", |conn| {
+            let statement = conn.prepared(sql::PRUNE_HISTORY)?;
+            conn.execute(&statement, &[&before.to_system_time()])
         })
     }
 
@@ -951,27 +1088,51 @@ impl MemoryBackend for PostgresStore {
         .map(|count| u64::try_from(count).unwrap_or(0))
     }
 
-    fn run_policies(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
+    fn run_policies(
+        &self,
+        policies: &[TierPolicy],
+        now: Timestamp,
+        audit: &Audit,
+    ) -> Result<PolicyReport> {
         self.with_connection("running tier policies", |conn| {
+            let record_events = conn.prepared(sql::RECORD_EVENTS)?;
             let mut tx = conn.client().transaction()?;
             let mut report = PolicyReport::default();
             let now_time = now.to_system_time();
             for statement in PolicyStatement::plan(policies, now) {
-                let rows = match &statement {
-                    PolicyStatement::Delete { tier, by, cutoff } => tx.execute(
+                let events: Vec<(Uuid, EventKind, Value)> = match &statement {
+                    PolicyStatement::Delete { tier, by, cutoff } => returned_ids(tx.query(
                         sql::policy_delete(*by == AgeOf::Updated),
                         &[tier, &cutoff.to_system_time()],
-                    )?,
-                    PolicyStatement::Move { tier, to, cutoff } => tx.execute(
+                    )?)?
+                    .into_iter()
+                    .map(|id| (id, EventKind::Retention, changes_of_delete()))
+                    .collect(),
+                    PolicyStatement::Move { tier, to, cutoff } => returned_ids(tx.query(
                         sql::POLICY_MOVE,
                         &[to, &now_time, tier, &cutoff.to_system_time()],
-                    )?,
+                    )?)?
+                    .into_iter()
+                    .map(|id| (id, EventKind::Move, changes_of_move(tier, to)))
+                    .collect(),
                     PolicyStatement::Trim { tier, max_chars } => {
                         let limit = i32::try_from(*max_chars).unwrap_or(i32::MAX);
-                        tx.execute(sql::POLICY_TRIM, &[&limit, &now_time, tier])?
+                        tx.query(sql::POLICY_TRIM, &[&limit, &now_time, tier])?
+                            .iter()
+                            .map(|row| {
+                                let (before, after): (&str, &str) =
+                                    (row.try_get(1)?, row.try_get(2)?);
+                                Ok((
+                                    row.try_get(0)?,
+                                    EventKind::Trim,
+                                    changes_of_trim(before, after),
+                                ))
+                            })
+                            .collect::<Result<_, postgres::Error>>()?
                     }
                 };
-                report.steps.push(statement.step(rows));
+                report.steps.push(statement.step(events.len() as u64));
+                record(&mut tx, &record_events, audit, events)?;
             }
             tx.commit()?;
             Ok(report)

@@ -9,7 +9,7 @@ use rusqlite::vtab::array::Array;
 use rusqlite::ToSql;
 
 use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
-use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN};
+use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS};
 use engram_core::OnConflict;
 
 use crate::functions::DISTANCE_FUNCTION;
@@ -101,9 +101,25 @@ pub fn update_memory() -> &'static str {
 pub const DELETE_MEMORY: &str =
     "DELETE FROM memories WHERE id = ?1 RETURNING expires_at IS NOT NULL AND expires_at <= ?2";
 
-/// Deletes at most ?2 memories expired at ?1, those that expired first first.
+/// Deletes at most ?2 memories expired at ?1, those that expired first first; returns their
+/// ids.
 pub const SWEEP_EXPIRED: &str = "DELETE FROM memories WHERE id IN (SELECT id FROM memories \
-     WHERE expires_at <= ?1 ORDER BY expires_at, id LIMIT ?2)";
+     WHERE expires_at <= ?1 ORDER BY expires_at, id LIMIT ?2) RETURNING id";
+
+/// Appends a history event: ?1 memory id, ?2 kind, ?3 changes, ?4 time, ?5 actor.
+pub const RECORD_EVENT: &str = "INSERT INTO memory_history (memory_id, kind, changes, at, actor) \
+     VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// The history of memory ?1, oldest first.
+pub fn history() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {EVENT_COLUMNS} FROM memory_history WHERE memory_id = ?1 ORDER BY seq")
+    });
+    &SQL
+}
+
+/// Deletes the history events older than ?1.
+pub const PRUNE_HISTORY: &str = "DELETE FROM memory_history WHERE at < ?1";
 
 /// The containment index's refs of the memories expired at ?1.
 pub const EXPIRED_REFS: &str = "SELECT r.ref FROM memories AS m \
@@ -146,22 +162,42 @@ pub const DELETE_CLUSTER: &str = "DELETE FROM memory_clusters WHERE cluster_id =
 pub const COUNT_CLUSTERS: &str = "SELECT count(*) FROM memory_clusters";
 
 /// Moves a tier's live memories not updated since the cutoff: ?1 next tier, ?2 now, ?3
-/// tier, ?4 cutoff.
+/// tier, ?4 cutoff. Returns their ids.
 pub const POLICY_MOVE: &str = "UPDATE memories SET tier = ?1, updated_at = ?2 \
-     WHERE tier = ?3 AND updated_at < ?4 AND (expires_at IS NULL OR expires_at > ?2)";
+     WHERE tier = ?3 AND updated_at < ?4 AND (expires_at IS NULL OR expires_at > ?2) \
+     RETURNING id";
 
-/// Trims a tier's long live content: ?1 max characters, ?2 now, ?3 tier.
-pub const POLICY_TRIM: &str = "UPDATE memories SET content = substr(content, 1, ?1), \
-     updated_at = ?2 WHERE tier = ?3 AND length(content) > ?1 \
-     AND (expires_at IS NULL OR expires_at > ?2)";
+/// The memories a trim changes: ?1 max characters, ?2 now, ?3 tier.
+const TRIMMED: &str =
+    "tier = ?3 AND length(content) > ?1 AND (expires_at IS NULL OR expires_at > ?2)";
+
+/// The ids and content of the memories [`POLICY_TRIM`] changes, before it does.
+pub fn policy_trim_before() -> &'static str {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT id, content FROM memories WHERE {TRIMMED} ORDER BY id"));
+    &SQL
+}
+
+/// Trims a tier's long live content: ?1 max characters, ?2 now, ?3 tier. Returns the ids and
+/// new content.
+pub fn policy_trim() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE memories SET content = substr(content, 1, ?1), updated_at = ?2 \
+             WHERE {TRIMMED} RETURNING id, content"
+        )
+    });
+    &SQL
+}
 
 /// Deletes a tier's memories created (or, by `updated`, updated) before the cutoff: ?1
 /// tier, ?2 cutoff. Expired ones too: they are past their time either way.
+/// Returns their ids.
 pub fn policy_delete(updated: bool) -> &'static str {
     if updated {
-        "DELETE FROM memories WHERE tier = ?1 AND updated_at < ?2"
+        "DELETE FROM memories WHERE tier = ?1 AND updated_at < ?2 RETURNING id"
     } else {
-        "DELETE FROM memories WHERE tier = ?1 AND created_at < ?2"
+        "DELETE FROM memories WHERE tier = ?1 AND created_at < ?2 RETURNING id"
     }
 }
 

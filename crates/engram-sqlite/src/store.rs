@@ -1,5 +1,6 @@
 //! The SQLite store: the connection pool, and [`MemoryBackend`] over it.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::rc::Rc;
@@ -13,18 +14,24 @@ use rusqlite::{
 use serde_json::Value;
 use uuid::Uuid;
 
+use engram_core::history::{
+    changes_of_delete, changes_of_insert, changes_of_move, changes_of_trim,
+    changes_of_update_with_embedding,
+};
 use engram_core::index::{
     filter_keys, is_exact, keys_decide as index_keys_decide, related_thread_key, IndexCheck,
 };
 use engram_core::plan::{Condition, QueryPlan};
 use engram_core::policy::PolicyStatement;
-use engram_core::row::{decode_cluster, decode_memory, decode_neighbour, StoredValue};
+use engram_core::row::{
+    decode_cluster, decode_event, decode_memory, decode_neighbour, StoredValue,
+};
 use engram_core::vector::common_dimensions;
 use engram_core::{
-    AgeOf, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Embedding, Error,
-    Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Message, Metric, NearestQuery, Neighbour,
-    OnConflict, PolicyReport, PoolOptions, Result, Search, SqliteLocation, SqliteMode, Stats,
-    TierPolicy, Timestamp, VectorIndex, VectorSupport,
+    AgeOf, Audit, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Embedding,
+    Error, EventKind, HistoryEvent, Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Message,
+    Metric, NearestQuery, Neighbour, OnConflict, PolicyReport, PoolOptions, Result, Search,
+    SqliteLocation, SqliteMode, Stats, TierPolicy, Timestamp, VectorIndex, VectorSupport,
 };
 
 use crate::index;
@@ -513,7 +520,7 @@ fn connection_error(location: &SqliteLocation, source: impl Into<engram_core::So
 }
 
 /// The tables every data statement reads or writes.
-const DATA_TABLES: [&str; 2] = ["memories", "memory_clusters"];
+const DATA_TABLES: [&str; 3] = ["memories", "memory_clusters", "memory_history"];
 
 /// Maps a driver error to engram's, recognising a missing schema and duplicate ids.
 ///
@@ -629,6 +636,39 @@ fn cluster_row(row: &Row<'_>) -> rusqlite::Result<Result<Cluster>> {
     Ok(decode_cluster(stored_values(row)?))
 }
 
+/// Appends one history event per (memory id, kind, changes) at the audit's time and actor;
+/// nothing when the audit keeps no history.
+fn record(
+    tx: &Transaction<'_>,
+    audit: &Audit,
+    events: impl IntoIterator<Item = (String, EventKind, Value)>,
+) -> rusqlite::Result<()> {
+    if !audit.history {
+        return Ok(());
+    }
+    let mut insert = tx.prepare_cached(sql::RECORD_EVENT)?;
+    for (id, kind, changes) in events {
+        insert.execute(params![
+            id,
+            kind.as_str(),
+            json_text(&changes),
+            audit.at.as_micros(),
+            audit.actor
+        ])?;
+    }
+    Ok(())
+}
+
+/// The ids a statement's `RETURNING id` gives.
+fn returned_ids(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<String>> {
+    statement
+        .query_map(params, |row| row.get::<_, String>(0))?
+        .collect()
+}
+
 /// The rows, or the first decoding error among them.
 fn all_decoded<T>(rows: Vec<Result<T>>) -> Result<Vec<T>> {
     rows.into_iter().collect()
@@ -639,7 +679,12 @@ impl MemoryBackend for SqliteStore {
         BACKEND
     }
 
-    fn insert_memories(&self, memories: &[Memory], on_conflict: OnConflict) -> Result<u64> {
+    fn insert_memories(
+        &self,
+        memories: &[Memory],
+        on_conflict: OnConflict,
+        audit: &Audit,
+    ) -> Result<u64> {
         let statement = sql::insert_memory(on_conflict);
         self.write("inserting memories", |tx| {
             check_dimensions(tx, common_dimensions(memories).map_err(engram_error)?)?;
@@ -672,6 +717,13 @@ impl MemoryBackend for SqliteStore {
                 }
                 written += inserted;
             }
+            record(
+                tx,
+                audit,
+                inserted_rows
+                    .iter()
+                    .map(|m| (m.id.to_string(), EventKind::Insert, changes_of_insert(m))),
+            )?;
             index::index_inserted(tx, inserted_rows)?;
             Ok(written)
         })
@@ -691,11 +743,21 @@ impl MemoryBackend for SqliteStore {
         id: Uuid,
         update: &MemoryUpdate,
         now: Timestamp,
+        audit: &Audit,
     ) -> Result<Option<Memory>> {
         self.write("updating a memory", |tx| {
             if let Some(Some(embedding)) = &update.embedding {
                 check_dimensions(tx, Some(embedding.dimensions()))?;
             }
+            let before = if audit.history {
+                tx.prepare_cached(sql::get_memory(update.embedding.is_some()))?
+                    .query_row(params![id.to_string(), now.as_micros()], memory_row)
+                    .optional()?
+                    .transpose()
+                    .map_err(engram_error)?
+            } else {
+                None
+            };
             let updated = tx
                 .prepare_cached(sql::update_memory())?
                 .query_row(
@@ -728,12 +790,20 @@ impl MemoryBackend for SqliteStore {
                 }
                 _ => {}
             }
+            if let (Some(before), Some(Ok(after))) = (&before, &updated) {
+                let embedding = update.embedding.as_ref().map(|new| {
+                    let dimensions = |e: &Option<Embedding>| e.as_ref().map(Embedding::dimensions);
+                    (dimensions(&before.embedding), dimensions(new))
+                });
+                let changes = changes_of_update_with_embedding(before, after, embedding);
+                record(tx, audit, [(id.to_string(), EventKind::Update, changes)])?;
+            }
             Ok(updated)
         })
         .and_then(Option::transpose)
     }
 
-    fn delete_memory(&self, id: Uuid, now: Timestamp) -> Result<bool> {
+    fn delete_memory(&self, id: Uuid, now: Timestamp, audit: &Audit) -> Result<bool> {
         self.write("deleting a memory", |tx| {
             let expired = tx
                 .prepare_cached(sql::DELETE_MEMORY)?
@@ -741,17 +811,44 @@ impl MemoryBackend for SqliteStore {
                     row.get::<_, bool>(0)
                 })
                 .optional()?;
+            if expired.is_some() {
+                let event = (id.to_string(), EventKind::Delete, changes_of_delete());
+                record(tx, audit, [event])?;
+            }
             Ok(expired == Some(false))
         })
     }
 
-    fn sweep_expired(&self, now: Timestamp, limit: u64) -> Result<u64> {
+    fn sweep_expired(&self, now: Timestamp, limit: u64, audit: &Audit) -> Result<u64> {
         self.write("sweeping expired memories", |tx| {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let deleted = tx
-                .prepare_cached(sql::SWEEP_EXPIRED)?
-                .execute(params![now.as_micros(), limit])?;
-            Ok(deleted as u64)
+            let deleted = returned_ids(
+                &mut tx.prepare_cached(sql::SWEEP_EXPIRED)?,
+                params![now.as_micros(), limit],
+            )?;
+            let count = deleted.len() as u64;
+            let events = deleted
+                .into_iter()
+                .map(|id| (id, EventKind::Expire, changes_of_delete()));
+            record(tx, audit, events)?;
+            Ok(count)
+        })
+    }
+
+    fn history(&self, id: Uuid) -> Result<Vec<HistoryEvent>> {
+        self.read("reading a memory's history", |conn| {
+            conn.prepare_cached(sql::history())?
+                .query_map([id.to_string()], |row| {
+                    Ok(decode_event(stored_values(row)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .and_then(all_decoded)
+    }
+
+    fn prune_history(&self, before: Timestamp) -> Result<u64> {
+        self.immediate("pruning history", |tx| {
+            Ok(tx.execute(sql::PRUNE_HISTORY, [before.as_micros()])? as u64)
         })
     }
 
@@ -905,24 +1002,54 @@ impl MemoryBackend for SqliteStore {
         .map(|count| u64::try_from(count).unwrap_or(0))
     }
 
-    fn run_policies(&self, policies: &[TierPolicy], now: Timestamp) -> Result<PolicyReport> {
+    fn run_policies(
+        &self,
+        policies: &[TierPolicy],
+        now: Timestamp,
+        audit: &Audit,
+    ) -> Result<PolicyReport> {
         self.write("running tier policies", |tx| {
             let mut report = PolicyReport::default();
             for statement in PolicyStatement::plan(policies, now) {
-                let rows = match &statement {
-                    PolicyStatement::Delete { tier, by, cutoff } => tx.execute(
-                        sql::policy_delete(*by == AgeOf::Updated),
+                let events: Vec<(String, EventKind, Value)> = match &statement {
+                    PolicyStatement::Delete { tier, by, cutoff } => returned_ids(
+                        &mut tx.prepare_cached(sql::policy_delete(*by == AgeOf::Updated))?,
                         params![tier, cutoff.as_micros()],
-                    )?,
-                    PolicyStatement::Move { tier, to, cutoff } => tx.execute(
-                        sql::POLICY_MOVE,
+                    )?
+                    .into_iter()
+                    .map(|id| (id, EventKind::Retention, changes_of_delete()))
+                    .collect(),
+                    PolicyStatement::Move { tier, to, cutoff } => returned_ids(
+                        &mut tx.prepare_cached(sql::POLICY_MOVE)?,
                         params![to, now.as_micros(), tier, cutoff.as_micros()],
-                    )?,
+                    )?
+                    .into_iter()
+                    .map(|id| (id, EventKind::Move, changes_of_move(tier, to)))
+                    .collect(),
                     PolicyStatement::Trim { tier, max_chars } => {
-                        tx.execute(sql::POLICY_TRIM, params![max_chars, now.as_micros(), tier])?
+                        let trim = params![max_chars, now.as_micros(), tier];
+                        let before: HashMap<String, String> = if audit.history {
+                            tx.prepare_cached(sql::policy_trim_before())?
+                                .query_map(trim, |row| Ok((row.get(0)?, row.get(1)?)))?
+                                .collect::<rusqlite::Result<_>>()?
+                        } else {
+                            HashMap::new()
+                        };
+                        tx.prepare_cached(sql::policy_trim())?
+                            .query_map(trim, |row| {
+                                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                            })?
+                            .map(|row| {
+                                let (id, after) = row?;
+                                let was = before.get(&id).map_or("", String::as_str);
+                                let changes = changes_of_trim(was, &after);
+                                Ok((id, EventKind::Trim, changes))
+                            })
+                            .collect::<rusqlite::Result<_>>()?
                     }
                 };
-                report.steps.push(statement.step(rows as u64));
+                report.steps.push(statement.step(events.len() as u64));
+                record(tx, audit, events)?;
             }
             Ok(report)
         })

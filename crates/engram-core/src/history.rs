@@ -1,0 +1,277 @@
+//! Change history: the event every change to a memory appends in its own transaction, and
+//! the one rule for what an event records (which fields changed, before and after).
+//!
+//! An event's `changes` maps each changed field to its value before and after, as the
+//! memory's JSON has it (times as RFC 3339 strings); a field the memory did not have is
+//! `null`. The embedding is recorded by its dimensions (`null` for none), not its values.
+//!
+//! ```
+//! use engram_core::history::{changes_of_update, EventKind};
+//! use engram_core::{validate, NewMemory, Timestamp};
+//! let before = validate::new_memory(NewMemory::new("alice", "tea"), Timestamp::from_micros(1)).unwrap();
+//! let after = engram_core::Memory { content: "coffee".into(), ..before.clone() };
+//! let changes = changes_of_update(&before, &after);
+//! assert_eq!(changes["content"]["before"], "tea");
+//! assert_eq!(changes["content"]["after"], "coffee");
+//! assert_eq!(changes.as_object().unwrap().len(), 1, "updated_at is the event's own time");
+//! assert_eq!(EventKind::Update.as_str(), "update");
+//! ```
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use crate::{Error, Memory, Result, Timestamp};
+
+/// What happened to a memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Stored (insert, insert_many, import): every field, after.
+    Insert,
+    /// Changed by an update: the fields that changed.
+    Update,
+    /// Deleted by `delete`.
+    Delete,
+    /// Deleted by a sweep, having expired.
+    Expire,
+    /// Moved to another tier by a policy: `tier`.
+    Move,
+    /// Content cut by a policy: `content`.
+    Trim,
+    /// Deleted by a policy's retention.
+    Retention,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Insert,
+        EventKind::Update,
+        EventKind::Delete,
+        EventKind::Expire,
+        EventKind::Move,
+        EventKind::Trim,
+        EventKind::Retention,
+    ];
+
+    /// The kind's name, as stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Insert => "insert",
+            EventKind::Update => "update",
+            EventKind::Delete => "delete",
+            EventKind::Expire => "expire",
+            EventKind::Move => "move",
+            EventKind::Trim => "trim",
+            EventKind::Retention => "retention",
+        }
+    }
+
+    /// The kind a stored name stands for.
+    pub fn parse(name: &str) -> Result<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| Error::StoredRow {
+                what: "history event",
+                column: "kind",
+                reason: format!("unknown kind '{name}'"),
+            })
+    }
+}
+
+/// One change to a memory, as `Store::history` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    /// Its place in the store's history: later events have larger numbers.
+    pub seq: i64,
+    /// The memory it happened to (which may be deleted since).
+    pub memory_id: Uuid,
+    /// What happened.
+    pub kind: EventKind,
+    /// Each changed field's value `before` and `after` (see the module's rules).
+    pub changes: Value,
+    /// When: the write's time.
+    pub at: Timestamp,
+    /// Who, as the caller named it ([`Audit::actor`]).
+    pub actor: Option<String>,
+}
+
+/// What a write records of itself: whether history is kept, who writes, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    /// Whether the write appends history events.
+    pub history: bool,
+    /// Who writes, recorded in each event.
+    pub actor: Option<String>,
+    /// The write's time, each event's `at`.
+    pub at: Timestamp,
+}
+
+impl Audit {
+    /// A write at `at` that keeps history, by no one in particular.
+    pub fn new(at: Timestamp) -> Self {
+        Audit {
+            history: true,
+            actor: None,
+            at,
+        }
+    }
+
+    /// The same write without history.
+    pub fn without_history(self) -> Self {
+        Audit {
+            history: false,
+            ..self
+        }
+    }
+}
+
+/// The fields of a memory as history records them: its JSON without `updated_at` (the
+/// event's own time) and with the embedding's dimensions for the embedding.
+fn recorded_fields(memory: &Memory, embedding: Option<usize>) -> Map<String, Value> {
+    let Ok(Value::Object(mut fields)) = serde_json::to_value(Memory {
+        embedding: None,
+        ..memory.clone()
+    }) else {
+        unreachable!("a memory is a JSON object");
+    };
+    fields.remove("updated_at");
+    fields.insert("expires_at".into(), json!(memory.expires_at));
+    fields.insert("embedding".into(), json!(embedding));
+    fields
+}
+
+fn change(before: Value, after: Value) -> Value {
+    json!({"before": before, "after": after})
+}
+
+/// The changes of an insert: every field, `null` before.
+pub fn changes_of_insert(memory: &Memory) -> Value {
+    let fields = recorded_fields(memory, memory.embedding.as_ref().map(|e| e.dimensions()));
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(field, value)| (field, change(Value::Null, value)))
+            .collect(),
+    )
+}
+
+/// The changes of an update that left the embedding alone: the fields whose values differ.
+pub fn changes_of_update(before: &Memory, after: &Memory) -> Value {
+    changes_of_update_with_embedding(before, after, None)
+}
+
+/// [`changes_of_update`] of an update that set or removed the embedding: `embedding` is
+/// (dimensions before, dimensions after).
+pub fn changes_of_update_with_embedding(
+    before: &Memory,
+    after: &Memory,
+    embedding: Option<(Option<usize>, Option<usize>)>,
+) -> Value {
+    let (old_dims, new_dims) = embedding.unwrap_or((None, None));
+    let old = recorded_fields(before, old_dims);
+    let mut new = recorded_fields(after, new_dims);
+    Value::Object(
+        old.into_iter()
+            .filter_map(|(field, was)| {
+                let now = new.remove(&field).unwrap_or(Value::Null);
+                (was != now).then(|| (field, change(was, now)))
+            })
+            .collect(),
+    )
+}
+
+/// The changes of a policy's move: `tier`.
+pub fn changes_of_move(tier: &str, to: &str) -> Value {
+    json!({"tier": change(json!(tier), json!(to))})
+}
+
+/// The changes of a policy's trim: `content`.
+pub fn changes_of_trim(before: &str, after: &str) -> Value {
+    json!({"content": change(json!(before), json!(after))})
+}
+
+/// The changes of a deletion (by `delete`, a sweep or retention): none; the memory's last
+/// state is its insert and the updates after it.
+pub fn changes_of_delete() -> Value {
+    Value::Object(Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{validate, Embedding, NewMemory};
+
+    fn memory() -> Memory {
+        validate::new_memory(
+            NewMemory::new("alice", "tea").metadata(json!({"a": 1})),
+            Timestamp::from_micros(5),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_insert_records_every_field_but_updated_at() {
+        let stored = Memory {
+            embedding: Some(Embedding::new(vec![1.0, 2.0]).unwrap()),
+            ..memory()
+        };
+        let changes = changes_of_insert(&stored);
+        let fields: Vec<&String> = changes.as_object().unwrap().keys().collect();
+        assert_eq!(
+            fields,
+            [
+                "content",
+                "created_at",
+                "embedding",
+                "expires_at",
+                "id",
+                "metadata",
+                "namespace",
+                "related_threads",
+                "score",
+                "summarized",
+                "thread_id",
+                "tier",
+                "user_id"
+            ]
+        );
+        assert_eq!(changes["embedding"], json!({"before": null, "after": 2}));
+        assert_eq!(
+            changes["created_at"]["after"],
+            "1970-01-01T00:00:00.000005Z"
+        );
+    }
+
+    #[test]
+    fn an_update_records_only_what_changed() {
+        let before = memory();
+        let after = Memory {
+            metadata: json!({"a": 2}),
+            expires_at: Some(Timestamp::from_micros(9)),
+            updated_at: Timestamp::from_micros(7),
+            ..before.clone()
+        };
+        let changes = changes_of_update_with_embedding(&before, &after, Some((None, Some(3))));
+        assert_eq!(
+            changes,
+            json!({
+                "metadata": {"before": {"a": 1}, "after": {"a": 2}},
+                "expires_at": {"before": null, "after": "1970-01-01T00:00:00.000009Z"},
+                "embedding": {"before": null, "after": 3},
+            })
+        );
+        assert_eq!(changes_of_update(&before, &before), json!({}));
+    }
+
+    #[test]
+    fn kinds_read_back_by_name() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()).unwrap(), kind);
+            assert_eq!(json!(kind), json!(kind.as_str()));
+        }
+        assert!(EventKind::parse("nope").is_err());
+    }
+}
