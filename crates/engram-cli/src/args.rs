@@ -104,6 +104,17 @@ pub enum Command {
     /// Count memories per tier and per user.
     Stats(StatsArgs),
 
+    /// List how a memory changed, oldest first, or prune old history.
+    ///
+    /// Every change appends an event: insert (every field), update (each changed field
+    /// before and after), delete, expire (deleted by a sweep), move and trim (by a policy),
+    /// retention (deleted by a policy); each with its time and actor. Events outlive the
+    /// memory. --prune-before deletes the events older than a time instead.
+    #[command(
+        after_help = "Examples:\n  engram history 0190a0b4-6b4e-7c3a-9d2e-2f5b8c1d4e6f --format json\n  engram history --prune-before 2026-01-01T00:00:00Z"
+    )]
+    History(HistoryArgs),
+
     /// Find memories by user, thread, tier, time, metadata containment and more.
     ///
     /// Every given filter must match. --where tests metadata containment with PostgreSQL
@@ -508,6 +519,20 @@ pub struct ExportArgs {
     /// `expires_at`: an import stores them expired.
     #[arg(long)]
     pub include_expired: bool,
+}
+
+/// `engram history …`
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The memory's id (a UUID).
+    #[arg(required_unless_present = "prune_before")]
+    pub id: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Delete the events older than this time (RFC 3339) and print how many.
+    #[arg(long, value_name = "RFC3339", conflicts_with = "id")]
+    pub prune_before: Option<String>,
 }
 
 /// `engram sweep …`

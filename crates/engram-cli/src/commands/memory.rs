@@ -6,7 +6,7 @@ use engram::{NewMemory, Stats};
 use engram_core::document;
 use uuid::Uuid;
 
-use crate::args::{DeleteArgs, GetArgs, OutputFormat, PutArgs, StatsArgs, SweepArgs};
+use crate::args::{DeleteArgs, GetArgs, HistoryArgs, OutputFormat, PutArgs, StatsArgs, SweepArgs};
 use crate::commands::vectors;
 use crate::database::{self, Target};
 use crate::error::{CliError, OutputResult};
@@ -139,6 +139,38 @@ pub fn sweep(args: SweepArgs, target: &Target, out: &mut dyn Write) -> Result<()
         sweep.deleted, sweep.batches
     )
     .output()
+}
+
+/// `engram history ID` (or `--prune-before T`): a memory's events, oldest first.
+pub fn history(args: HistoryArgs, target: &Target, out: &mut dyn Write) -> Result<(), CliError> {
+    let store = database::open_for_data(target)?;
+    if let Some(before) = &args.prune_before {
+        let before = engram::Timestamp::parse_rfc3339(before)
+            .map_err(|err| CliError::invalid(format!("--prune-before: {err}")))?;
+        let pruned = store.prune_history(before)?;
+        return writeln!(out, "pruned {pruned} history events").output();
+    }
+    let id = parse_id(args.id.as_deref().unwrap_or_default())?;
+    let events = store.history(id)?;
+    match args.format {
+        OutputFormat::Json => output::json(out, &events),
+        OutputFormat::Jsonl => events
+            .iter()
+            .try_for_each(|event| output::json_line(out, event)),
+        OutputFormat::Table => {
+            let mut table = Table::new(&["seq", "at", "kind", "actor", "changes"]);
+            for event in &events {
+                table.row(vec![
+                    event.seq.to_string(),
+                    event.at.to_string(),
+                    event.kind.as_str().to_string(),
+                    event.actor.clone().unwrap_or_default(),
+                    event.changes.to_string(),
+                ]);
+            }
+            table.write(out)
+        }
+    }
 }
 
 /// `engram delete ID`

@@ -29,6 +29,7 @@ pub fn run(cli: Cli, target: &Target, out: &mut dyn Write) -> Result<(), CliErro
         Command::Import(args) => import::run(args, target, out),
         Command::Export(args) => export::run(args, target, out),
         Command::Sweep(args) => memory::sweep(args, target, out),
+        Command::History(args) => memory::history(args, target, out),
         Command::Policies(command) => policies::run(command, target, out),
         Command::Vectors(command) => vectors::run(command, target, out),
     }

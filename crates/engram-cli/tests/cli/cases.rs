@@ -1269,3 +1269,52 @@ pub fn expiry_and_sweep(db: &TestDb) {
         .ids(&["--user", "alice", "--tier", "short_term"])
         .is_empty());
 }
+
+/// `engram history ID` in each format, after the memory is gone; `--prune-before`.
+pub fn history(db: &TestDb) {
+    db.ok(&["init-db"]);
+    let memory = db
+        .ok(&["put", "--user", "alice", "--content", "likes tea"])
+        .trim()
+        .to_string();
+    db.ok(&["delete", &memory]);
+    let events: Value =
+        serde_json::from_str(&db.ok(&["history", &memory, "--format", "json"])).expect("JSON");
+    let kinds: Vec<&Value> = events
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| &e["kind"])
+        .collect();
+    assert_eq!(kinds, [&json!("insert"), &json!("delete")], "{events}");
+    assert_eq!(
+        events[0]["changes"]["content"],
+        json!({"before": null, "after": "likes tea"})
+    );
+    let table = db.ok(&["history", &memory]);
+    let header = table.lines().next().expect("a header");
+    assert!(
+        header.starts_with("seq") && header.ends_with("changes"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert_eq!(
+        db.ok(&["history", &memory, "--format", "jsonl"])
+            .lines()
+            .count(),
+        2
+    );
+
+    assert_eq!(
+        db.ok(&["history", "--prune-before", "9999-01-01T00:00:00Z"]),
+        "pruned 2 history events\n"
+    );
+    assert_eq!(
+        db.ok(&["history", &memory, "--format", "json"]).trim(),
+        "[]"
+    );
+    let err = db.fail(&["history", "--prune-before", "yesterday"]);
+    assert!(err.contains("--prune-before"), "{err}");
+    let err = db.fail(&["history", "not-a-uuid"]);
+    assert!(err.contains("not a UUID"), "{err}");
+}

@@ -32,4 +32,5 @@ engram_testkit::cross_backend!(cases::{
     quiet_when_piped,
     demo,
     expiry_and_sweep,
+    history,
 });
