@@ -716,7 +716,8 @@ fn pg_clean_and_vacuum(client: &mut postgres::Client) {
     client.batch_execute("VACUUM memories").expect("vacuum");
 }
 
-/// Deletes what an insert benchmark wrote, then applies the containment index's queue of
+/// Deletes what an insert benchmark wrote (and every history event: the seeding's too, so
+/// that each timed insert appends to the same, empty, history), then applies the containment index's queue of
 /// those deletes through the store (untimed), so that the next timed insert does not pay
 /// for them.
 fn sqlite_clean(conn: &rusqlite::Connection, store: &Store) {
@@ -725,6 +726,8 @@ fn sqlite_clean(conn: &rusqlite::Connection, store: &Store) {
         [fixture::INSERT_NAMESPACE],
     )
     .expect("delete inserted rows");
+    conn.execute("DELETE FROM memory_history", [])
+        .expect("delete the inserts' history");
     store
         .update_index(&mut |_, _| {})
         .expect("apply the index queue");
@@ -737,6 +740,9 @@ fn pg_clean(client: &mut postgres::Client) {
             &[&fixture::INSERT_NAMESPACE],
         )
         .expect("delete inserted rows");
+    client
+        .execute("DELETE FROM memory_history", &[])
+        .expect("delete the inserts' history");
 }
 
 /// The tier policies of a nightly job: short-term memories not updated for 30 days move to

@@ -23,6 +23,19 @@ pub const SQLITE_ANALYZE_VAR: &str = "ENGRAM_BENCH_SQLITE_ANALYZE";
 /// scan with the matcher (the numbers before the index).
 pub const SQLITE_INDEX_VAR: &str = "ENGRAM_BENCH_SQLITE_INDEX";
 
+/// Set to `0` to run the benchmarks with history off (`StoreBuilder::history(false)`): what
+/// history costs the writes.
+pub const HISTORY_VAR: &str = "ENGRAM_BENCH_HISTORY";
+
+/// The store at `dsn`, keeping history unless [`HISTORY_VAR`] is `0`.
+fn open_store(dsn: &str) -> Store {
+    let history = !std::env::var(HISTORY_VAR).is_ok_and(|v| v == "0");
+    Store::builder(dsn)
+        .history(history)
+        .open()
+        .unwrap_or_else(|e| panic!("open {dsn}: {e}"))
+}
+
 /// The namespace of the memories the insert benchmarks write (and delete again between
 /// timings), so that the seeded rows stay as they are.
 pub const INSERT_NAMESPACE: &str = "bench-insert";
@@ -98,7 +111,7 @@ impl Backend {
             .tempdir()
             .expect("temporary directory");
         let path = dir.path().join("engram.db");
-        let store = Store::open(&format!("sqlite://{}", path.display())).expect("open sqlite");
+        let store = open_store(&format!("sqlite://{}", path.display()));
         store.migrate().expect("migrate sqlite");
         let raw = raw::sqlite_connection(&path).expect("raw sqlite connection");
         if std::env::var(SQLITE_INDEX_VAR).is_ok_and(|v| v == "0") {
@@ -129,7 +142,7 @@ impl Backend {
         let url = given
             .clone()
             .unwrap_or_else(engram_testkit::postgres::fresh_database_url);
-        let store = Store::open(&url).expect("open postgres");
+        let store = open_store(&url);
         store.migrate().expect("migrate postgres");
         let mut raw = postgres::Client::connect(&url, postgres::NoTls).expect("raw client");
         if given.is_some() {

@@ -160,6 +160,7 @@ pub fn sqlite_memory(row: &rusqlite::Row<'_>) -> rusqlite::Result<Memory> {
         summarized: row.get(9)?,
         created_at: Timestamp::from_micros(row.get(10)?),
         updated_at: Timestamp::from_micros(row.get(11)?),
+        expires_at: None,
         embedding: None,
     })
 }
@@ -203,6 +204,7 @@ pub fn pg_memory(row: &postgres::Row) -> Memory {
         summarized: row.get(9),
         created_at: pg_time(row, 10),
         updated_at: pg_time(row, 11),
+        expires_at: None,
         embedding: None,
     }
 }
