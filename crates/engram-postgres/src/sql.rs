@@ -53,6 +53,28 @@ pub fn insert_memories_returning_ids(on_conflict: OnConflict) -> &'static str {
     }
 }
 
+/// [`insert_memories`] and their insert events in one statement (one round trip, atomic on
+/// its own): $14 the events' changes as JSON text (in the order of the ids $1), $15 their
+/// time, $16 their actor. Only the memories written get an event; the statement's row count
+/// is how many.
+pub fn insert_memories_with_history(on_conflict: OnConflict) -> &'static str {
+    fn with_history(insert: &str) -> String {
+        format!(
+            "WITH written AS ({insert} RETURNING id) \
+             INSERT INTO memory_history (memory_id, kind, changes, at, actor) \
+             SELECT e.memory_id, 'insert', e.changes::jsonb, $15, $16 \
+             FROM unnest($1::uuid[], $14::text[]) WITH ORDINALITY AS e(memory_id, changes, n) \
+             WHERE e.memory_id IN (SELECT id FROM written) ORDER BY e.n"
+        )
+    }
+    static FAIL: LazyLock<String> = LazyLock::new(|| with_history(insert_memories_or_fail()));
+    static SKIP: LazyLock<String> = LazyLock::new(|| with_history(insert_memories_or_skip()));
+    match on_conflict {
+        OnConflict::Fail => &FAIL,
+        OnConflict::Skip => &SKIP,
+    }
+}
+
 /// Writes memories in the binary `COPY` format (see [`crate::copy`]), columns in
 /// [`memory_columns`]' order: the bulk path of `insert_many` and `import`.
 pub fn copy_memories() -> &'static str {
@@ -198,11 +220,12 @@ pub const SWEEP_EXPIRED: &str = "DELETE FROM memories WHERE id IN (SELECT id FRO
      WHERE expires_at <= $1 ORDER BY expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
      AND expires_at <= $1 RETURNING id";
 
-/// Appends history events from parallel arrays (memory ids $1, kinds $2, changes $3) at
+/// Appends history events from parallel arrays (memory ids $1, kinds $2, changes $3 as JSON
+/// text) at
 /// time $4 by actor $5, in the arrays' order.
 pub const RECORD_EVENTS: &str = "INSERT INTO memory_history (memory_id, kind, changes, at, actor) \
-     SELECT e.memory_id, e.kind, e.changes, $4, $5 \
-     FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS e(memory_id, kind, changes, n) \
+     SELECT e.memory_id, e.kind, e.changes::jsonb, $4, $5 \
+     FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS e(memory_id, kind, changes, n) \
      ORDER BY e.n";
 
 /// The history of memory $1, oldest first.

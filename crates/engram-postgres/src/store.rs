@@ -245,12 +245,28 @@ impl PostgresStore {
         audit: &Audit,
     ) -> Result<u64> {
         let rows: Vec<&Memory> = memories.iter().collect();
-        if !audit.history && !memories.iter().any(|m| m.embedding.is_some()) {
-            let statement = sql::insert_memories(on_conflict);
+        if !memories.iter().any(|m| m.embedding.is_some()) {
+            // One statement is atomic on its own: no transaction, one round trip.
+            if !audit.history {
+                let statement = sql::insert_memories(on_conflict);
+                return self.with_connection("inserting memories", |conn| {
+                    let insert = conn.prepared(statement)?;
+                    insert_chunk(conn.client(), &insert, &rows)
+                });
+            }
+            let statement = sql::insert_memories_with_history(on_conflict);
             return self.with_connection("inserting memories", |conn| {
                 let insert = conn.prepared(statement)?;
-                // One statement is atomic on its own: no transaction, one round trip.
-                insert_chunk(conn.client(), &insert, &rows)
+                let params = insert_params(&rows);
+                let changes: Vec<String> = rows.iter().map(|m| changes_of_insert(m)).collect();
+                let at = audit.at.to_system_time();
+                let mut values = params.refs().to_vec();
+                values.extend([
+                    &changes as &(dyn postgres::types::ToSql + Sync),
+                    &at,
+                    &audit.actor,
+                ]);
+                conn.execute(&insert, &values)
             });
         }
         self.with_checks("inserting memories", |conn| {
@@ -601,7 +617,7 @@ fn record(
     client: &mut impl GenericClient,
     record: &Statement,
     audit: &Audit,
-    events: impl IntoIterator<Item = (Uuid, EventKind, Value)>,
+    events: impl IntoIterator<Item = (Uuid, EventKind, String)>,
 ) -> Result<(), postgres::Error> {
     if !audit.history {
         return Ok(());
@@ -626,7 +642,7 @@ fn returned_ids(rows: Vec<postgres::Row>) -> Result<Vec<Uuid>, postgres::Error> 
 }
 
 /// The insert events of `memories`.
-fn inserted<'m>(memories: impl IntoIterator<Item = &'m Memory>) -> Vec<(Uuid, EventKind, Value)> {
+fn inserted<'m>(memories: impl IntoIterator<Item = &'m Memory>) -> Vec<(Uuid, EventKind, String)> {
     memories
         .into_iter()
         .map(|m| (m.id, EventKind::Insert, changes_of_insert(m)))
@@ -805,7 +821,8 @@ impl MemoryBackend for PostgresStore {
                     let dimensions = |e: &Option<Embedding>| e.as_ref().map(Embedding::dimensions);
                     (dimensions(&before.embedding), dimensions(new))
                 });
-                let changes = changes_of_update_with_embedding(before, after, embedding);
+                let changes =
+                    changes_of_update_with_embedding(before, after, embedding).to_string();
                 record(
                     &mut tx,
                     &record_events,
@@ -825,7 +842,7 @@ impl MemoryBackend for PostgresStore {
             let mut tx = conn.client().transaction()?;
             let expired = tx.query_opt(&statement, &[&id, &now.to_system_time()])?;
             if expired.is_some() {
-                let event = (id, EventKind::Delete, changes_of_delete());
+                let event = (id, EventKind::Delete, changes_of_delete().to_string());
                 record(&mut tx, &record_events, audit, [event])?;
             }
             tx.commit()?;
@@ -843,7 +860,7 @@ impl MemoryBackend for PostgresStore {
             let count = deleted.len() as u64;
             let events = deleted
                 .into_iter()
-                .map(|id| (id, EventKind::Expire, changes_of_delete()));
+                .map(|id| (id, EventKind::Expire, changes_of_delete().to_string()));
             record(&mut tx, &record_events, audit, events)?;
             tx.commit()?;
             Ok(count)
@@ -1100,20 +1117,20 @@ impl MemoryBackend for PostgresStore {
             let mut report = PolicyReport::default();
             let now_time = now.to_system_time();
             for statement in PolicyStatement::plan(policies, now) {
-                let events: Vec<(Uuid, EventKind, Value)> = match &statement {
+                let events: Vec<(Uuid, EventKind, String)> = match &statement {
                     PolicyStatement::Delete { tier, by, cutoff } => returned_ids(tx.query(
                         sql::policy_delete(*by == AgeOf::Updated),
                         &[tier, &cutoff.to_system_time()],
                     )?)?
                     .into_iter()
-                    .map(|id| (id, EventKind::Retention, changes_of_delete()))
+                    .map(|id| (id, EventKind::Retention, changes_of_delete().to_string()))
                     .collect(),
                     PolicyStatement::Move { tier, to, cutoff } => returned_ids(tx.query(
                         sql::POLICY_MOVE,
                         &[to, &now_time, tier, &cutoff.to_system_time()],
                     )?)?
                     .into_iter()
-                    .map(|id| (id, EventKind::Move, changes_of_move(tier, to)))
+                    .map(|id| (id, EventKind::Move, changes_of_move(tier, to).to_string()))
                     .collect(),
                     PolicyStatement::Trim { tier, max_chars } => {
                         let limit = i32::try_from(*max_chars).unwrap_or(i32::MAX);
@@ -1125,7 +1142,7 @@ impl MemoryBackend for PostgresStore {
                                 Ok((
                                     row.try_get(0)?,
                                     EventKind::Trim,
-                                    changes_of_trim(before, after),
+                                    changes_of_trim(before, after).to_string(),
                                 ))
                             })
                             .collect::<Result<_, postgres::Error>>()?

@@ -641,7 +641,7 @@ fn cluster_row(row: &Row<'_>) -> rusqlite::Result<Result<Cluster>> {
 fn record(
     tx: &Transaction<'_>,
     audit: &Audit,
-    events: impl IntoIterator<Item = (String, EventKind, Value)>,
+    events: impl IntoIterator<Item = (String, EventKind, String)>,
 ) -> rusqlite::Result<()> {
     if !audit.history {
         return Ok(());
@@ -651,7 +651,7 @@ fn record(
         insert.execute(params![
             id,
             kind.as_str(),
-            json_text(&changes),
+            changes,
             audit.at.as_micros(),
             audit.actor
         ])?;
@@ -795,7 +795,8 @@ impl MemoryBackend for SqliteStore {
                     let dimensions = |e: &Option<Embedding>| e.as_ref().map(Embedding::dimensions);
                     (dimensions(&before.embedding), dimensions(new))
                 });
-                let changes = changes_of_update_with_embedding(before, after, embedding);
+                let changes =
+                    changes_of_update_with_embedding(before, after, embedding).to_string();
                 record(tx, audit, [(id.to_string(), EventKind::Update, changes)])?;
             }
             Ok(updated)
@@ -812,7 +813,11 @@ impl MemoryBackend for SqliteStore {
                 })
                 .optional()?;
             if expired.is_some() {
-                let event = (id.to_string(), EventKind::Delete, changes_of_delete());
+                let event = (
+                    id.to_string(),
+                    EventKind::Delete,
+                    changes_of_delete().to_string(),
+                );
                 record(tx, audit, [event])?;
             }
             Ok(expired == Some(false))
@@ -829,7 +834,7 @@ impl MemoryBackend for SqliteStore {
             let count = deleted.len() as u64;
             let events = deleted
                 .into_iter()
-                .map(|id| (id, EventKind::Expire, changes_of_delete()));
+                .map(|id| (id, EventKind::Expire, changes_of_delete().to_string()));
             record(tx, audit, events)?;
             Ok(count)
         })
@@ -1011,20 +1016,20 @@ impl MemoryBackend for SqliteStore {
         self.write("running tier policies", |tx| {
             let mut report = PolicyReport::default();
             for statement in PolicyStatement::plan(policies, now) {
-                let events: Vec<(String, EventKind, Value)> = match &statement {
+                let events: Vec<(String, EventKind, String)> = match &statement {
                     PolicyStatement::Delete { tier, by, cutoff } => returned_ids(
                         &mut tx.prepare_cached(sql::policy_delete(*by == AgeOf::Updated))?,
                         params![tier, cutoff.as_micros()],
                     )?
                     .into_iter()
-                    .map(|id| (id, EventKind::Retention, changes_of_delete()))
+                    .map(|id| (id, EventKind::Retention, changes_of_delete().to_string()))
                     .collect(),
                     PolicyStatement::Move { tier, to, cutoff } => returned_ids(
                         &mut tx.prepare_cached(sql::POLICY_MOVE)?,
                         params![to, now.as_micros(), tier, cutoff.as_micros()],
                     )?
                     .into_iter()
-                    .map(|id| (id, EventKind::Move, changes_of_move(tier, to)))
+                    .map(|id| (id, EventKind::Move, changes_of_move(tier, to).to_string()))
                     .collect(),
                     PolicyStatement::Trim { tier, max_chars } => {
                         let trim = params![max_chars, now.as_micros(), tier];
@@ -1042,7 +1047,7 @@ impl MemoryBackend for SqliteStore {
                             .map(|row| {
                                 let (id, after) = row?;
                                 let was = before.get(&id).map_or("", String::as_str);
-                                let changes = changes_of_trim(was, &after);
+                                let changes = changes_of_trim(was, &after).to_string();
                                 Ok((id, EventKind::Trim, changes))
                             })
                             .collect::<rusqlite::Result<_>>()?
