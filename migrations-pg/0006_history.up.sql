@@ -12,6 +12,6 @@ CREATE TABLE memory_history (
     actor     text        NULL CHECK (char_length(actor) BETWEEN 1 AND 128)
 );
 
--- A memory's events in order, and pruning by age.
+-- A memory's events in order. Pruning by age reads the whole table: a rare job, which an
+-- index on `at` would have made every write pay for.
 CREATE INDEX memory_history_memory_idx ON memory_history (memory_id, seq);
-CREATE INDEX memory_history_at_idx ON memory_history (at);
