@@ -1114,7 +1114,10 @@ mod tests {
         let store = SqliteStore::open(&SqliteLocation::Memory, &PoolOptions::default()).unwrap();
         store
             .write("creating tables", |tx| {
-                tx.execute_batch("CREATE TABLE memories (id); CREATE TABLE memory_clusters (id);")
+                tx.execute_batch(
+                    "CREATE TABLE memories (id, expires_at); CREATE TABLE memory_clusters (id); \
+                     CREATE TABLE memory_history (seq);",
+                )
             })
             .unwrap();
         let err = store
