@@ -29,11 +29,12 @@
 mod store;
 
 pub use engram_core::document::MAX_DEPTH;
+pub use engram_core::health::{Integrity, MigrationHealth, Relation, RelationKind, Storage};
 pub use engram_core::index::IndexCheck;
 pub use engram_core::vector::MAX_DIMENSIONS;
 pub use engram_core::{
     AgeOf, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error, ErrorKind,
-    EventKind, HistoryEvent, Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric,
+    EventKind, Health, HistoryEvent, Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric,
     NearestQuery, Neighbour, NewMemory, OnConflict, Order, PolicyAction, PolicyReport, PolicyStep,
     Result, Search, SqliteLocation, SqliteMode, Stats, Sweep, TierPolicy, TimeRange, Timestamp,
     VectorIndex, VectorSupport, DEFAULT_NAMESPACE, DEFAULT_SCORE, DEFAULT_TIERS, LONG_TERM,

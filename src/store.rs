@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use engram_core::health::{MigrationHealth, SWEEP_OVERDUE_AFTER_SECS};
 use engram_core::index::IndexCheck;
 use engram_core::{
-    validate, Audit, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, HistoryEvent,
-    Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery, Neighbour, NewMemory,
-    OnConflict, PolicyReport, PoolOptions, Result, Stats, Sweep, TierPolicy, Timestamp,
-    VectorIndex, VectorSupport,
+    validate, Audit, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, ErrorKind,
+    Health, HistoryEvent, Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery,
+    Neighbour, NewMemory, OnConflict, PolicyReport, PoolOptions, Result, Stats, Sweep, TierPolicy,
+    Timestamp, VectorIndex, VectorSupport,
 };
 use engram_migrate::{MigrationSet, Migrator};
 
@@ -265,6 +266,73 @@ impl Store {
     /// ```
     pub fn check_index(&self) -> Result<IndexCheck> {
         self.backend().check_index()
+    }
+
+    /// A health report: the migrations' state, every table's and index's size, index usage
+    /// where the database counts it (PostgreSQL), integrity checks (SQLite `quick_check`;
+    /// PostgreSQL: no invalid index, and amcheck's B-tree check where installed), the
+    /// containment index checked against the memories, expired memories not yet swept, and
+    /// SQLite's write-ahead log. [`Health::attention`](engram_core::Health::attention) names
+    /// what needs attention; the keys are the same on both backends. It reads every memory
+    /// once (the index check), so it takes about as long as an export.
+    ///
+    /// ```
+    /// # fn main() -> engram::Result<()> {
+    /// let store = engram::Store::open("sqlite::memory:")?;
+    /// assert!(!store.health()?.is_healthy(), "migrations are pending");
+    /// store.migrate()?;
+    /// let health = store.health()?;
+    /// assert!(health.is_healthy(), "{:?}", health.attention);
+    /// assert!(health.storage.relations.iter().any(|r| r.name == "memories"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn health(&self) -> Result<Health> {
+        use engram_migrate::MigrationState;
+        let now = Timestamp::now();
+        let status = self.with_migrator(|migrator| migrator.status())?;
+        let versions = |state: MigrationState| {
+            status
+                .iter()
+                .filter(|line| line.state == state)
+                .map(|line| line.version)
+                .collect::<Vec<_>>()
+        };
+        let migrations = MigrationHealth {
+            current: status
+                .iter()
+                .filter(|line| line.state != MigrationState::Pending)
+                .map(|line| line.version)
+                .max(),
+            latest: self.migrations().head().unwrap_or(0),
+            pending: versions(MigrationState::Pending),
+            failed: versions(MigrationState::Failed),
+            changed: versions(MigrationState::Changed),
+            unknown: versions(MigrationState::Unknown),
+        };
+        let storage = self.backend().storage()?;
+        // A schema older than this engram's has no memories to check or count as it does.
+        let overdue_since =
+            Timestamp::from_micros(now.as_micros() - SWEEP_OVERDUE_AFTER_SECS * 1_000_000);
+        let checks = (|| -> Result<_> {
+            let expired = (
+                self.backend().count_expired(now)?,
+                self.backend().count_expired(overdue_since)?,
+            );
+            Ok((self.check_index()?, expired))
+        })();
+        let (containment_index, expired) = match checks {
+            Ok((index, expired)) => (Some(index), Some(expired)),
+            Err(e) if e.kind() == ErrorKind::Schema => (None, None),
+            Err(e) => return Err(e),
+        };
+        Ok(Health::new(
+            self.kind(),
+            migrations,
+            storage,
+            containment_index,
+            expired,
+        ))
     }
 
     /// Stores one memory; returns it as stored (with its id and timestamps).

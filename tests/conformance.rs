@@ -4,14 +4,17 @@
 //! search are in `conformance/vectors.rs`, those of the queries SQLite answers from its
 //! containment index in `conformance/index.rs`, those of bulk writes (`insert_many`,
 //! `import`) in `conformance/bulk.rs`, those of `Store::export` in `conformance/export.rs`
-//! and those of expiry, sweeps and retention in `conformance/lifecycle.rs` (test names
-//! `vectors::…`, `index::…`, `bulk::…`, `export::…`, `lifecycle::…`).
+//! those of expiry, sweeps, retention and history in `conformance/lifecycle.rs` and those of
+//! the health report in `conformance/health.rs` (test names `vectors::…`, `index::…`,
+//! `bulk::…`, `export::…`, `lifecycle::…`, `health::…`).
 
 #[path = "conformance/bulk.rs"]
 mod bulk;
 mod common;
 #[path = "conformance/export.rs"]
 mod export;
+#[path = "conformance/health.rs"]
+mod health;
 #[path = "conformance/index.rs"]
 mod index;
 #[path = "conformance/lifecycle.rs"]

@@ -172,6 +172,20 @@ pub enum Command {
     )]
     Sweep(SweepArgs),
 
+    /// Report the database's health and exit 1 when something needs attention.
+    ///
+    /// Migrations applied and pending; each table's and index's size; index scans where the
+    /// database counts them (PostgreSQL; SQLite keeps no such counter) and indexes never
+    /// used; integrity (SQLite `PRAGMA quick_check`; PostgreSQL: no invalid index, and
+    /// amcheck's B-tree check where the extension is installed); the containment index
+    /// checked against the memories; expired memories not yet swept; SQLite's write-ahead
+    /// log. Needs attention: pending, failed or unknown migrations, an integrity problem, an
+    /// unsound containment index, a memory expired over a day ago still stored (no sweep
+    /// runs), a WAL over 64 MiB and larger than the database. The report is printed either
+    /// way; the error line names each finding.
+    #[command(after_help = "Examples:\n  engram health\n  engram health --format json")]
+    Health(HealthArgs),
+
     /// Tier policies: delete memories past their retention, move memories to the next tier
     /// when they age, trim long content.
     #[command(subcommand)]
@@ -533,6 +547,14 @@ pub struct HistoryArgs {
     /// Delete the events older than this time (RFC 3339) and print how many.
     #[arg(long, value_name = "RFC3339", conflicts_with = "id")]
     pub prune_before: Option<String>,
+}
+
+/// `engram health …`
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 /// `engram sweep …`

@@ -29,6 +29,9 @@ pub enum CliError {
         /// The operating system's error.
         source: io::Error,
     },
+    /// `engram health` found something that needs attention (each finding, in order).
+    #[error("the database needs attention: {}", .0.join("; "))]
+    NeedsAttention(Vec<String>),
     /// Standard input could not be read.
     #[error("cannot read standard input: {0}")]
     Stdin(io::Error),

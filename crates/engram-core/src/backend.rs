@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::health::Storage;
 use crate::history::{Audit, HistoryEvent};
 use crate::index::IndexCheck;
 
@@ -13,8 +14,9 @@ use crate::{
     Neighbour, PolicyReport, Result, Stats, TierPolicy, Timestamp,
 };
 
-/// Which database a store talks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which database a store talks to. In JSON: `"sqlite"` or `"postgres"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// SQLite through rusqlite.
     Sqlite,
@@ -295,4 +297,9 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// Recomputes the containment index's keys of every memory and compares them with the
     /// stored index (see [`IndexCheck`]).
     fn check_index(&self) -> Result<IndexCheck>;
+
+    /// What the database measures of its own storage: each table's and index's size, index
+    /// usage where it is counted, integrity checks, the write-ahead log. Works before the
+    /// schema exists (it lists what is there).
+    fn storage(&self) -> Result<Storage>;
 }

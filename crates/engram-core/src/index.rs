@@ -68,7 +68,7 @@ const HASHED: u8 = 0xff;
 /// (queries treat those as candidates; the next write brings their postings up to date).
 /// A sound index has nothing missing, nothing extra and no stale timestamp. On PostgreSQL, whose GIN indexes
 /// PostgreSQL maintains, every count is 0.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IndexCheck {
     /// (key, memory) pairs the memories' values yield that the index lacks, plus memories
     /// the index has no entry for.

@@ -3,7 +3,7 @@
 //! This crate holds the data model ([`Memory`], [`NewMemory`], [`MemoryUpdate`],
 //! [`Cluster`]), the query description ([`MemoryQuery`]), the [`MemoryBackend`] trait the
 //! SQLite and PostgreSQL crates implement, the one [`Error`] enum, DSN parsing ([`Dsn`]),
-//! input validation ([`validate`]), the query plan every backend renders ([`plan`]), the
+//! input validation ([`validate`]), the health report ([`health`]), the query plan every backend renders ([`plan`]), the
 //! column order and decoding rules of stored rows ([`row`]), JSON document normalization ([`document`]) and the
 //! containment matcher ([`containment`]) that gives SQLite PostgreSQL's `jsonb @>`, with the
 //! keys of SQLite's containment index ([`index`]).
@@ -13,6 +13,7 @@ pub mod containment;
 pub mod document;
 pub mod dsn;
 pub mod error;
+pub mod health;
 pub mod history;
 pub mod index;
 pub mod model;
@@ -29,6 +30,7 @@ pub use backend::{
 };
 pub use dsn::{Dsn, SqliteLocation, SqliteMode};
 pub use error::{Context, Error, ErrorKind, Message, Result, Source};
+pub use health::{Health, Integrity, MigrationHealth, Relation, RelationKind, Storage};
 pub use history::{Audit, EventKind, HistoryEvent};
 pub use model::{
     Cluster, ClusterUpsert, Memory, MemoryUpdate, Neighbour, NewMemory, Stats, Sweep, Timestamp,

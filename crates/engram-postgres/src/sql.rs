@@ -242,6 +242,44 @@ pub const PRUNE_HISTORY: &str = "DELETE FROM memory_history WHERE at < $1";
 /// How many memories have expired at $1 (a sweep has not deleted them yet).
 pub const COUNT_EXPIRED: &str = "SELECT count(*) FROM memories WHERE expires_at <= $1";
 
+/// Every table and index of the current schema: name, whether it is an index, its table,
+/// its own bytes (a table's with TOAST), its total bytes (a table's with its indexes), its
+/// scans (`pg_stat_user_indexes`; null for a table) and whether it enforces a unique or
+/// primary key constraint.
+pub const RELATIONS: &str = "SELECT c.relname::text, c.relkind = 'i', t.relname::text, \
+     CASE WHEN c.relkind = 'i' THEN pg_relation_size(c.oid) ELSE pg_table_size(c.oid) END, \
+     CASE WHEN c.relkind = 'i' THEN pg_relation_size(c.oid) ELSE pg_total_relation_size(c.oid) END, \
+     s.idx_scan, coalesce(i.indisunique, false) \
+     FROM pg_class AS c \
+     LEFT JOIN pg_index AS i ON i.indexrelid = c.oid \
+     JOIN pg_class AS t ON t.oid = coalesce(i.indrelid, c.oid) \
+     LEFT JOIN pg_stat_user_indexes AS s ON s.indexrelid = c.oid \
+     WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'i')";
+
+/// The indexes of the current schema a failed `CREATE INDEX CONCURRENTLY` (or one still
+/// running) left unusable.
+pub const INVALID_INDEXES: &str = "SELECT c.relname::text FROM pg_index AS i \
+     JOIN pg_class AS c ON c.oid = i.indexrelid \
+     WHERE c.relnamespace = current_schema()::regnamespace \
+       AND NOT (i.indisvalid AND i.indisready) ORDER BY 1";
+
+/// Whether amcheck's B-tree check is installed and on the search path.
+pub const AMCHECK_INSTALLED: &str =
+    "SELECT to_regprocedure('bt_index_check(regclass)') IS NOT NULL";
+
+/// The valid B-tree indexes of the current schema: oid and name.
+pub const BTREE_INDEXES: &str = "SELECT c.oid, c.relname::text FROM pg_index AS i \
+     JOIN pg_class AS c ON c.oid = i.indexrelid \
+     JOIN pg_am AS am ON am.oid = c.relam \
+     WHERE am.amname = 'btree' AND c.relnamespace = current_schema()::regnamespace \
+       AND i.indisvalid AND i.indisready ORDER BY 2";
+
+/// amcheck's check of the B-tree index $1 (it raises an error on what it finds wrong).
+pub const CHECK_BTREE: &str = "SELECT bt_index_check($1::oid::regclass)::text";
+
+/// The database's size.
+pub const DATABASE_BYTES: &str = "SELECT pg_database_size(current_database())";
+
 pub fn upsert_cluster() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(

@@ -13,6 +13,7 @@ use r2d2::{ManageConnection, Pool, PooledConnection};
 use serde_json::Value;
 use uuid::Uuid;
 
+use engram_core::health::MAX_PROBLEMS;
 use engram_core::history::{
     changes_of_delete, changes_of_insert, changes_of_move, changes_of_trim,
     changes_of_update_with_embedding,
@@ -27,9 +28,9 @@ use engram_core::row::{
 use engram_core::vector::common_dimensions;
 use engram_core::{
     AgeOf, Audit, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Embedding, Error,
-    EventKind, HistoryEvent, Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric,
-    NearestQuery, Neighbour, OnConflict, PolicyReport, PoolOptions, Result, Search, Stats,
-    TierPolicy, Timestamp, VectorIndex, VectorSupport,
+    EventKind, HistoryEvent, Integrity, Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric,
+    NearestQuery, Neighbour, OnConflict, PolicyReport, PoolOptions, Relation, RelationKind, Result,
+    Search, Stats, Storage, TierPolicy, Timestamp, VectorIndex, VectorSupport,
 };
 
 use crate::connection::{PgConnection, PgConnectionManager, ServerError};
@@ -1166,6 +1167,44 @@ impl MemoryBackend for PostgresStore {
         Ok(IndexCheck::default())
     }
 
+    fn storage(&self) -> Result<Storage> {
+        self.with_connection("measuring the database", |conn| {
+            let statement = conn.prepared(sql::RELATIONS)?;
+            let mut relations = Vec::new();
+            let mut unused_indexes = Vec::new();
+            for row in conn.query(&statement, &[])? {
+                let is_index: bool = row.try_get(1)?;
+                let scans = row.try_get::<_, Option<i64>>(5)?.map(|n| n.max(0) as u64);
+                let name: String = row.try_get(0)?;
+                if is_index && scans == Some(0) && !row.try_get::<_, bool>(6)? {
+                    unused_indexes.push(name.clone());
+                }
+                relations.push(Relation {
+                    name,
+                    kind: if is_index {
+                        RelationKind::Index
+                    } else {
+                        RelationKind::Table
+                    },
+                    table: row.try_get(2)?,
+                    bytes: row.try_get::<_, i64>(3)?.max(0) as u64,
+                    total_bytes: row.try_get::<_, i64>(4)?.max(0) as u64,
+                    scans,
+                });
+            }
+            unused_indexes.sort();
+            let database_bytes: i64 = conn.query_one(sql::DATABASE_BYTES, &[])?.try_get(0)?;
+            Ok(Storage {
+                relations,
+                index_usage_tracked: true,
+                unused_indexes,
+                integrity: integrity(conn)?,
+                wal_bytes: None,
+                database_bytes: database_bytes.max(0) as u64,
+            })
+        })
+    }
+
     fn stats(&self, user_id: Option<&str>, now: Timestamp) -> Result<Stats> {
         self.with_connection("computing statistics", |conn| {
             let statement = conn.prepared(sql::STATS)?;
@@ -1183,4 +1222,43 @@ impl MemoryBackend for PostgresStore {
             Ok(Stats::from_rows(rows))
         })
     }
+}
+
+/// The integrity checks PostgreSQL offers without extensions (no index left invalid by a
+/// failed concurrent build) and, where amcheck is installed and this role may run it, its
+/// check of every B-tree index.
+fn integrity(conn: &mut PgConnection) -> std::result::Result<Integrity, postgres::Error> {
+    let mut integrity = Integrity {
+        checks: vec!["valid_indexes".to_string()],
+        problems: Vec::new(),
+    };
+    for row in conn.query(sql::INVALID_INDEXES, &[])? {
+        let name: String = row.try_get(0)?;
+        integrity.problems.push(format!(
+            "index {name} is invalid (a concurrent build failed): drop it and create it again"
+        ));
+    }
+    if !conn
+        .query_one(sql::AMCHECK_INSTALLED, &[])?
+        .try_get::<_, bool>(0)?
+    {
+        return Ok(integrity);
+    }
+    let check = conn.prepared(sql::CHECK_BTREE)?;
+    for row in conn.query(sql::BTREE_INDEXES, &[])? {
+        let (oid, name): (u32, String) = (row.try_get(0)?, row.try_get(1)?);
+        match conn.query(&check, &[&oid]) {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => return Ok(integrity),
+            Err(e) => match e.as_db_error() {
+                Some(found) if integrity.problems.len() < MAX_PROBLEMS => integrity
+                    .problems
+                    .push(format!("index {name}: {}", found.message())),
+                Some(_) => {}
+                None => return Err(e),
+            },
+        }
+    }
+    integrity.checks.push("amcheck".to_string());
+    Ok(integrity)
 }

@@ -287,6 +287,27 @@ pub const QUEUED_REFS: &str = "SELECT DISTINCT ref FROM memory_index_queue";
 /// The highest ref handed out: about how many memories there are.
 pub const HIGHEST_REF: &str = "SELECT coalesce(max(ref), 0) FROM memory_index_refs";
 
+/// Every table and index of the schema (SQLite's own catalog tables left out, the indexes
+/// it makes for constraints kept) with the bytes of its pages (`dbstat`): name, type
+/// (`table` or `index`), table, bytes.
+pub const RELATIONS: &str = "SELECT s.name, s.type, s.tbl_name, coalesce(d.bytes, 0) \
+     FROM sqlite_schema AS s \
+     LEFT JOIN (SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name) AS d \
+       ON d.name = s.name \
+     WHERE s.type IN ('table', 'index') \
+       AND (s.name NOT LIKE 'sqlite!_%' ESCAPE '!' OR s.name LIKE 'sqlite!_autoindex!_%' ESCAPE '!')";
+
+/// The database's size: pages times page size.
+pub const DATABASE_BYTES: &str =
+    "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size";
+
+/// The main database's file (empty for an in-memory database).
+pub const DATABASE_FILE: &str = "SELECT file FROM pragma_database_list WHERE name = 'main'";
+
+/// SQLite's quick integrity check: one row `ok` when sound, else one row per problem, at
+/// most 100 (SQLite's default, engram's `MAX_PROBLEMS`).
+pub const QUICK_CHECK: &str = "SELECT quick_check FROM pragma_quick_check";
+
 /// Most tiers a query binds one placeholder each for (see [`Params::condition`]).
 const MAX_TIER_PLACEHOLDERS: usize = 64;
 

@@ -29,9 +29,10 @@ use engram_core::row::{
 use engram_core::vector::common_dimensions;
 use engram_core::{
     AgeOf, Audit, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Context, Dsn, Embedding,
-    Error, EventKind, HistoryEvent, Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Message,
-    Metric, NearestQuery, Neighbour, OnConflict, PolicyReport, PoolOptions, Result, Search,
-    SqliteLocation, SqliteMode, Stats, TierPolicy, Timestamp, VectorIndex, VectorSupport,
+    Error, EventKind, HistoryEvent, Integrity, Memory, MemoryBackend, MemoryQuery, MemoryUpdate,
+    Message, Metric, NearestQuery, Neighbour, OnConflict, PolicyReport, PoolOptions, Relation,
+    RelationKind, Result, Search, SqliteLocation, SqliteMode, Stats, Storage, TierPolicy,
+    Timestamp, VectorIndex, VectorSupport,
 };
 
 use crate::index;
@@ -576,6 +577,39 @@ fn schema_exists(conn: &rusqlite::Connection) -> bool {
         .all(|table| lookup.exists([table]).unwrap_or(false))
 }
 
+/// `relations` with each table's total: its own bytes and those of its indexes.
+fn with_index_totals(mut relations: Vec<Relation>) -> Vec<Relation> {
+    let mut index_bytes: HashMap<String, u64> = HashMap::new();
+    for index in relations.iter().filter(|r| r.kind == RelationKind::Index) {
+        *index_bytes.entry(index.table.clone()).or_default() += index.bytes;
+    }
+    for relation in &mut relations {
+        relation.total_bytes = match relation.kind {
+            RelationKind::Table => relation.bytes + index_bytes.get(&relation.name).unwrap_or(&0),
+            RelationKind::Index => relation.bytes,
+        };
+    }
+    relations
+}
+
+/// The size of the write-ahead log beside the database `file` (0 when there is none, as
+/// after the last connection closed it); `None` for an in-memory database.
+fn wal_bytes(file: &str) -> Result<Option<u64>> {
+    if file.is_empty() {
+        return Ok(None);
+    }
+    let wal = format!("{file}-wal");
+    match std::fs::metadata(&wal) {
+        Ok(metadata) => Ok(Some(metadata.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Some(0)),
+        Err(e) => Err(Error::database(
+            BACKEND,
+            "measuring the write-ahead log",
+            Context::wrap(format!("cannot read {wal}"), e),
+        )),
+    }
+}
+
 /// Carries an engram error (a rule broken inside a transaction) out through rusqlite, so that
 /// the transaction rolls back; [`db_error`] takes it out again.
 fn engram_error(err: Error) -> rusqlite::Error {
@@ -1082,6 +1116,52 @@ impl MemoryBackend for SqliteStore {
 
     fn check_index(&self) -> Result<IndexCheck> {
         self.read_snapshot("checking the containment index", index::check)
+    }
+
+    fn storage(&self) -> Result<Storage> {
+        let (storage, file) = self.read_snapshot("measuring the database", |conn| {
+            let relations = conn
+                .prepare(sql::RELATIONS)?
+                .query_map([], |row| {
+                    let kind = match row.get_ref(1)?.as_str()? {
+                        "index" => RelationKind::Index,
+                        _ => RelationKind::Table,
+                    };
+                    Ok(Relation {
+                        name: row.get(0)?,
+                        kind,
+                        table: row.get(2)?,
+                        bytes: row.get::<_, i64>(3)? as u64,
+                        total_bytes: 0,
+                        scans: None,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut problems = conn
+                .prepare(sql::QUICK_CHECK)?
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            problems.retain(|line| line != "ok");
+            let database_bytes =
+                conn.query_row(sql::DATABASE_BYTES, [], |row| row.get::<_, i64>(0))?;
+            let file: String = conn.query_row(sql::DATABASE_FILE, [], |row| row.get(0))?;
+            let storage = Storage {
+                relations: with_index_totals(relations),
+                index_usage_tracked: false,
+                unused_indexes: Vec::new(),
+                integrity: Integrity {
+                    checks: vec!["quick_check".to_string()],
+                    problems,
+                },
+                wal_bytes: None,
+                database_bytes: database_bytes as u64,
+            };
+            Ok((storage, file))
+        })?;
+        Ok(Storage {
+            wal_bytes: wal_bytes(&file)?,
+            ..storage
+        })
     }
 
     fn stats(&self, user_id: Option<&str>, now: Timestamp) -> Result<Stats> {

@@ -2,6 +2,7 @@
 
 mod demo;
 mod export;
+mod health;
 mod import;
 mod memory;
 mod migrate;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli, target: &Target, out: &mut dyn Write) -> Result<(), CliErro
         Command::Export(args) => export::run(args, target, out),
         Command::Sweep(args) => memory::sweep(args, target, out),
         Command::History(args) => memory::history(args, target, out),
+        Command::Health(args) => health::run(args, target, out),
         Command::Policies(command) => policies::run(command, target, out),
         Command::Vectors(command) => vectors::run(command, target, out),
     }

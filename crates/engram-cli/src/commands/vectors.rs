@@ -84,7 +84,7 @@ fn status(store: &Store, format: OutputFormat, out: &mut dyn Write) -> Result<()
         }
         OutputFormat::Json | OutputFormat::Jsonl => {
             let value = json!({
-                "backend": backend_name(store.kind()),
+                "backend": store.kind(),
                 "dimensions": dimensions,
                 "vectors_enabled": enabled,
                 "reason": reason.map_or(Value::Null, |r| Value::String(r.to_string())),
@@ -95,14 +95,6 @@ fn status(store: &Store, format: OutputFormat, out: &mut dyn Write) -> Result<()
                 output::json_line(out, &value)
             }
         }
-    }
-}
-
-/// The backend's name in JSON output.
-fn backend_name(kind: BackendKind) -> &'static str {
-    match kind {
-        BackendKind::Sqlite => "sqlite",
-        BackendKind::Postgres => "postgres",
     }
 }
 

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use engram_testkit::TestDb;
 use serde_json::{json, Value};
 
-use crate::common::{id, RunEngram, BIN};
+use crate::common::{expect_user_error, id, RunEngram, BIN};
 
 /// Four memories with fixed ids and times, one per line (see the query expectations).
 ///
@@ -1317,4 +1317,50 @@ pub fn history(db: &TestDb) {
     assert!(err.contains("--prune-before"), "{err}");
     let err = db.fail(&["history", "not-a-uuid"]);
     assert!(err.contains("not a UUID"), "{err}");
+}
+
+/// `engram health`: exit 0 on a sound database; exit 1 with the report still printed and
+/// one error line naming what needs attention; before `init-db`, the pending migrations.
+pub fn health(db: &TestDb) {
+    if db.kind() == engram_testkit::BackendKind::Postgres {
+        let err = db.fail(&["health"]);
+        assert!(err.contains("migrations pending: 1, 2"), "{err}");
+    }
+    db.ok(&["init-db"]);
+    let report: Value =
+        serde_json::from_str(&db.ok(&["health", "--format", "json"])).expect("JSON");
+    assert_eq!(report["attention"], json!([]), "{report}");
+    assert_eq!(report["migrations"]["pending"], json!([]), "{report}");
+    assert!(
+        report["relations"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|r| r["name"] == "memories" && r["kind"] == "table"),
+        "{report}"
+    );
+    let table = db.ok(&["health"]);
+    assert!(table.starts_with("check"), "{table}");
+    assert!(table.contains("memories_expires_idx"), "{table}");
+
+    db.ok(&[
+        "put",
+        "--user",
+        "alice",
+        "--content",
+        "an old plan",
+        "--expires-at",
+        "2020-01-01T00:00:00Z",
+    ]);
+    let args = ["health", "--format", "json"];
+    let output = db.cmd().args(args).output().expect("run engram");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("the report is printed");
+    assert_eq!(report["sweep_overdue"], json!(1), "{report}");
+    assert_eq!(
+        expect_user_error(&args, &output),
+        "error: the database needs attention: sweep overdue: 1 memory expired over a day ago \
+         still stored (run `engram sweep`)"
+    );
+    db.ok(&["sweep"]);
+    db.ok(&["health"]);
 }

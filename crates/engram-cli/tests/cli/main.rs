@@ -33,4 +33,5 @@ engram_testkit::cross_backend!(cases::{
     demo,
     expiry_and_sweep,
     history,
+    health,
 });
