@@ -12,7 +12,8 @@
 //! The properties live in [`containment`] (the matcher and the SQLite fast path against
 //! PostgreSQL's `@>`), [`stores`] (both stores against each other and an oracle),
 //! [`index`] (SQLite's containment index through random sequences of writes, against a
-//! model and PostgreSQL), [`documents`] (documents and numbers as PostgreSQL returns them)
+//! model and PostgreSQL), [`lifecycle`] (expiry, sweeps and reads at a moving clock on both
+//! stores, against a model), [`documents`] (documents and numbers as PostgreSQL returns them)
 //! and [`vectors`] (nearest-neighbour search on both stores against pgvector); [`generate`]
 //! holds the strategies and this file what they share: run settings, the PostgreSQL oracle
 //! connection and the store fixtures.
@@ -25,6 +26,7 @@ mod containment;
 mod documents;
 mod generate;
 mod index;
+mod lifecycle;
 mod stores;
 mod vectors;
 

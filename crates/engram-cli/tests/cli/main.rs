@@ -1,12 +1,14 @@
 //! End-to-end tests of the `engram` binary: every command on SQLite and on PostgreSQL,
-//! plus the cases that involve both backends or none, the vector commands, and bulk jobs in
-//! real processes (an import killed midway, an export while another process writes).
+//! plus the cases that involve both backends or none, the vector commands, bulk jobs in
+//! real processes (an import killed midway, an export while another process writes), and
+//! sweeps run by several processes at once.
 
 mod bulk;
 mod cases;
 mod common;
 mod corners;
 mod standalone;
+mod sweepers;
 mod vectors;
 
 // `sqlite::CASE` and `postgres::CASE` for each case in `cases`, on a fresh database of that
