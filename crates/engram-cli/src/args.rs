@@ -45,6 +45,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DSN", value_parser = non_blank)]
     pub database_url: Option<String>,
 
+    /// Who is writing (an agent's or a person's name, 1 to 128 characters): recorded in
+    /// the history event of every change this command makes. Default: $ENGRAM_ACTOR, else
+    /// none.
+    #[arg(long, global = true, value_name = "NAME", env = "ENGRAM_ACTOR")]
+    pub actor: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -23,39 +23,35 @@ pub enum DsnSource {
     Default,
 }
 
-/// The DSN a command runs against (never printed raw: see [`Target::display`]).
+/// The DSN a command runs against (never printed raw: see [`Target::display`]), and who
+/// its writes are recorded as made by.
 #[derive(Debug, Clone)]
 pub struct Target {
     raw: String,
     /// Where it came from.
     pub source: DsnSource,
+    /// `--actor`: recorded in the history events of the command's writes.
+    pub actor: Option<String>,
 }
 
 impl Target {
     /// The DSN from `--database-url`, else `ENGRAM_DATABASE_URL`, else `DATABASE_URL`,
     /// else `sqlite://engram.db`. Empty environment variables count as unset (clap refuses
     /// an empty flag before this runs).
-    pub fn resolve(flag: Option<String>) -> Self {
+    pub fn resolve(flag: Option<String>, actor: Option<String>) -> Self {
         let from_env = |var: &'static str| {
             std::env::var(var)
                 .ok()
                 .filter(|value| !value.trim().is_empty())
-                .map(|raw| Target {
-                    raw,
-                    source: DsnSource::Environment(var),
-                })
+                .map(|raw| (raw, DsnSource::Environment(var)))
         };
-        flag.filter(|value| !value.trim().is_empty())
-            .map(|raw| Target {
-                raw,
-                source: DsnSource::Flag,
-            })
+        let (raw, source) = flag
+            .filter(|value| !value.trim().is_empty())
+            .map(|raw| (raw, DsnSource::Flag))
             .or_else(|| from_env(DSN_VAR))
             .or_else(|| from_env(FALLBACK_DSN_VAR))
-            .unwrap_or_else(|| Target {
-                raw: DEFAULT_DSN.to_string(),
-                source: DsnSource::Default,
-            })
+            .unwrap_or_else(|| (DEFAULT_DSN.to_string(), DsnSource::Default));
+        Target { raw, source, actor }
     }
 
     /// The DSN as given; only for opening the store and for the password scrubber.
@@ -114,7 +110,11 @@ pub fn open(target: &Target, access: Access) -> Result<Store, CliError> {
             }
         }
     }
-    Ok(Store::builder(&open_dsn).pool_size(2).open()?)
+    let store = Store::builder(&open_dsn).pool_size(2).open()?;
+    match &target.actor {
+        Some(actor) => Ok(store.with_actor(actor)?),
+        None => Ok(store),
+    }
 }
 
 /// Opens the store for a data command and checks that its schema is this binary's: no

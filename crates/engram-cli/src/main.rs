@@ -21,7 +21,7 @@ use crate::error::OutputResult;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    let target = Target::resolve(cli.database_url.clone());
+    let target = Target::resolve(cli.database_url.clone(), cli.actor.clone());
     redact::remember_dsn(target.raw());
     logging::init();
     let stdout = io::stdout();

@@ -1270,14 +1270,25 @@ pub fn expiry_and_sweep(db: &TestDb) {
         .is_empty());
 }
 
-/// `engram history ID` in each format, after the memory is gone; `--prune-before`.
+/// `engram history ID` in each format, after the memory is gone, with the `--actor` of the
+/// write that named one; `--prune-before`.
 pub fn history(db: &TestDb) {
     db.ok(&["init-db"]);
     let memory = db
-        .ok(&["put", "--user", "alice", "--content", "likes tea"])
+        .ok(&[
+            "--actor",
+            "planner",
+            "put",
+            "--user",
+            "alice",
+            "--content",
+            "likes tea",
+        ])
         .trim()
         .to_string();
     db.ok(&["delete", &memory]);
+    let err = db.fail(&["--actor", "", "delete", &memory]);
+    assert!(err.contains("actor"), "{err}");
     let events: Value =
         serde_json::from_str(&db.ok(&["history", &memory, "--format", "json"])).expect("JSON");
     let kinds: Vec<&Value> = events
@@ -1287,6 +1298,8 @@ pub fn history(db: &TestDb) {
         .map(|e| &e["kind"])
         .collect();
     assert_eq!(kinds, [&json!("insert"), &json!("delete")], "{events}");
+    assert_eq!(events[0]["actor"], json!("planner"), "{events}");
+    assert_eq!(events[1]["actor"], Value::Null, "{events}");
     assert_eq!(
         events[0]["changes"]["content"],
         json!({"before": null, "after": "likes tea"})
