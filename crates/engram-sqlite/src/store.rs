@@ -54,6 +54,18 @@ const SQLITE_WAL_CHECKPOINT_PAGES: i64 = 10_000;
 /// embeddings reads fewer, fuller pages.
 const SQLITE_PAGE_BYTES: i64 = 16_384;
 
+/// How a transaction reads the database file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FileReads {
+    /// Through the memory map ([`SQLITE_MMAP_BYTES`]): queries and single writes.
+    Mapped,
+    /// Through the page cache only: bulk jobs (an export, a batch insert) touch every page
+    /// once, and mapped pages a process touched count in its resident set, so that it
+    /// would grow with the database (600 MB for an export of a million memories) although
+    /// the pages are the kernel's cache. Unmapped, the process holds at most its page cache.
+    Unmapped,
+}
+
 /// Bytes of the database file each connection reads through a memory map instead of
 /// copying pages into its cache: a scan (a nearest-neighbour search reads every embedding)
 /// then reads the operating system's cached pages in place. 1 GiB of address space per
@@ -183,7 +195,17 @@ impl SqliteStore {
         context: &str,
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        self.immediate(context, |tx| {
+        self.write_reading(FileReads::Mapped, context, work)
+    }
+
+    /// [`SqliteStore::write`], reading the file as `reads` says.
+    fn write_reading<T>(
+        &self,
+        reads: FileReads,
+        context: &str,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.transaction(TransactionBehavior::Immediate, reads, context, |tx| {
             let value = work(tx)?;
             index::apply_queue(tx)?;
             Ok(value)
@@ -196,7 +218,12 @@ impl SqliteStore {
         context: &str,
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        self.transaction(TransactionBehavior::Immediate, context, work)
+        self.transaction(
+            TransactionBehavior::Immediate,
+            FileReads::Mapped,
+            context,
+            work,
+        )
     }
 
     fn read<T>(
@@ -215,22 +242,40 @@ impl SqliteStore {
         context: &str,
         work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        self.transaction(TransactionBehavior::Deferred, context, |tx| work(tx))
+        self.transaction(
+            TransactionBehavior::Deferred,
+            FileReads::Mapped,
+            context,
+            |tx| work(tx),
+        )
     }
 
-    /// Runs `work` in a transaction of `behavior` and commits it.
+    /// Runs `work` in a transaction of `behavior` and commits it, on a connection that reads
+    /// the file as `reads` says (mapped again afterwards).
     fn transaction<T>(
         &self,
         behavior: TransactionBehavior,
+        reads: FileReads,
         context: &str,
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
         let mut conn = self.connection()?;
+        if reads == FileReads::Unmapped {
+            conn.pragma_update(None, "mmap_size", 0)
+                .map_err(|e| db_error(&conn, context, e))?;
+        }
         let result = conn.transaction_with_behavior(behavior).and_then(|tx| {
             let value = work(&tx)?;
             tx.commit()?;
             Ok(value)
         });
+        if reads == FileReads::Unmapped {
+            // A connection left unmapped reads correctly, only without the map: not worth
+            // failing what was done.
+            if let Err(e) = conn.pragma_update(None, "mmap_size", SQLITE_MMAP_BYTES) {
+                tracing::warn!("cannot map the database file again: {e}");
+            }
+        }
         result.map_err(|e| db_error(&conn, context, e))
     }
 
@@ -720,7 +765,12 @@ impl MemoryBackend for SqliteStore {
         audit: &Audit,
     ) -> Result<u64> {
         let statement = sql::insert_memory(on_conflict);
-        self.write("inserting memories", |tx| {
+        let reads = if memories.len() > 1 {
+            FileReads::Unmapped
+        } else {
+            FileReads::Mapped
+        };
+        self.write_reading(reads, "inserting memories", |tx| {
             check_dimensions(tx, common_dimensions(memories).map_err(engram_error)?)?;
             let mut insert = tx.prepare_cached(statement)?;
             let mut put_embedding = tx.prepare_cached(sql::PUT_EMBEDDING)?;
@@ -911,22 +961,28 @@ impl MemoryBackend for SqliteStore {
         each: &mut dyn FnMut(Memory) -> ControlFlow<()>,
     ) -> Result<u64> {
         let plan = QueryPlan::select(query);
-        // One deferred transaction: its snapshot starts at the first read (the index's
+        // One deferred transaction, unmapped: its snapshot starts at the first read (the index's
         // candidates) and holds until the last row is stepped.
-        self.read_snapshot("exporting memories", |conn| {
-            let statement = select_statement(conn, &plan)?;
-            let mut prepared = conn.prepare_cached(&statement.clause)?;
-            let mut rows = prepared.query(params_from_iter(statement.params.iter()))?;
-            let mut passed = 0;
-            while let Some(row) = rows.next()? {
-                let memory = decode_memory(stored_values(row)?).map_err(engram_error)?;
-                passed += 1;
-                if each(memory).is_break() {
-                    break;
+        let reads = FileReads::Unmapped;
+        self.transaction(
+            TransactionBehavior::Deferred,
+            reads,
+            "exporting memories",
+            |conn| {
+                let statement = select_statement(conn, &plan)?;
+                let mut prepared = conn.prepare_cached(&statement.clause)?;
+                let mut rows = prepared.query(params_from_iter(statement.params.iter()))?;
+                let mut passed = 0;
+                while let Some(row) = rows.next()? {
+                    let memory = decode_memory(stored_values(row)?).map_err(engram_error)?;
+                    passed += 1;
+                    if each(memory).is_break() {
+                        break;
+                    }
                 }
-            }
-            Ok(passed)
-        })
+                Ok(passed)
+            },
+        )
     }
 
     fn count_memories(&self, query: &MemoryQuery) -> Result<u64> {
