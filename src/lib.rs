@@ -29,6 +29,7 @@
 mod store;
 
 pub use engram_core::document::MAX_DEPTH;
+pub use engram_core::filter::Filter;
 pub use engram_core::health::{Integrity, MigrationHealth, Relation, RelationKind, Storage};
 pub use engram_core::index::IndexCheck;
 pub use engram_core::vector::MAX_DIMENSIONS;

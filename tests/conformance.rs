@@ -5,14 +5,17 @@
 //! containment index in `conformance/index.rs`, those of bulk writes (`insert_many`,
 //! `import`) in `conformance/bulk.rs`, those of `Store::export` in `conformance/export.rs`
 //! those of expiry, sweeps, retention and history in `conformance/lifecycle.rs` and those of
-//! the health report in `conformance/health.rs` (test names `vectors::…`, `index::…`,
-//! `bulk::…`, `export::…`, `lifecycle::…`, `health::…`).
+//! the health report in `conformance/health.rs`, and those of filters with operators in
+//! `conformance/filters.rs` (test names `vectors::…`, `index::…`,
+//! `bulk::…`, `export::…`, `lifecycle::…`, `health::…`, `filters::…`).
 
 #[path = "conformance/bulk.rs"]
 mod bulk;
 mod common;
 #[path = "conformance/export.rs"]
 mod export;
+#[path = "conformance/filters.rs"]
+mod filters;
 #[path = "conformance/health.rs"]
 mod health;
 #[path = "conformance/index.rs"]

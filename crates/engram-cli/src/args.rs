@@ -460,6 +460,12 @@ pub struct FilterArgs {
     /// Only memories whose metadata contains this JSON object (PostgreSQL `@>`).
     #[arg(long = "where", value_name = "JSON")]
     pub where_json: Option<String>,
+    /// Only memories whose metadata passes this filter: keys are paths (`customer.tier`),
+    /// values are bare (equality; objects match partially) or operators `$eq` `$ne` `$gt`
+    /// `$gte` `$lt` `$lte` `$in` `$nin` `$exists` `$contains`; numbers compare as numbers.
+    /// Example: '{"n": {"$gt": 9}, "customer.tier": {"$in": ["gold", "silver"]}}'.
+    #[arg(long, value_name = "JSON")]
+    pub filter: Option<String>,
     /// Only memories related to this thread (repeat for any of several).
     #[arg(long = "related", value_name = "T")]
     pub related: Vec<String>,

@@ -311,6 +311,56 @@ pub fn numbers_equal(left: &Number, right: &Number) -> bool {
     left_text == right_text || number_value(left).is_some_and(|l| Some(l) == number_value(right))
 }
 
+/// The order of two JSON numbers by decimal value, at any precision and in any spelling;
+/// `None` for text that is not a JSON number.
+///
+/// ```
+/// use std::cmp::Ordering;
+/// use engram_core::document::compare_numbers;
+/// let n = |s: &str| s.parse::<serde_json::Number>().unwrap();
+/// assert_eq!(compare_numbers(&n("10"), &n("9")), Some(Ordering::Greater));
+/// assert_eq!(compare_numbers(&n("12345678901234567891"), &n("12345678901234567890")), Some(Ordering::Greater));
+/// assert_eq!(compare_numbers(&n("-0.5"), &n("-5e-2")), Some(Ordering::Less));
+/// assert_eq!(compare_numbers(&n("1.0"), &n("1e0")), Some(Ordering::Equal));
+/// ```
+pub fn compare_numbers(left: &Number, right: &Number) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering;
+    let (left_negative, left_digits, left_exponent) = number_value(left)?;
+    let (right_negative, right_digits, right_exponent) = number_value(right)?;
+    let sign = |negative: bool, digits: &str| match (digits.is_empty(), negative) {
+        (true, _) => 0,
+        (false, true) => -1,
+        (false, false) => 1,
+    };
+    let (left_sign, right_sign) = (
+        sign(left_negative, &left_digits),
+        sign(right_negative, &right_digits),
+    );
+    if left_sign != right_sign || left_sign == 0 {
+        return Some(left_sign.cmp(&right_sign));
+    }
+    // Same sign, both nonzero: compare magnitudes by the position of the first digit, then
+    // digit by digit (a missing digit is a trailing zero).
+    let top = |digits: &str, exponent: i64| (digits.len() as i64).saturating_add(exponent);
+    let magnitude = top(&left_digits, left_exponent)
+        .cmp(&top(&right_digits, right_exponent))
+        .then_with(|| {
+            let (l, r) = (left_digits.as_bytes(), right_digits.as_bytes());
+            (0..l.len().max(r.len()))
+                .map(|i| {
+                    let digit = |d: &[u8]| d.get(i).copied().unwrap_or(b'0');
+                    digit(l).cmp(&digit(r))
+                })
+                .find(|order| *order != Ordering::Equal)
+                .unwrap_or(Ordering::Equal)
+        });
+    Some(if left_sign > 0 {
+        magnitude
+    } else {
+        magnitude.reverse()
+    })
+}
+
 /// A number's value as (is negative, significant digits, exponent of the last digit): the
 /// same for every spelling of one number (`1`, `1.0`, `1e0`), different for different
 /// values; zero is `(false, "", 0)`. `None` for text that is not a JSON number.

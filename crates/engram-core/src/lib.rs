@@ -3,7 +3,7 @@
 //! This crate holds the data model ([`Memory`], [`NewMemory`], [`MemoryUpdate`],
 //! [`Cluster`]), the query description ([`MemoryQuery`]), the [`MemoryBackend`] trait the
 //! SQLite and PostgreSQL crates implement, the one [`Error`] enum, DSN parsing ([`Dsn`]),
-//! input validation ([`validate`]), the health report ([`health`]), the query plan every backend renders ([`plan`]), the
+//! input validation ([`validate`]), value filters with operators ([`filter`]), the health report ([`health`]), the query plan every backend renders ([`plan`]), the
 //! column order and decoding rules of stored rows ([`row`]), JSON document normalization ([`document`]) and the
 //! containment matcher ([`containment`]) that gives SQLite PostgreSQL's `jsonb @>`, with the
 //! keys of SQLite's containment index ([`index`]).
@@ -13,6 +13,7 @@ pub mod containment;
 pub mod document;
 pub mod dsn;
 pub mod error;
+pub mod filter;
 pub mod health;
 pub mod history;
 pub mod index;

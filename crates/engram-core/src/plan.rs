@@ -17,6 +17,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::filter::Filter;
 use crate::{Embedding, MemoryQuery, Metric, NearestQuery, Order, Search, Timestamp};
 
 /// One filter of a query, ANDed with the others.
@@ -34,6 +35,8 @@ pub enum Condition<'q> {
     Tiers(&'q [String]),
     /// `metadata @>` this JSON object.
     MetadataContains(&'q Value),
+    /// `metadata` passes this filter (see [`crate::filter`]).
+    MetadataFilter(&'q Filter),
     /// `related_threads` holds at least one of these (one or more).
     RelatedToAny(&'q [String]),
     /// `summarized` equals this.
@@ -286,6 +289,9 @@ fn conditions(query: &MemoryQuery) -> Vec<Condition<'_>> {
     }
     if let Some(filter) = &query.metadata_contains {
         conditions.push(Condition::MetadataContains(filter));
+    }
+    if let Some(filter) = &query.metadata_filter {
+        conditions.push(Condition::MetadataFilter(filter));
     }
     if !query.related_to_any.is_empty() {
         conditions.push(Condition::RelatedToAny(&query.related_to_any));

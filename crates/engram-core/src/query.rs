@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::filter::Filter;
 use crate::{Embedding, Metric, Timestamp};
 
 /// A half-open time range: `from` inclusive, `until` exclusive; either end may be open.
@@ -74,6 +75,9 @@ pub struct MemoryQuery {
     pub updated: TimeRange,
     /// Only memories whose metadata contains this JSON object (PostgreSQL `@>`).
     pub metadata_contains: Option<Value>,
+    /// Only memories whose metadata passes this filter (operators, paths: see
+    /// [`crate::filter`]).
+    pub metadata_filter: Option<Filter>,
     /// Only memories related to at least one of these threads; empty means no filter.
     pub related_to_any: Vec<String>,
     /// Result order.
@@ -154,6 +158,19 @@ impl MemoryQuery {
     /// Filters by metadata containment (`metadata @> filter`).
     pub fn contains(mut self, filter: Value) -> Self {
         self.metadata_contains = Some(filter);
+        self
+    }
+
+    /// Filters metadata with operators and paths (see [`crate::filter`]).
+    ///
+    /// ```
+    /// use engram_core::{filter::Filter, MemoryQuery};
+    /// let filter = Filter::parse(&serde_json::json!({"n": {"$gt": 9}}), "filter").unwrap();
+    /// let query = MemoryQuery::new().filter(filter);
+    /// assert!(query.metadata_filter.is_some());
+    /// ```
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.metadata_filter = Some(filter);
         self
     }
 

@@ -6,7 +6,9 @@ use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use postgres::types::ToSql;
+use serde_json::Value;
 
+use engram_core::filter::{Bound, PathCondition, Test};
 use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
 use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS};
 use engram_core::{Metric, OnConflict, Timestamp, VectorIndex};
@@ -372,6 +374,59 @@ impl Filter {
             .collect()
     }
 
+    /// One test of [`engram_core::filter`] as SQL: the same rule as `Test::passes`, with a
+    /// missing path (SQL NULL) answered as there. `CASE` guards each cast, since SQL does not
+    /// promise the order in which `AND` evaluates.
+    fn path_condition(&mut self, condition: &PathCondition) -> String {
+        let mut value = "metadata".to_string();
+        for key in &condition.path {
+            value = format!("{value} -> {}::text", self.bind(key.clone()));
+        }
+        let x = value;
+        match &condition.test {
+            Test::Eq(expected) => format!(
+                "coalesce({x} = {}::jsonb, false)",
+                self.bind(expected.clone())
+            ),
+            Test::Ne(expected) => format!(
+                "{x} IS DISTINCT FROM {}::jsonb",
+                self.bind(expected.clone())
+            ),
+            Test::Compare(comparison, bound) => {
+                let operator = comparison.symbol();
+                match bound {
+                    Bound::Number(n) => format!(
+                        "CASE WHEN jsonb_typeof({x}) = 'number' \
+                         THEN ({x})::numeric {operator} {}::text::numeric ELSE false END",
+                        self.bind(n.to_string())
+                    ),
+                    Bound::Text(text) => format!(
+                        "CASE WHEN jsonb_typeof({x}) = 'string' \
+                         THEN ({x} #>> '{{}}') COLLATE \"C\" {operator} {}::text ELSE false END",
+                        self.bind(text.clone())
+                    ),
+                }
+            }
+            Test::In(values) => format!(
+                "coalesce({x} IN (SELECT jsonb_array_elements({}::jsonb)), false)",
+                self.bind(Value::Array(values.clone()))
+            ),
+            Test::NotIn(values) => format!(
+                "NOT coalesce({x} IN (SELECT jsonb_array_elements({}::jsonb)), false)",
+                self.bind(Value::Array(values.clone()))
+            ),
+            Test::Exists(true) => format!("{x} IS NOT NULL"),
+            Test::Exists(false) => format!("{x} IS NULL"),
+            Test::Contains(operand) => {
+                format!(
+                    "coalesce({x} @> {}::jsonb, false)",
+                    self.bind(operand.clone())
+                )
+            }
+            Test::IsObject => format!("coalesce(jsonb_typeof({x}) = 'object', false)"),
+        }
+    }
+
     /// Binds `value` as the next parameter; returns its placeholder (`$n`).
     fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
         self.params.push(Box::new(value));
@@ -396,6 +451,14 @@ impl RenderPlan for Filter {
             Condition::Tiers(tiers) => format!("tier = ANY({}::text[])", self.bind(tiers.to_vec())),
             Condition::MetadataContains(filter) => {
                 format!("metadata @> {}::jsonb", self.bind(filter.clone()))
+            }
+            Condition::MetadataFilter(filter) => {
+                let tests: Vec<String> = filter
+                    .conditions()
+                    .iter()
+                    .map(|condition| self.path_condition(condition))
+                    .collect();
+                format!("({})", tests.join(" AND "))
             }
             Condition::RelatedToAny(threads) => {
                 format!("related_threads ?| {}::text[]", self.bind(threads.to_vec()))

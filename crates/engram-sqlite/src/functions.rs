@@ -8,12 +8,18 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use engram_core::containment::contains;
+use engram_core::filter::Filter;
 use engram_core::tape;
 use engram_core::Metric;
 
 /// `engram_json_contains(document TEXT, filter TEXT) -> INTEGER`: 1 when the JSON document
 /// contains the filter by PostgreSQL's `@>` rules, 0 when not, NULL when either is NULL.
 pub const CONTAINS_FUNCTION: &str = "engram_json_contains";
+
+/// `engram_json_filter(document TEXT, filter TEXT) -> INTEGER`: 1 when the JSON document
+/// passes the filter with operators ([`engram_core::filter`]), 0 when not, NULL when either
+/// is NULL.
+pub const FILTER_FUNCTION: &str = "engram_json_filter";
 
 /// `engram_vector_distance(metric TEXT, stored BLOB, query BLOB) -> REAL`: pgvector's
 /// distance (`cosine`, `l2` or `inner`, see [`engram_core::vector`]) between two embeddings
@@ -36,6 +42,7 @@ pub const DISTANCE_FUNCTION: &str = "engram_vector_distance";
 pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function(CONTAINS_FUNCTION, 2, flags, json_contains)?;
+    conn.create_scalar_function(FILTER_FUNCTION, 2, flags, json_filter)?;
     conn.create_scalar_function(DISTANCE_FUNCTION, 3, flags, vector_distance)
 }
 
@@ -77,6 +84,19 @@ fn json_contains(ctx: &Context<'_>) -> rusqlite::Result<Option<bool>> {
     }
     let document = parse_text(text).map_err(user_error)?;
     Ok(Some(contains(&document, &filter)))
+}
+
+fn json_filter(ctx: &Context<'_>) -> rusqlite::Result<Option<bool>> {
+    if matches!(ctx.get_raw(0), ValueRef::Null) || matches!(ctx.get_raw(1), ValueRef::Null) {
+        return Ok(None);
+    }
+    // The filter is the same for every row of a statement: parse it once.
+    let filter: Arc<Filter> = ctx.get_or_create_aux(1, |raw| {
+        Filter::parse(&parse_json(raw)?, "filter").map_err(|e| e.to_string())
+    })?;
+    let document =
+        parse_text(json_text(ctx.get_raw(0)).map_err(user_error)?).map_err(user_error)?;
+    Ok(Some(filter.matches(&document)))
 }
 
 fn user_error(message: String) -> rusqlite::Error {

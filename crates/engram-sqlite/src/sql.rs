@@ -12,7 +12,7 @@ use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
 use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS};
 use engram_core::OnConflict;
 
-use crate::functions::DISTANCE_FUNCTION;
+use crate::functions::{DISTANCE_FUNCTION, FILTER_FUNCTION};
 
 /// The insert of one memory for `on_conflict`.
 pub fn insert_memory(on_conflict: OnConflict) -> &'static str {
@@ -483,6 +483,11 @@ impl RenderPlan for Params {
                 params.text(&filter.to_string());
                 "engram_json_contains(metadata, ?)".to_string()
             }),
+            // The rule of every operator, in Rust (the index does not serve it yet).
+            Condition::MetadataFilter(filter) => {
+                self.text(&serde_json::Value::from(filter.clone()).to_string());
+                format!("{FILTER_FUNCTION}(metadata, ?)").into()
+            }
             Condition::RelatedToAny(threads) => self.indexed(|params| {
                 params.text(&serde_json::Value::from(threads.to_vec()).to_string());
                 "EXISTS (SELECT 1 FROM json_each(memories.related_threads) AS r \

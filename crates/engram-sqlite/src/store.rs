@@ -387,6 +387,7 @@ fn index_plan(
             | Condition::Tier(_)
             | Condition::Tiers(_) => other_index = true,
             Condition::Summarized(_)
+            | Condition::MetadataFilter(_)
             | Condition::CreatedFrom(_)
             | Condition::CreatedUntil(_)
             | Condition::UpdatedFrom(_)

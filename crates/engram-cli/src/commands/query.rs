@@ -108,6 +108,10 @@ pub fn filters(args: &FilterArgs) -> Result<MemoryQuery, CliError> {
     query.tiers = args.tiers.clone();
     query.summarized = args.summarized;
     query.related_to_any = args.related.clone();
+    if let Some(text) = &args.filter {
+        let filter = document::parse(text, "--filter")?;
+        query.metadata_filter = Some(engram::Filter::parse(&filter, "--filter")?);
+    }
     if let Some(text) = &args.where_json {
         query.metadata_contains = Some(document::parse_object(text, "--where filter")?);
     }

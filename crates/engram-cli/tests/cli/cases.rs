@@ -1377,3 +1377,68 @@ pub fn health(db: &TestDb) {
     db.ok(&["sweep"]);
     db.ok(&["health"]);
 }
+
+/// `engram query --filter JSON` and `export --filter`: operators and paths, numbers as
+/// numbers; an unknown operator is exit 1 naming it.
+pub fn filter_operators(db: &TestDb) {
+    db.ok(&["init-db"]);
+    for (n, metadata) in [
+        (1, r#"{"n": 10, "customer": {"tier": "gold"}}"#),
+        (2, r#"{"n": 9, "customer": {"tier": "silver"}}"#),
+        (3, r#"{"n": "10"}"#),
+    ] {
+        let content = format!("m{n}");
+        db.ok(&[
+            "put",
+            "--user",
+            "alice",
+            "--content",
+            &content,
+            "--metadata",
+            metadata,
+        ]);
+    }
+    let contents = |args: &[&str]| -> Vec<String> {
+        let text = db.ok(args);
+        let mut found: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let memory: Value = serde_json::from_str(line).expect("JSON");
+                memory["content"].as_str().expect("content").to_string()
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(
+        contents(&[
+            "query",
+            "--filter",
+            r#"{"n": {"$gt": 9}}"#,
+            "--format",
+            "jsonl"
+        ]),
+        ["m1"]
+    );
+    assert_eq!(
+        contents(&[
+            "query",
+            "--filter",
+            r#"{"customer.tier": {"$in": ["gold", "silver"]}}"#,
+            "--format",
+            "jsonl"
+        ]),
+        ["m1", "m2"]
+    );
+    assert_eq!(
+        contents(&["export", "--filter", r#"{"n": {"$ne": 10}}"#]),
+        ["m2", "m3"]
+    );
+    let err = db.fail(&["query", "--filter", r#"{"n": {"$greater": 9}}"#]);
+    assert!(
+        err.contains("--filter") && err.contains("unknown operator $greater"),
+        "{err}"
+    );
+    let err = db.fail(&["query", "--filter", "[1]"]);
+    assert!(err.contains("--filter"), "{err}");
+}

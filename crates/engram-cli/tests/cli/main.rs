@@ -36,4 +36,5 @@ engram_testkit::cross_backend!(cases::{
     expiry_and_sweep,
     history,
     health,
+    filter_operators,
 });
