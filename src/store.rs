@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use engram_core::health::{MigrationHealth, SWEEP_OVERDUE_AFTER_SECS};
 use engram_core::index::IndexCheck;
+use engram_core::item::{check_key, Item, ItemSearch, Namespace, NamespaceQuery};
 use engram_core::{
     validate, Audit, BackendKind, Cluster, ClusterQuery, ClusterUpsert, Dsn, Error, ErrorKind,
     Health, HistoryEvent, Memory, MemoryBackend, MemoryQuery, MemoryUpdate, Metric, NearestQuery,
@@ -312,8 +313,7 @@ impl Store {
         };
         let storage = self.backend().storage()?;
         // A schema older than this engram's has no memories to check or count as it does.
-        let overdue_since =
-            Timestamp::from_micros(now.as_micros() - SWEEP_OVERDUE_AFTER_SECS * 1_000_000);
+        let overdue_since = now.saturating_sub(Duration::from_secs(SWEEP_OVERDUE_AFTER_SECS));
         let checks = (|| -> Result<_> {
             let expired = (
                 self.backend().count_expired(now)?,
@@ -333,6 +333,70 @@ impl Store {
             containment_index,
             expired,
         ))
+    }
+
+    /// Stores `value` (a JSON object) as the item `key` of `namespace`, replacing what is
+    /// there (whose `created_at` it keeps); with a `ttl`, the item expires that long after
+    /// now. Returns the item as stored.
+    ///
+    /// ```
+    /// use engram::{ItemSearch, Namespace, Store};
+    /// use serde_json::json;
+    /// # fn main() -> engram::Result<()> {
+    /// let store = Store::open("sqlite::memory:")?;
+    /// store.migrate()?;
+    /// let alice = Namespace::new(["users", "alice"])?;
+    /// store.put_item(&alice, "diet", json!({"likes": "tea", "n": 10}), None)?;
+    /// assert_eq!(store.get_item(&alice, "diet")?.unwrap().value["likes"], "tea");
+    /// let found = store.search_items(ItemSearch::new(["users"]))?;
+    /// assert_eq!(found.len(), 1);
+    /// assert!(store.delete_item(&alice, "diet")?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn put_item(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        value: serde_json::Value,
+        ttl: Option<Duration>,
+    ) -> Result<Item> {
+        check_key(key)?;
+        let value = engram_core::document::normalize_object(value, "value")?;
+        let now = Timestamp::now();
+        let expires_at = ttl.map(|ttl| now.saturating_add(ttl));
+        self.backend()
+            .put_item(namespace, key, &value, expires_at, now)
+    }
+
+    /// The item `key` of `namespace`, unless it is missing or has expired.
+    pub fn get_item(&self, namespace: &Namespace, key: &str) -> Result<Option<Item>> {
+        check_key(key)?;
+        self.backend().get_item(namespace, key, Timestamp::now())
+    }
+
+    /// Deletes the item `key` of `namespace`; whether it was there (and live).
+    pub fn delete_item(&self, namespace: &Namespace, key: &str) -> Result<bool> {
+        check_key(key)?;
+        self.backend().delete_item(namespace, key, Timestamp::now())
+    }
+
+    /// The live items `search` selects: under its namespace prefix, passing its value
+    /// filter (see [`Filter`](engram_core::filter::Filter)), newest first (ties by
+    /// namespace, then key), paged.
+    pub fn search_items(&self, search: ItemSearch) -> Result<Vec<Item>> {
+        search.check()?;
+        self.backend().search_items(&search, Timestamp::now())
+    }
+
+    /// The namespaces that hold live items, as `query` lists them (prefix and suffix with
+    /// `*` wildcards, `max_depth`, sorted by label, paged).
+    pub fn list_namespaces(&self, query: NamespaceQuery) -> Result<Vec<Namespace>> {
+        query.check()?;
+        let stored = self
+            .backend()
+            .item_namespaces(query.literal_prefix().as_deref(), Timestamp::now())?;
+        Ok(query.select(stored))
     }
 
     /// Stores one memory; returns it as stored (with its id and timestamps).

@@ -1,13 +1,12 @@
 //! The conformance suite: every case is written once, in `cases`, and run on SQLite and on
 //! PostgreSQL by the testkit's `cross_backend!` macro (test names `sqlite::…` and
-//! `postgres::…`), each on a fresh database. The cases of embeddings and nearest-neighbour
-//! search are in `conformance/vectors.rs`, those of the queries SQLite answers from its
-//! containment index in `conformance/index.rs`, those of bulk writes (`insert_many`,
-//! `import`) in `conformance/bulk.rs`, those of `Store::export` in `conformance/export.rs`
-//! those of expiry, sweeps, retention and history in `conformance/lifecycle.rs` and those of
-//! the health report in `conformance/health.rs`, and those of filters with operators in
-//! `conformance/filters.rs` (test names `vectors::…`, `index::…`,
-//! `bulk::…`, `export::…`, `lifecycle::…`, `health::…`, `filters::…`).
+//! `postgres::…`), each on a fresh database. The other files hold the cases of one concern
+//! each (test names `<file>::…`): embeddings and nearest-neighbour search in
+//! `conformance/vectors.rs`, the queries SQLite answers from its containment index in
+//! `conformance/index.rs`, bulk writes (`insert_many`, `import`) in `conformance/bulk.rs`,
+//! `Store::export` in `conformance/export.rs`, expiry, sweeps, retention and history in
+//! `conformance/lifecycle.rs`, the health report in `conformance/health.rs`, filters with
+//! operators in `conformance/filters.rs` and items in `conformance/items.rs`.
 
 #[path = "conformance/bulk.rs"]
 mod bulk;
@@ -20,6 +19,8 @@ mod filters;
 mod health;
 #[path = "conformance/index.rs"]
 mod index;
+#[path = "conformance/items.rs"]
+mod items;
 #[path = "conformance/lifecycle.rs"]
 mod lifecycle;
 #[path = "conformance/vectors.rs"]

@@ -173,7 +173,8 @@ mod cases {
         store.with_migrator(|m| m.up(Some(4))).unwrap();
         let halfway = store.health().unwrap();
         assert_eq!(halfway.migrations.current, Some(4));
-        assert_eq!(halfway.migrations.pending, [5, 6]);
+        let after_4: Vec<u32> = all.iter().copied().filter(|v| *v > 4).collect();
+        assert_eq!(halfway.migrations.pending, after_4);
         assert_eq!(halfway.expired_unswept, None);
         store.migrate().unwrap();
         store.insert(NewMemory::new("alice", "one")).unwrap();

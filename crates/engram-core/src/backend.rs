@@ -3,11 +3,13 @@
 use std::fmt;
 use std::time::Duration;
 
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::health::Storage;
 use crate::history::{Audit, HistoryEvent};
 use crate::index::IndexCheck;
+use crate::item::{Item, ItemSearch, Namespace};
 
 use crate::{
     Cluster, ClusterQuery, ClusterUpsert, Memory, MemoryQuery, MemoryUpdate, Metric, NearestQuery,
@@ -297,6 +299,33 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// Recomputes the containment index's keys of every memory and compares them with the
     /// stored index (see [`IndexCheck`]).
     fn check_index(&self) -> Result<IndexCheck>;
+
+    /// Stores `value` (an object, validated) under `namespace` and `key` at `now`, replacing
+    /// what is there (its `created_at` kept, unless what is there has expired); returns the
+    /// item as stored.
+    fn put_item(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        value: &Value,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Item>;
+
+    /// The item under `namespace` and `key`, unless missing or expired at `now`.
+    fn get_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<Option<Item>>;
+
+    /// Deletes the item under `namespace` and `key`; whether it was there and live at `now`.
+    fn delete_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<bool>;
+
+    /// The items live at `now` that `search` selects, newest first (ties by namespace, then
+    /// key), paged.
+    fn search_items(&self, search: &ItemSearch, now: Timestamp) -> Result<Vec<Item>>;
+
+    /// The distinct namespaces of the items live at `now`, in no particular order, only
+    /// those starting with the joined labels `prefix` when given (see
+    /// [`NamespaceQuery::select`](crate::item::NamespaceQuery::select), which lists them).
+    fn item_namespaces(&self, prefix: Option<&str>, now: Timestamp) -> Result<Vec<Namespace>>;
 
     /// What the database measures of its own storage: each table's and index's size, index
     /// usage where it is counted, integrity checks, the write-ahead log. Works before the

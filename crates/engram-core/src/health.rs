@@ -10,7 +10,7 @@ use crate::BackendKind;
 /// A memory expired longer ago than this and still stored means no sweep has run for
 /// that long: [`Health::attention`] names it. Memories expired more recently are normal
 /// between two sweeps and only counted.
-pub const SWEEP_OVERDUE_AFTER_SECS: i64 = 24 * 60 * 60;
+pub const SWEEP_OVERDUE_AFTER_SECS: u64 = 24 * 60 * 60;
 
 /// A SQLite write-ahead log larger than this, and larger than the database itself, means
 /// checkpoints are not keeping up (a reader that never lets go, usually):

@@ -17,6 +17,7 @@ pub mod filter;
 pub mod health;
 pub mod history;
 pub mod index;
+pub mod item;
 pub mod model;
 pub mod plan;
 pub mod policy;

@@ -491,6 +491,25 @@ pub fn decode_event(values: Vec<StoredValue<'_>>) -> Result<crate::HistoryEvent>
     })
 }
 
+/// The columns of `items`, in the order [`decode_item`] reads them.
+pub const ITEM_COLUMNS: &str = "namespace, key, value, created_at, updated_at, expires_at";
+
+/// Decodes an item row whose values are in [`ITEM_COLUMNS`]' order.
+pub fn decode_item(values: Vec<StoredValue<'_>>) -> Result<crate::item::Item> {
+    let mut row = RowReader {
+        what: "item",
+        values,
+    };
+    Ok(crate::item::Item {
+        namespace: crate::item::Namespace::from_joined(&row.text(0, "namespace")?),
+        key: row.text(1, "key")?,
+        value: row.json(2, "value")?,
+        created_at: row.time(3, "created_at")?,
+        updated_at: row.time(4, "updated_at")?,
+        expires_at: row.optional_time(5, "expires_at")?,
+    })
+}
+
 /// Decodes memory rows (see [`decode_memory`]), stopping at the first bad one.
 pub fn decode_memories(rows: Vec<Vec<StoredValue<'_>>>) -> Result<Vec<Memory>> {
     rows.into_iter().map(decode_memory).collect()

@@ -9,8 +9,11 @@ use postgres::types::ToSql;
 use serde_json::Value;
 
 use engram_core::filter::{Bound, PathCondition, Test};
+use engram_core::item::ItemSearch;
 use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
-use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS};
+use engram_core::row::{
+    cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS, ITEM_COLUMNS,
+};
 use engram_core::{Metric, OnConflict, Timestamp, VectorIndex};
 
 /// The insert of many memories for `on_conflict`.
@@ -346,6 +349,55 @@ pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
      WHERE ($1::text IS NULL OR user_id = $1) AND (expires_at IS NULL OR expires_at > $2) \
      GROUP BY user_id, tier";
 
+/// `namespace` is the joined prefix `p` (a placeholder) or under it: the namespaces from
+/// `p.` up to `p/` (`/` follows `.`), a range of the primary key.
+fn under_prefix(p: &str) -> String {
+    format!("(namespace = {p} OR (namespace >= {p} || '.' AND namespace < {p} || '/'))")
+}
+
+/// Puts an item: $1 namespace, $2 key, $3 value, $4 now, $5 expires_at. What is there is
+/// replaced; its `created_at` is kept unless it had expired (then the item is new).
+pub fn put_item() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO items AS i ({ITEM_COLUMNS}) VALUES ($1, $2, $3::jsonb, $4, $4, $5) \
+             ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
+             created_at = CASE WHEN i.expires_at IS NOT NULL AND i.expires_at <= $4 \
+             THEN excluded.created_at ELSE i.created_at END RETURNING {ITEM_COLUMNS}"
+        )
+    });
+    &SQL
+}
+
+/// The live item $1/$2 at $3.
+pub fn get_item() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE namespace = $1 AND key = $2 \
+             AND (expires_at IS NULL OR expires_at > $3)"
+        )
+    });
+    &SQL
+}
+
+/// Deletes the item $1/$2; returns its expiry.
+pub const DELETE_ITEM: &str =
+    "DELETE FROM items WHERE namespace = $1 AND key = $2 RETURNING expires_at";
+
+/// The distinct namespaces of the items live at $1, under the joined prefix $2 when not
+/// null.
+pub fn item_namespaces() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT DISTINCT namespace FROM items WHERE (expires_at IS NULL OR expires_at > $1) \
+             AND ($2::text IS NULL OR {})",
+            under_prefix("$2")
+        )
+    });
+    &SQL
+}
+
 /// A parameter value owned by a [`Filter`].
 pub type Param = Box<dyn ToSql + Sync + Send>;
 
@@ -374,11 +426,46 @@ impl Filter {
             .collect()
     }
 
+    /// The search of items `search` at `now`: newest first, ties by namespace and key.
+    pub fn search_items(search: &ItemSearch, now: Timestamp) -> Filter {
+        let mut filter = Filter {
+            clause: String::new(),
+            params: Vec::new(),
+        };
+        let now = filter.bind(now.to_system_time());
+        let mut conditions = vec![format!("(expires_at IS NULL OR expires_at > {now})")];
+        if let Some(prefix) = search.joined_prefix() {
+            let p = filter.bind(prefix);
+            conditions.push(under_prefix(&p));
+        }
+        if let Some(value_filter) = &search.filter {
+            conditions.push(filter.filter("value", value_filter));
+        }
+        let limit = filter.bind(i64::try_from(search.limit).unwrap_or(i64::MAX));
+        let offset = filter.bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
+        filter.clause = format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE {} \
+             ORDER BY updated_at DESC, namespace, key LIMIT {limit} OFFSET {offset}",
+            conditions.join(" AND ")
+        );
+        filter
+    }
+
+    /// Every test of `filter` on the JSON `column`, ANDed.
+    fn filter(&mut self, column: &str, filter: &engram_core::filter::Filter) -> String {
+        let tests: Vec<String> = filter
+            .conditions()
+            .iter()
+            .map(|condition| self.path_condition(column, condition))
+            .collect();
+        format!("({})", tests.join(" AND "))
+    }
+
     /// One test of [`engram_core::filter`] as SQL: the same rule as `Test::passes`, with a
     /// missing path (SQL NULL) answered as there. `CASE` guards each cast, since SQL does not
     /// promise the order in which `AND` evaluates.
-    fn path_condition(&mut self, condition: &PathCondition) -> String {
-        let mut value = "metadata".to_string();
+    fn path_condition(&mut self, column: &str, condition: &PathCondition) -> String {
+        let mut value = column.to_string();
         for key in &condition.path {
             value = format!("{value} -> {}::text", self.bind(key.clone()));
         }
@@ -452,14 +539,7 @@ impl RenderPlan for Filter {
             Condition::MetadataContains(filter) => {
                 format!("metadata @> {}::jsonb", self.bind(filter.clone()))
             }
-            Condition::MetadataFilter(filter) => {
-                let tests: Vec<String> = filter
-                    .conditions()
-                    .iter()
-                    .map(|condition| self.path_condition(condition))
-                    .collect();
-                format!("({})", tests.join(" AND "))
-            }
+            Condition::MetadataFilter(filter) => self.filter("metadata", filter),
             Condition::RelatedToAny(threads) => {
                 format!("related_threads ?| {}::text[]", self.bind(threads.to_vec()))
             }

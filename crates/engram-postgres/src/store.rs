@@ -19,11 +19,12 @@ use engram_core::history::{
     changes_of_update_with_embedding,
 };
 use engram_core::index::IndexCheck;
+use engram_core::item::{Item, ItemSearch, Namespace};
 use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
-    decode_cluster, decode_clusters, decode_event, decode_found_memory, decode_memories,
-    decode_memory, decode_neighbours, StoredValue,
+    decode_cluster, decode_clusters, decode_event, decode_found_memory, decode_item,
+    decode_memories, decode_memory, decode_neighbours, StoredValue,
 };
 use engram_core::vector::common_dimensions;
 use engram_core::{
@@ -1165,6 +1166,85 @@ impl MemoryBackend for PostgresStore {
     /// PostgreSQL keeps its GIN indexes itself (`amcheck` checks them where installed).
     fn check_index(&self) -> Result<IndexCheck> {
         Ok(IndexCheck::default())
+    }
+
+    fn put_item(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        value: &Value,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Item> {
+        self.with_connection("putting an item", |conn| {
+            let statement = conn.prepared(sql::put_item())?;
+            let row = conn.query_one(
+                &statement,
+                &[
+                    &namespace.joined(),
+                    &key,
+                    value,
+                    &now.to_system_time(),
+                    &expires_at.map(Timestamp::to_system_time),
+                ],
+            )?;
+            stored_values(&row)
+        })
+        .and_then(decode_item)
+    }
+
+    fn get_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<Option<Item>> {
+        self.with_connection("reading an item", |conn| {
+            let statement = conn.prepared(sql::get_item())?;
+            conn.query_opt(
+                &statement,
+                &[&namespace.joined(), &key, &now.to_system_time()],
+            )?
+            .map(|row| stored_values(&row))
+            .transpose()
+        })?
+        .map(decode_item)
+        .transpose()
+    }
+
+    fn delete_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<bool> {
+        self.with_connection("deleting an item", |conn| {
+            let statement = conn.prepared(sql::DELETE_ITEM)?;
+            let expiry = conn.query_opt(&statement, &[&namespace.joined(), &key])?;
+            expiry
+                .map(|row| row.try_get::<_, Option<SystemTime>>(0))
+                .transpose()
+        })
+        .map(|deleted| {
+            deleted.is_some_and(|expires_at| {
+                !now.has_expired(expires_at.map(Timestamp::from_system_time))
+            })
+        })
+    }
+
+    fn search_items(&self, search: &ItemSearch, now: Timestamp) -> Result<Vec<Item>> {
+        let statement = sql::Filter::search_items(search, now);
+        self.with_connection("searching items", |conn| {
+            let prepared = conn.prepared(&statement.clause)?;
+            conn.query(&prepared, &statement.param_refs())?
+                .iter()
+                .map(stored_values)
+                .collect::<std::result::Result<Vec<_>, _>>()
+        })?
+        .into_iter()
+        .map(decode_item)
+        .collect()
+    }
+
+    fn item_namespaces(&self, prefix: Option<&str>, now: Timestamp) -> Result<Vec<Namespace>> {
+        self.with_connection("listing namespaces", |conn| {
+            let statement = conn.prepared(sql::item_namespaces())?;
+            conn.query(&statement, &[&now.to_system_time(), &prefix])?
+                .iter()
+                .map(|row| row.try_get::<_, String>(0))
+                .collect::<std::result::Result<Vec<_>, _>>()
+        })
+        .map(|joined| joined.iter().map(|ns| Namespace::from_joined(ns)).collect())
     }
 
     fn storage(&self) -> Result<Storage> {

@@ -8,9 +8,12 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::vtab::array::Array;
 use rusqlite::ToSql;
 
+use engram_core::item::ItemSearch;
 use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
-use engram_core::row::{cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS};
-use engram_core::OnConflict;
+use engram_core::row::{
+    cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS, ITEM_COLUMNS,
+};
+use engram_core::{OnConflict, Timestamp};
 
 use crate::functions::{DISTANCE_FUNCTION, FILTER_FUNCTION};
 
@@ -286,6 +289,94 @@ pub const QUEUED_REFS: &str = "SELECT DISTINCT ref FROM memory_index_queue";
 
 /// The highest ref handed out: about how many memories there are.
 pub const HIGHEST_REF: &str = "SELECT coalesce(max(ref), 0) FROM memory_index_refs";
+
+/// Puts an item: ?1 namespace, ?2 key, ?3 value, ?4 now, ?5 expires_at. What is there is
+/// replaced; its `created_at` is kept unless it had expired (then the item is new).
+pub fn put_item() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "INSERT INTO items AS i ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?4, ?5) \
+             ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
+             created_at = CASE WHEN i.expires_at IS NOT NULL AND i.expires_at <= ?4 \
+             THEN excluded.created_at ELSE i.created_at END RETURNING {ITEM_COLUMNS}"
+        )
+    });
+    &SQL
+}
+
+/// The live item ?1/?2 at ?3.
+pub fn get_item() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE namespace = ?1 AND key = ?2 \
+             AND (expires_at IS NULL OR expires_at > ?3)"
+        )
+    });
+    &SQL
+}
+
+/// Deletes the item ?1/?2; returns its expiry.
+pub const DELETE_ITEM: &str =
+    "DELETE FROM items WHERE namespace = ?1 AND key = ?2 RETURNING expires_at";
+
+/// `namespace` is a prefix (the first of three values bound: the joined prefix, it with
+/// `.`, it with `/`) or under it: a range of the primary key (`/` follows `.`).
+const UNDER_PREFIX: &str = "(namespace = ? OR (namespace >= ? AND namespace < ?))";
+
+/// The values [`UNDER_PREFIX`] binds for the joined `prefix`.
+fn under_prefix(prefix: &str) -> [SqlValue; 3] {
+    [
+        SqlValue::Text(prefix.to_string()),
+        SqlValue::Text(format!("{prefix}.")),
+        SqlValue::Text(format!("{prefix}/")),
+    ]
+}
+
+/// The search of items `search` at `now`, newest first (ties by namespace, then key), and
+/// its values in placeholder order.
+pub fn search_items(search: &ItemSearch, now: Timestamp) -> (String, Vec<SqlValue>) {
+    let mut conditions = vec!["(expires_at IS NULL OR expires_at > ?)"];
+    let mut values = vec![SqlValue::Integer(now.as_micros())];
+    if let Some(prefix) = search.joined_prefix() {
+        conditions.push(UNDER_PREFIX);
+        values.extend(under_prefix(&prefix));
+    }
+    let filter = format!("{FILTER_FUNCTION}(value, ?)");
+    if let Some(value_filter) = &search.filter {
+        conditions.push(&filter);
+        values.push(SqlValue::Text(
+            serde_json::Value::from(value_filter.clone()).to_string(),
+        ));
+    }
+    values.push(SqlValue::Integer(
+        i64::try_from(search.limit).unwrap_or(i64::MAX),
+    ));
+    values.push(SqlValue::Integer(
+        i64::try_from(search.offset).unwrap_or(i64::MAX),
+    ));
+    let clause = format!(
+        "SELECT {ITEM_COLUMNS} FROM items WHERE {} \
+         ORDER BY updated_at DESC, namespace, key LIMIT ? OFFSET ?",
+        conditions.join(" AND ")
+    );
+    (clause, values)
+}
+
+/// The distinct namespaces of the items live at `now`, under the joined `prefix` when
+/// given, and the values in placeholder order.
+pub fn item_namespaces(prefix: Option<&str>, now: Timestamp) -> (String, Vec<SqlValue>) {
+    let mut clause =
+        "SELECT DISTINCT namespace FROM items WHERE (expires_at IS NULL OR expires_at > ?)"
+            .to_string();
+    let mut values = vec![SqlValue::Integer(now.as_micros())];
+    if let Some(prefix) = prefix {
+        clause.push_str(" AND ");
+        clause.push_str(UNDER_PREFIX);
+        values.extend(under_prefix(prefix));
+    }
+    (clause, values)
+}
 
 /// Every table and index of the schema (SQLite's own catalog tables left out, the indexes
 /// it makes for constraints kept) with the bytes of its pages (`dbstat`): name, type

@@ -21,10 +21,11 @@ use engram_core::history::{
 use engram_core::index::{
     filter_keys, is_exact, keys_decide as index_keys_decide, related_thread_key, IndexCheck,
 };
+use engram_core::item::{Item, ItemSearch, Namespace};
 use engram_core::plan::{Condition, QueryPlan};
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
-    decode_cluster, decode_event, decode_memory, decode_neighbour, StoredValue,
+    decode_cluster, decode_event, decode_item, decode_memory, decode_neighbour, StoredValue,
 };
 use engram_core::vector::common_dimensions;
 use engram_core::{
@@ -623,6 +624,11 @@ fn schema_exists(conn: &rusqlite::Connection) -> bool {
         .all(|table| lookup.exists([table]).unwrap_or(false))
 }
 
+/// An item row (in `ITEM_COLUMNS`' order), decoded.
+fn item_row(row: &Row<'_>) -> rusqlite::Result<Result<Item>> {
+    Ok(decode_item(stored_values(row)?))
+}
+
 /// `relations` with each table's total: its own bytes and those of its indexes.
 fn with_index_totals(mut relations: Vec<Relation>) -> Vec<Relation> {
     let mut index_bytes: HashMap<String, u64> = HashMap::new();
@@ -1173,6 +1179,71 @@ impl MemoryBackend for SqliteStore {
 
     fn check_index(&self) -> Result<IndexCheck> {
         self.read_snapshot("checking the containment index", index::check)
+    }
+
+    fn put_item(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        value: &Value,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Item> {
+        self.immediate("putting an item", |tx| {
+            tx.prepare_cached(sql::put_item())?.query_row(
+                params![
+                    namespace.joined(),
+                    key,
+                    json_text(value),
+                    now.as_micros(),
+                    expires_at.map(Timestamp::as_micros)
+                ],
+                item_row,
+            )
+        })?
+    }
+
+    fn get_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<Option<Item>> {
+        self.read("reading an item", |conn| {
+            conn.prepare_cached(sql::get_item())?
+                .query_row(params![namespace.joined(), key, now.as_micros()], item_row)
+                .optional()
+        })?
+        .transpose()
+    }
+
+    fn delete_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<bool> {
+        let deleted = self.immediate("deleting an item", |tx| {
+            tx.prepare_cached(sql::DELETE_ITEM)?
+                .query_row(params![namespace.joined(), key], |row| {
+                    row.get::<_, Option<i64>>(0)
+                })
+                .optional()
+        })?;
+        Ok(deleted
+            .is_some_and(|expires_at| !now.has_expired(expires_at.map(Timestamp::from_micros))))
+    }
+
+    fn search_items(&self, search: &ItemSearch, now: Timestamp) -> Result<Vec<Item>> {
+        let (clause, values) = sql::search_items(search, now);
+        self.read("searching items", |conn| {
+            conn.prepare_cached(&clause)?
+                .query_map(params_from_iter(values.iter()), item_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .collect()
+    }
+
+    fn item_namespaces(&self, prefix: Option<&str>, now: Timestamp) -> Result<Vec<Namespace>> {
+        let (clause, values) = sql::item_namespaces(prefix, now);
+        self.read("listing namespaces", |conn| {
+            conn.prepare_cached(&clause)?
+                .query_map(params_from_iter(values.iter()), |row| {
+                    Ok(Namespace::from_joined(row.get_ref(0)?.as_str()?))
+                })?
+                .collect()
+        })
     }
 
     fn storage(&self) -> Result<Storage> {

@@ -1,0 +1,2 @@
+-- engram 0007 down: no items (PostgreSQL). The items are lost.
+DROP TABLE items;

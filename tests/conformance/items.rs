@@ -1,0 +1,231 @@
+//! The conformance cases of items (the namespaced key-value store), run on both backends:
+//! put, get and delete; searches by namespace prefix and value filter, in order and paged;
+//! namespace listings; expiry; bad input.
+
+engram_testkit::cross_backend!(cases::{
+    put_get_and_delete_items,
+    searches_select_by_prefix_and_filter_newest_first,
+    namespaces_list_with_wildcards_depth_and_pages,
+    expired_items_are_never_read,
+    bad_items_are_invalid_input,
+});
+
+mod cases {
+    // A case that is not listed above is never called: make that a build error.
+    #![deny(dead_code)]
+
+    use std::time::Duration;
+
+    use engram::{ErrorKind, Filter, ItemSearch, Namespace, NamespaceQuery, Store};
+    use engram_testkit::TestDb;
+    use serde_json::{json, Value};
+
+    use crate::common::migrated_store;
+
+    fn ns(labels: &[&str]) -> Namespace {
+        Namespace::new(labels.iter().copied()).unwrap()
+    }
+
+    fn keys(store: &Store, search: ItemSearch) -> Vec<String> {
+        store
+            .search_items(search)
+            .unwrap()
+            .into_iter()
+            .map(|item| format!("{}/{}", item.namespace.joined(), item.key))
+            .collect()
+    }
+
+    pub fn put_get_and_delete_items(db: &TestDb) {
+        let store = migrated_store(db);
+        let alice = ns(&["users", "alice"]);
+        let first = store
+            .put_item(&alice, "diet", json!({"likes": "tea", "n": 1.50}), None)
+            .unwrap();
+        assert_eq!(first.namespace, alice);
+        assert_eq!(first.value, json!({"likes": "tea", "n": 1.50}));
+        assert_eq!(first.created_at, first.updated_at);
+        assert_eq!(first.expires_at, None);
+        assert_eq!(store.get_item(&alice, "diet").unwrap(), Some(first.clone()));
+
+        std::thread::sleep(Duration::from_millis(2));
+        let second = store
+            .put_item(&alice, "diet", json!({"likes": "coffee"}), None)
+            .unwrap();
+        assert_eq!(second.created_at, first.created_at, "created_at is kept");
+        assert!(second.updated_at > first.updated_at);
+        assert_eq!(second.value, json!({"likes": "coffee"}));
+
+        assert_eq!(store.get_item(&alice, "other").unwrap(), None);
+        assert_eq!(store.get_item(&ns(&["users"]), "diet").unwrap(), None);
+        assert!(store.delete_item(&alice, "diet").unwrap());
+        assert!(!store.delete_item(&alice, "diet").unwrap());
+        assert_eq!(store.get_item(&alice, "diet").unwrap(), None);
+    }
+
+    pub fn searches_select_by_prefix_and_filter_newest_first(db: &TestDb) {
+        let store = migrated_store(db);
+        // Put in this order: newest last.
+        let items: [(&[&str], &str, Value); 6] = [
+            (&["a", "b"], "k1", json!({"n": 10, "tier": "gold"})),
+            (&["a", "b", "c"], "k2", json!({"n": 9, "tier": "silver"})),
+            (&["a", "bc"], "k3", json!({"n": 11})),
+            (&["a", "b-x"], "k4", json!({"n": 12})),
+            (&["a", "b"], "k5", json!({"n": "10", "tier": "gold"})),
+            (&["z"], "k6", json!({"n": 12345678901234567891u64})),
+        ];
+        for (labels, key, value) in items {
+            store.put_item(&ns(labels), key, value, None).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let all = ItemSearch::new(Vec::<String>::new()).page(100, 0);
+        assert_eq!(
+            keys(&store, all.clone()),
+            ["z/k6", "a.b/k5", "a.b-x/k4", "a.bc/k3", "a.b.c/k2", "a.b/k1"]
+        );
+        // A prefix is whole labels: a.b holds a.b and a.b.c, not a.bc or a.b-x.
+        assert_eq!(
+            keys(&store, ItemSearch::new(["a", "b"])),
+            ["a.b/k5", "a.b.c/k2", "a.b/k1"]
+        );
+        let filter = |f: Value| Filter::parse(&f, "filter").unwrap();
+        assert_eq!(
+            keys(&store, all.clone().filter(filter(json!({"n": {"$gt": 9}})))),
+            ["z/k6", "a.b-x/k4", "a.bc/k3", "a.b/k1"]
+        );
+        assert_eq!(
+            keys(
+                &store,
+                ItemSearch::new(["a"]).filter(filter(json!({"tier": "gold"})))
+            ),
+            ["a.b/k5", "a.b/k1"]
+        );
+        assert_eq!(
+            keys(
+                &store,
+                all.clone()
+                    .filter(filter(json!({"n": {"$gt": 12345678901234567890u64}})))
+            ),
+            ["z/k6"]
+        );
+        // Pages tile the result; the default page is 10.
+        assert_eq!(keys(&store, all.clone().page(2, 1)), ["a.b/k5", "a.b-x/k4"]);
+        assert_eq!(keys(&store, all.page(2, 5)), ["a.b/k1"]);
+        assert_eq!(ItemSearch::new(["a"]).limit, 10);
+    }
+
+    pub fn namespaces_list_with_wildcards_depth_and_pages(db: &TestDb) {
+        let store = migrated_store(db);
+        for labels in [
+            &["a", "b", "c"][..],
+            &["a", "x", "c"],
+            &["a", "b"],
+            &["b", "c"],
+            &["z"],
+        ] {
+            store.put_item(&ns(labels), "k", json!({}), None).unwrap();
+        }
+        let list = |query: NamespaceQuery| -> Vec<String> {
+            store
+                .list_namespaces(query)
+                .unwrap()
+                .iter()
+                .map(Namespace::joined)
+                .collect()
+        };
+        let labels = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            list(NamespaceQuery::default()),
+            ["a.b", "a.b.c", "a.x.c", "b.c", "z"]
+        );
+        assert_eq!(
+            list(NamespaceQuery {
+                prefix: labels(&["a"]),
+                ..Default::default()
+            }),
+            ["a.b", "a.b.c", "a.x.c"]
+        );
+        assert_eq!(
+            list(NamespaceQuery {
+                prefix: labels(&["a", "*"]),
+                suffix: labels(&["c"]),
+                ..Default::default()
+            }),
+            ["a.b.c", "a.x.c"]
+        );
+        assert_eq!(
+            list(NamespaceQuery {
+                max_depth: Some(1),
+                ..Default::default()
+            }),
+            ["a", "b", "z"]
+        );
+        assert_eq!(
+            list(NamespaceQuery {
+                limit: Some(2),
+                offset: 1,
+                ..Default::default()
+            }),
+            ["a.b.c", "a.x.c"]
+        );
+    }
+
+    pub fn expired_items_are_never_read(db: &TestDb) {
+        let store = migrated_store(db);
+        let gone = ns(&["tmp"]);
+        let expired = store
+            .put_item(&gone, "k", json!({"n": 1}), Some(Duration::ZERO))
+            .unwrap();
+        assert!(expired.expires_at.is_some());
+        assert_eq!(store.get_item(&gone, "k").unwrap(), None);
+        assert!(keys(&store, ItemSearch::new(["tmp"])).is_empty());
+        assert!(store
+            .list_namespaces(NamespaceQuery::default())
+            .unwrap()
+            .is_empty());
+        assert!(
+            !store.delete_item(&gone, "k").unwrap(),
+            "not there for a reader"
+        );
+
+        let lasting = store
+            .put_item(&gone, "k", json!({"n": 2}), Some(Duration::from_secs(3600)))
+            .unwrap();
+        store
+            .put_item(&gone, "j", json!({"n": 1}), Some(Duration::ZERO))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        let renewed = store.put_item(&gone, "j", json!({"n": 3}), None).unwrap();
+        assert!(
+            renewed.created_at > lasting.created_at,
+            "an expired item put again is new"
+        );
+        assert_eq!(keys(&store, ItemSearch::new(["tmp"])), ["tmp/j", "tmp/k"]);
+    }
+
+    pub fn bad_items_are_invalid_input(db: &TestDb) {
+        let store = migrated_store(db);
+        let alice = ns(&["users", "alice"]);
+        let invalid = |result: engram::Result<()>| {
+            let err = result.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            err.to_string()
+        };
+        let msg = invalid(store.put_item(&alice, "k", json!([1]), None).map(drop));
+        assert!(msg.contains("value"), "{msg}");
+        let msg = invalid(store.put_item(&alice, "", json!({}), None).map(drop));
+        assert!(msg.contains("key"), "{msg}");
+        assert!(Namespace::new(["a.b"]).is_err());
+        assert!(Namespace::new(Vec::<String>::new()).is_err());
+        let msg = invalid(store.search_items(ItemSearch::new(["a", ""])).map(drop));
+        assert!(msg.contains("prefix"), "{msg}");
+        let msg = invalid(
+            store
+                .list_namespaces(NamespaceQuery {
+                    max_depth: Some(0),
+                    ..Default::default()
+                })
+                .map(drop),
+        );
+        assert!(msg.contains("max_depth"), "{msg}");
+    }
+}
