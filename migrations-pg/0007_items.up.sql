@@ -9,6 +9,9 @@ CREATE TABLE items (
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL,
     expires_at timestamptz NULL,
+    -- The time to live it was put with, in microseconds: a read that refreshes the expiry
+    -- moves it to then plus this.
+    ttl_micros bigint      NULL CHECK (ttl_micros >= 0),
     PRIMARY KEY (namespace, key)
 );
 

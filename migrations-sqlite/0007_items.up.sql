@@ -9,6 +9,9 @@ CREATE TABLE items (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     expires_at INTEGER NULL,
+    -- The time to live it was put with, in microseconds: a read that refreshes the expiry
+    -- moves it to then plus this.
+    ttl_micros INTEGER NULL CHECK (ttl_micros >= 0),
     PRIMARY KEY (namespace, key)
 );
 

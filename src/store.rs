@@ -363,10 +363,16 @@ impl Store {
     ) -> Result<Item> {
         check_key(key)?;
         let value = engram_core::document::normalize_object(value, "value")?;
-        let now = Timestamp::now();
-        let expires_at = ttl.map(|ttl| now.saturating_add(ttl));
         self.backend()
-            .put_item(namespace, key, &value, expires_at, now)
+            .put_item(namespace, key, &value, ttl, Timestamp::now())
+    }
+
+    /// Deletes the expired items, `batch` per transaction; returns how many and in how many
+    /// transactions. Reads already leave expired items out. Safe to run from several
+    /// processes at once.
+    pub fn sweep_items(&self, batch: u64) -> Result<Sweep> {
+        let now = Timestamp::now();
+        in_batches(|| self.backend().sweep_items(now, batch.max(1)))
     }
 
     /// The item `key` of `namespace`, unless it is missing or has expired.
@@ -527,16 +533,8 @@ impl Store {
 
     /// [`Store::sweep`] as of `now`: deletes the memories with `expires_at <= now`.
     pub fn sweep_at(&self, now: Timestamp, batch: u64) -> Result<Sweep> {
-        let batch = batch.max(1);
-        let mut sweep = Sweep::default();
-        loop {
-            let deleted = self.backend().sweep_expired(now, batch, &self.audit(now))?;
-            if deleted == 0 {
-                return Ok(sweep);
-            }
-            sweep.deleted += deleted;
-            sweep.batches += 1;
-        }
+        let audit = self.audit(now);
+        in_batches(|| self.backend().sweep_expired(now, batch.max(1), &audit))
     }
 
     /// How many memories have expired by now and wait for a sweep.
@@ -717,6 +715,20 @@ impl Store {
             engram_core::document::check_text(user, "user_id")?;
         }
         self.backend().stats(user_id, Timestamp::now())
+    }
+}
+
+/// Runs `step` (one transaction, returning how many rows it deleted) until it deletes
+/// nothing; counts the rows and the transactions that deleted any.
+fn in_batches(mut step: impl FnMut() -> Result<u64>) -> Result<Sweep> {
+    let mut sweep = Sweep::default();
+    loop {
+        let deleted = step()?;
+        if deleted == 0 {
+            return Ok(sweep);
+        }
+        sweep.deleted += deleted;
+        sweep.batches += 1;
     }
 }
 

@@ -1,6 +1,6 @@
 //! The conformance cases of items (the namespaced key-value store), run on both backends:
 //! put, get and delete; searches by namespace prefix and value filter, in order and paged;
-//! namespace listings; expiry; bad input.
+//! namespace listings; expiry and sweeps; bad input.
 
 engram_testkit::cross_backend!(cases::{
     put_get_and_delete_items,
@@ -199,6 +199,19 @@ mod cases {
             renewed.created_at > lasting.created_at,
             "an expired item put again is new"
         );
+        assert_eq!(keys(&store, ItemSearch::new(["tmp"])), ["tmp/j", "tmp/k"]);
+        assert_eq!(lasting.ttl, Some(Duration::from_secs(3600)));
+        assert_eq!(renewed.ttl, None);
+
+        // Sweeps delete the expired items in batches, and only them.
+        for key in ["x", "y", "z"] {
+            store
+                .put_item(&ns(&["old"]), key, json!({}), Some(Duration::ZERO))
+                .unwrap();
+        }
+        let sweep = store.sweep_items(2).unwrap();
+        assert_eq!((sweep.deleted, sweep.batches), (3, 2));
+        assert_eq!(store.sweep_items(2).unwrap().deleted, 0);
         assert_eq!(keys(&store, ItemSearch::new(["tmp"])), ["tmp/j", "tmp/k"]);
     }
 

@@ -301,16 +301,20 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     fn check_index(&self) -> Result<IndexCheck>;
 
     /// Stores `value` (an object, validated) under `namespace` and `key` at `now`, replacing
-    /// what is there (its `created_at` kept, unless what is there has expired); returns the
-    /// item as stored.
+    /// what is there (its `created_at` kept, unless what is there has expired), expiring
+    /// `ttl` after `now` when given; returns the item as stored.
     fn put_item(
         &self,
         namespace: &Namespace,
         key: &str,
         value: &Value,
-        expires_at: Option<Timestamp>,
+        ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<Item>;
+
+    /// Deletes at most `limit` items expired at `now`, those that expired first first;
+    /// returns how many. Safe to run from several processes at once.
+    fn sweep_items(&self, now: Timestamp, limit: u64) -> Result<u64>;
 
     /// The item under `namespace` and `key`, unless missing or expired at `now`.
     fn get_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<Option<Item>>;

@@ -139,6 +139,8 @@ pub struct Item {
     pub updated_at: Timestamp,
     /// When it expires, if it does.
     pub expires_at: Option<Timestamp>,
+    /// The time to live it was put with, if any.
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// A search of items: those under a namespace prefix whose value passes a filter, newest

@@ -291,6 +291,14 @@ impl<'a> RowReader<'a> {
         }
     }
 
+    fn optional_integer(&mut self, index: usize, column: &'static str) -> Result<Option<i64>> {
+        match self.take(index, column)? {
+            StoredValue::Null => Ok(None),
+            StoredValue::Integer(n) => Ok(Some(n)),
+            other => Err(self.mismatch(column, "an integer", &other)),
+        }
+    }
+
     fn boolean(&mut self, index: usize, column: &'static str) -> Result<bool> {
         match self.take(index, column)? {
             StoredValue::Bool(b) => Ok(b),
@@ -492,7 +500,8 @@ pub fn decode_event(values: Vec<StoredValue<'_>>) -> Result<crate::HistoryEvent>
 }
 
 /// The columns of `items`, in the order [`decode_item`] reads them.
-pub const ITEM_COLUMNS: &str = "namespace, key, value, created_at, updated_at, expires_at";
+pub const ITEM_COLUMNS: &str =
+    "namespace, key, value, created_at, updated_at, expires_at, ttl_micros";
 
 /// Decodes an item row whose values are in [`ITEM_COLUMNS`]' order.
 pub fn decode_item(values: Vec<StoredValue<'_>>) -> Result<crate::item::Item> {
@@ -507,6 +516,9 @@ pub fn decode_item(values: Vec<StoredValue<'_>>) -> Result<crate::item::Item> {
         created_at: row.time(3, "created_at")?,
         updated_at: row.time(4, "updated_at")?,
         expires_at: row.optional_time(5, "expires_at")?,
+        ttl: row
+            .optional_integer(6, "ttl_micros")?
+            .map(|micros| std::time::Duration::from_micros(micros.max(0) as u64)),
     })
 }
 

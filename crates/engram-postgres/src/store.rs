@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use postgres::error::SqlState;
 use postgres::types::Type;
@@ -1173,9 +1173,11 @@ impl MemoryBackend for PostgresStore {
         namespace: &Namespace,
         key: &str,
         value: &Value,
-        expires_at: Option<Timestamp>,
+        ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<Item> {
+        let expires_at = ttl.map(|ttl| now.saturating_add(ttl).to_system_time());
+        let ttl_micros = ttl.map(|ttl| i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
         self.with_connection("putting an item", |conn| {
             let statement = conn.prepared(sql::put_item())?;
             let row = conn.query_one(
@@ -1185,12 +1187,21 @@ impl MemoryBackend for PostgresStore {
                     &key,
                     value,
                     &now.to_system_time(),
-                    &expires_at.map(Timestamp::to_system_time),
+                    &expires_at,
+                    &ttl_micros,
                 ],
             )?;
             stored_values(&row)
         })
         .and_then(decode_item)
+    }
+
+    fn sweep_items(&self, now: Timestamp, limit: u64) -> Result<u64> {
+        self.with_connection("sweeping expired items", |conn| {
+            let statement = conn.prepared(sql::SWEEP_ITEMS)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            conn.execute(&statement, &[&now.to_system_time(), &limit])
+        })
     }
 
     fn get_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<Option<Item>> {

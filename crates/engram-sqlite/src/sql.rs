@@ -290,14 +290,16 @@ pub const QUEUED_REFS: &str = "SELECT DISTINCT ref FROM memory_index_queue";
 /// The highest ref handed out: about how many memories there are.
 pub const HIGHEST_REF: &str = "SELECT coalesce(max(ref), 0) FROM memory_index_refs";
 
-/// Puts an item: ?1 namespace, ?2 key, ?3 value, ?4 now, ?5 expires_at. What is there is
-/// replaced; its `created_at` is kept unless it had expired (then the item is new).
+/// Puts an item: ?1 namespace, ?2 key, ?3 value, ?4 now, ?5 expires_at, ?6 ttl in
+/// microseconds. What is there is replaced; its `created_at` is kept unless it had expired
+/// (then the item is new).
 pub fn put_item() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "INSERT INTO items AS i ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?4, ?5) \
+            "INSERT INTO items AS i ({ITEM_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6) \
              ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, \
              updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
+             ttl_micros = excluded.ttl_micros, \
              created_at = CASE WHEN i.expires_at IS NOT NULL AND i.expires_at <= ?4 \
              THEN excluded.created_at ELSE i.created_at END RETURNING {ITEM_COLUMNS}"
         )
@@ -315,6 +317,11 @@ pub fn get_item() -> &'static str {
     });
     &SQL
 }
+
+/// Deletes at most ?2 items expired at ?1, the first to expire first.
+pub const SWEEP_ITEMS: &str = "DELETE FROM items WHERE (namespace, key) IN \
+     (SELECT namespace, key FROM items WHERE expires_at <= ?1 \
+     ORDER BY expires_at, namespace, key LIMIT ?2)";
 
 /// Deletes the item ?1/?2; returns its expiry.
 pub const DELETE_ITEM: &str =

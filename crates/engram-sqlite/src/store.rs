@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::rc::Rc;
+use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -1186,9 +1187,11 @@ impl MemoryBackend for SqliteStore {
         namespace: &Namespace,
         key: &str,
         value: &Value,
-        expires_at: Option<Timestamp>,
+        ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<Item> {
+        let expires_at = ttl.map(|ttl| now.saturating_add(ttl).as_micros());
+        let ttl_micros = ttl.map(|ttl| i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
         self.immediate("putting an item", |tx| {
             tx.prepare_cached(sql::put_item())?.query_row(
                 params![
@@ -1196,11 +1199,22 @@ impl MemoryBackend for SqliteStore {
                     key,
                     json_text(value),
                     now.as_micros(),
-                    expires_at.map(Timestamp::as_micros)
+                    expires_at,
+                    ttl_micros
                 ],
                 item_row,
             )
         })?
+    }
+
+    fn sweep_items(&self, now: Timestamp, limit: u64) -> Result<u64> {
+        self.immediate("sweeping expired items", |tx| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let deleted = tx
+                .prepare_cached(sql::SWEEP_ITEMS)?
+                .execute(params![now.as_micros(), limit])?;
+            Ok(deleted as u64)
+        })
     }
 
     fn get_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<Option<Item>> {
