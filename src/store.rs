@@ -378,7 +378,17 @@ impl Store {
     /// The item `key` of `namespace`, unless it is missing or has expired.
     pub fn get_item(&self, namespace: &Namespace, key: &str) -> Result<Option<Item>> {
         check_key(key)?;
-        self.backend().get_item(namespace, key, Timestamp::now())
+        self.backend()
+            .get_item(namespace, key, Timestamp::now(), false)
+    }
+
+    /// [`Store::get_item`], refreshing the item's expiry: an item put with a time to live
+    /// then expires that long after this read ([`Item::refresh`]). A write: it takes the
+    /// item's row lock (PostgreSQL) or the write lock (SQLite).
+    pub fn get_item_refreshing(&self, namespace: &Namespace, key: &str) -> Result<Option<Item>> {
+        check_key(key)?;
+        self.backend()
+            .get_item(namespace, key, Timestamp::now(), true)
     }
 
     /// Deletes the item `key` of `namespace`; whether it was there (and live).
@@ -389,7 +399,8 @@ impl Store {
 
     /// The live items `search` selects: under its namespace prefix, passing its value
     /// filter (see [`Filter`](engram_core::filter::Filter)), newest first (ties by
-    /// namespace, then key), paged.
+    /// namespace, then key), paged; [`ItemSearch::refreshing`] refreshes their expiry as
+    /// [`Store::get_item_refreshing`] does.
     pub fn search_items(&self, search: ItemSearch) -> Result<Vec<Item>> {
         search.check()?;
         self.backend().search_items(&search, Timestamp::now())

@@ -1,12 +1,13 @@
 //! The conformance cases of items (the namespaced key-value store), run on both backends:
 //! put, get and delete; searches by namespace prefix and value filter, in order and paged;
-//! namespace listings; expiry and sweeps; bad input.
+//! namespace listings; expiry, reads that refresh it, and sweeps; bad input.
 
 engram_testkit::cross_backend!(cases::{
     put_get_and_delete_items,
     searches_select_by_prefix_and_filter_newest_first,
     namespaces_list_with_wildcards_depth_and_pages,
     expired_items_are_never_read,
+    reads_that_refresh_move_the_expiry,
     bad_items_are_invalid_input,
 });
 
@@ -16,7 +17,7 @@ mod cases {
 
     use std::time::Duration;
 
-    use engram::{ErrorKind, Filter, ItemSearch, Namespace, NamespaceQuery, Store};
+    use engram::{ErrorKind, Filter, ItemSearch, Namespace, NamespaceQuery, Store, Timestamp};
     use engram_testkit::TestDb;
     use serde_json::{json, Value};
 
@@ -213,6 +214,54 @@ mod cases {
         assert_eq!((sweep.deleted, sweep.batches), (3, 2));
         assert_eq!(store.sweep_items(2).unwrap().deleted, 0);
         assert_eq!(keys(&store, ItemSearch::new(["tmp"])), ["tmp/j", "tmp/k"]);
+    }
+
+    pub fn reads_that_refresh_move_the_expiry(db: &TestDb) {
+        let store = migrated_store(db);
+        let space = ns(&["session"]);
+        let hour = Duration::from_secs(3600);
+        let put = store
+            .put_item(&space, "k", json!({"n": 1}), Some(hour))
+            .unwrap();
+        store.put_item(&space, "forever", json!({}), None).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+
+        // A plain read leaves the expiry where it was.
+        let plain = store.get_item(&space, "k").unwrap().unwrap();
+        assert_eq!(plain.expires_at, put.expires_at);
+        let before = Timestamp::now();
+        let refreshed = store.get_item_refreshing(&space, "k").unwrap().unwrap();
+        let moved = refreshed.expires_at.unwrap();
+        assert!(
+            moved >= before.saturating_add(hour),
+            "{moved} after {before}"
+        );
+        assert_eq!(
+            store.get_item(&space, "k").unwrap().unwrap().expires_at,
+            Some(moved)
+        );
+        let forever = store
+            .get_item_refreshing(&space, "forever")
+            .unwrap()
+            .unwrap();
+        assert_eq!(forever.expires_at, None);
+        assert_eq!(store.get_item_refreshing(&space, "missing").unwrap(), None);
+
+        std::thread::sleep(Duration::from_millis(5));
+        let before = Timestamp::now();
+        let found = store
+            .search_items(ItemSearch::new(["session"]).refreshing())
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        let k = found.iter().find(|item| item.key == "k").unwrap();
+        assert!(k.expires_at.unwrap() >= before.saturating_add(hour));
+        assert!(k.expires_at.unwrap() > moved);
+        assert_eq!(
+            store.get_item(&space, "k").unwrap().unwrap().expires_at,
+            k.expires_at
+        );
+        let plain = store.search_items(ItemSearch::new(["session"])).unwrap();
+        assert_eq!(plain, found, "a plain search changes nothing");
     }
 
     pub fn bad_items_are_invalid_input(db: &TestDb) {

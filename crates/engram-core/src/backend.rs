@@ -316,14 +316,21 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// returns how many. Safe to run from several processes at once.
     fn sweep_items(&self, now: Timestamp, limit: u64) -> Result<u64>;
 
-    /// The item under `namespace` and `key`, unless missing or expired at `now`.
-    fn get_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<Option<Item>>;
+    /// The item under `namespace` and `key`, unless missing or expired at `now`; with
+    /// `refresh`, its expiry refreshed ([`Item::refresh`]) in the same transaction.
+    fn get_item(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        now: Timestamp,
+        refresh: bool,
+    ) -> Result<Option<Item>>;
 
     /// Deletes the item under `namespace` and `key`; whether it was there and live at `now`.
     fn delete_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<bool>;
 
     /// The items live at `now` that `search` selects, newest first (ties by namespace, then
-    /// key), paged.
+    /// key), paged; with `search.refresh`, their expiry refreshed in the same transaction.
     fn search_items(&self, search: &ItemSearch, now: Timestamp) -> Result<Vec<Item>>;
 
     /// The distinct namespaces of the items live at `now`, in no particular order, only

@@ -143,6 +143,20 @@ pub struct Item {
     pub ttl: Option<std::time::Duration>,
 }
 
+impl Item {
+    /// Moves the expiry of an item put with a time to live to `now` plus that time (a read
+    /// that refreshes it); returns whether there was one to move.
+    pub fn refresh(&mut self, now: Timestamp) -> bool {
+        match self.ttl {
+            Some(ttl) => {
+                self.expires_at = Some(now.saturating_add(ttl));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// A search of items: those under a namespace prefix whose value passes a filter, newest
 /// first (ties by namespace, then key), paged.
 #[derive(Clone, Debug, PartialEq)]
@@ -155,6 +169,8 @@ pub struct ItemSearch {
     pub limit: u64,
     /// Skip this many first.
     pub offset: u64,
+    /// Whether the items found have their expiry refreshed ([`Item::refresh`]).
+    pub refresh: bool,
 }
 
 impl ItemSearch {
@@ -165,7 +181,14 @@ impl ItemSearch {
             filter: None,
             limit: DEFAULT_SEARCH_LIMIT,
             offset: 0,
+            refresh: false,
         }
+    }
+
+    /// Refreshes the expiry of the items found ([`Item::refresh`]).
+    pub fn refreshing(mut self) -> ItemSearch {
+        self.refresh = true;
+        self
     }
 
     /// Only items whose value passes `filter`.

@@ -389,6 +389,18 @@ pub const SWEEP_ITEMS: &str = "DELETE FROM items WHERE (namespace, key) IN \
      (SELECT namespace, key FROM items WHERE expires_at <= $1 \
      ORDER BY expires_at, namespace, key LIMIT $2 FOR UPDATE SKIP LOCKED) AND expires_at <= $1";
 
+/// The live item $1/$2 at $3, locked for a refresh of its expiry.
+pub fn get_item_for_update() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| format!("{} FOR UPDATE", get_item()));
+    &SQL
+}
+
+/// Sets the expiry of the items named by the arrays $1 (namespaces) and $2 (keys) to the
+/// times of $3, element by element.
+pub const REFRESH_ITEMS: &str = "UPDATE items AS i SET expires_at = r.expires_at \
+     FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r (namespace, key, expires_at) \
+     WHERE i.namespace = r.namespace AND i.key = r.key";
+
 /// Deletes the item $1/$2; returns its expiry.
 pub const DELETE_ITEM: &str =
     "DELETE FROM items WHERE namespace = $1 AND key = $2 RETURNING expires_at";
@@ -453,8 +465,9 @@ impl Filter {
         let offset = filter.bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
         filter.clause = format!(
             "SELECT {ITEM_COLUMNS} FROM items WHERE {} \
-             ORDER BY updated_at DESC, namespace, key LIMIT {limit} OFFSET {offset}",
-            conditions.join(" AND ")
+             ORDER BY updated_at DESC, namespace, key LIMIT {limit} OFFSET {offset}{}",
+            conditions.join(" AND "),
+            if search.refresh { " FOR UPDATE" } else { "" }
         );
         filter
     }

@@ -1204,18 +1204,36 @@ impl MemoryBackend for PostgresStore {
         })
     }
 
-    fn get_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<Option<Item>> {
-        self.with_connection("reading an item", |conn| {
-            let statement = conn.prepared(sql::get_item())?;
-            conn.query_opt(
-                &statement,
-                &[&namespace.joined(), &key, &now.to_system_time()],
-            )?
-            .map(|row| stored_values(&row))
-            .transpose()
-        })?
-        .map(decode_item)
-        .transpose()
+    fn get_item(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        now: Timestamp,
+        refresh: bool,
+    ) -> Result<Option<Item>> {
+        let params: [&(dyn postgres::types::ToSql + Sync); 3] =
+            [&namespace.joined(), &key, &now.to_system_time()];
+        if !refresh {
+            return self
+                .with_connection("reading an item", |conn| {
+                    let statement = conn.prepared(sql::get_item())?;
+                    conn.query_opt(&statement, &params)?
+                        .map(|row| stored_values(&row))
+                        .transpose()
+                })?
+                .map(decode_item)
+                .transpose();
+        }
+        self.with_checks("reading an item", |conn| {
+            let mut tx = conn.client().transaction()?;
+            let Some(row) = tx.query_opt(sql::get_item_for_update(), &params)? else {
+                return Ok(None);
+            };
+            let mut items = vec![decode_item(stored_values(&row)?).map_err(Failure::Rule)?];
+            refresh_items(&mut tx, &mut items, now)?;
+            tx.commit()?;
+            Ok(items.pop())
+        })
     }
 
     fn delete_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<bool> {
@@ -1235,16 +1253,19 @@ impl MemoryBackend for PostgresStore {
 
     fn search_items(&self, search: &ItemSearch, now: Timestamp) -> Result<Vec<Item>> {
         let statement = sql::Filter::search_items(search, now);
-        self.with_connection("searching items", |conn| {
-            let prepared = conn.prepared(&statement.clause)?;
-            conn.query(&prepared, &statement.param_refs())?
+        self.with_checks("searching items", |conn| {
+            let mut tx = conn.client().transaction()?;
+            let mut items = tx
+                .query(&statement.clause, &statement.param_refs())?
                 .iter()
-                .map(stored_values)
-                .collect::<std::result::Result<Vec<_>, _>>()
-        })?
-        .into_iter()
-        .map(decode_item)
-        .collect()
+                .map(|row| decode_item(stored_values(row)?).map_err(Failure::Rule))
+                .collect::<std::result::Result<Vec<_>, Failure>>()?;
+            if search.refresh {
+                refresh_items(&mut tx, &mut items, now)?;
+            }
+            tx.commit()?;
+            Ok(items)
+        })
     }
 
     fn item_namespaces(&self, prefix: Option<&str>, now: Timestamp) -> Result<Vec<Namespace>> {
@@ -1313,6 +1334,28 @@ impl MemoryBackend for PostgresStore {
             Ok(Stats::from_rows(rows))
         })
     }
+}
+
+/// Refreshes the expiry of those of `items` put with a time to live ([`Item::refresh`]),
+/// in the database and in `items`, in the transaction `tx` that read (and locked) them.
+fn refresh_items(
+    tx: &mut postgres::Transaction<'_>,
+    items: &mut [Item],
+    now: Timestamp,
+) -> std::result::Result<(), postgres::Error> {
+    let (mut namespaces, mut keys, mut expiries) = (Vec::new(), Vec::new(), Vec::new());
+    for item in items.iter_mut() {
+        if !item.refresh(now) {
+            continue;
+        }
+        namespaces.push(item.namespace.joined());
+        keys.push(item.key.clone());
+        expiries.push(item.expires_at.map(Timestamp::to_system_time));
+    }
+    if !keys.is_empty() {
+        tx.execute(sql::REFRESH_ITEMS, &[&namespaces, &keys, &expiries])?;
+    }
+    Ok(())
 }
 
 /// The integrity checks PostgreSQL offers without extensions (no index left invalid by a

@@ -323,6 +323,9 @@ pub const SWEEP_ITEMS: &str = "DELETE FROM items WHERE (namespace, key) IN \
      (SELECT namespace, key FROM items WHERE expires_at <= ?1 \
      ORDER BY expires_at, namespace, key LIMIT ?2)";
 
+/// Sets the expiry of the item ?1/?2 to ?3.
+pub const REFRESH_ITEM: &str = "UPDATE items SET expires_at = ?3 WHERE namespace = ?1 AND key = ?2";
+
 /// Deletes the item ?1/?2; returns its expiry.
 pub const DELETE_ITEM: &str =
     "DELETE FROM items WHERE namespace = ?1 AND key = ?2 RETURNING expires_at";

@@ -625,6 +625,27 @@ fn schema_exists(conn: &rusqlite::Connection) -> bool {
         .all(|table| lookup.exists([table]).unwrap_or(false))
 }
 
+/// Refreshes the expiry of those of `items` put with a time to live ([`Item::refresh`]),
+/// in the database and in `items`, in the transaction that read them.
+fn refresh_items(
+    tx: &rusqlite::Connection,
+    items: &mut [Item],
+    now: Timestamp,
+) -> rusqlite::Result<()> {
+    let mut refresh = tx.prepare_cached(sql::REFRESH_ITEM)?;
+    for item in items.iter_mut() {
+        if !item.refresh(now) {
+            continue;
+        }
+        refresh.execute(params![
+            item.namespace.joined(),
+            item.key,
+            item.expires_at.map(Timestamp::as_micros)
+        ])?;
+    }
+    Ok(())
+}
+
 /// An item row (in `ITEM_COLUMNS`' order), decoded.
 fn item_row(row: &Row<'_>) -> rusqlite::Result<Result<Item>> {
     Ok(decode_item(stored_values(row)?))
@@ -1217,13 +1238,29 @@ impl MemoryBackend for SqliteStore {
         })
     }
 
-    fn get_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<Option<Item>> {
-        self.read("reading an item", |conn| {
+    fn get_item(
+        &self,
+        namespace: &Namespace,
+        key: &str,
+        now: Timestamp,
+        refresh: bool,
+    ) -> Result<Option<Item>> {
+        let read = |conn: &rusqlite::Connection| {
             conn.prepare_cached(sql::get_item())?
                 .query_row(params![namespace.joined(), key, now.as_micros()], item_row)
                 .optional()
-        })?
-        .transpose()
+        };
+        if !refresh {
+            return self.read("reading an item", read)?.transpose();
+        }
+        self.immediate("reading an item", |tx| {
+            let Some(item) = read(tx)? else {
+                return Ok(None);
+            };
+            let mut items = vec![item.map_err(engram_error)?];
+            refresh_items(tx, &mut items, now)?;
+            Ok(items.pop())
+        })
     }
 
     fn delete_item(&self, namespace: &Namespace, key: &str, now: Timestamp) -> Result<bool> {
@@ -1240,13 +1277,22 @@ impl MemoryBackend for SqliteStore {
 
     fn search_items(&self, search: &ItemSearch, now: Timestamp) -> Result<Vec<Item>> {
         let (clause, values) = sql::search_items(search, now);
-        self.read("searching items", |conn| {
-            conn.prepare_cached(&clause)?
+        let behavior = if search.refresh {
+            TransactionBehavior::Immediate
+        } else {
+            TransactionBehavior::Deferred
+        };
+        self.transaction(behavior, FileReads::Mapped, "searching items", |tx| {
+            let mut items = tx
+                .prepare_cached(&clause)?
                 .query_map(params_from_iter(values.iter()), item_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })?
-        .into_iter()
-        .collect()
+                .map(|item| item?.map_err(engram_error))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if search.refresh {
+                refresh_items(tx, &mut items, now)?;
+            }
+            Ok(items)
+        })
     }
 
     fn item_namespaces(&self, prefix: Option<&str>, now: Timestamp) -> Result<Vec<Namespace>> {
