@@ -13,8 +13,10 @@
 //! PostgreSQL's `@>`), [`stores`] (both stores against each other and an oracle),
 //! [`index`] (SQLite's containment index through random sequences of writes, against a
 //! model and PostgreSQL), [`lifecycle`] (expiry, sweeps and reads at a moving clock on both
-//! stores, against a model), [`documents`] (documents and numbers as PostgreSQL returns them)
-//! and [`vectors`] (nearest-neighbour search on both stores against pgvector); [`generate`]
+//! stores, against a model), [`documents`] (documents and numbers as PostgreSQL returns them),
+//! [`filters`] (metadata filters with operators on both stores against the Rust rule, and
+//! numbers ordered as PostgreSQL's `numeric`) and [`vectors`] (nearest-neighbour search on
+//! both stores against pgvector); [`generate`]
 //! holds the strategies and this file what they share: run settings, the PostgreSQL oracle
 //! connection and the store fixtures.
 
@@ -24,6 +26,7 @@
 mod common;
 mod containment;
 mod documents;
+mod filters;
 mod generate;
 mod index;
 mod lifecycle;
