@@ -68,6 +68,7 @@ mod cases {
             (json!({"z": null}), vec![5]),
             (json!({"z": {"$exists": true}}), vec![5]),
             (json!({"missing": {"$exists": false}}), all.clone()),
+            (json!({}), all.clone()),
             (json!({"tags": ["b"]}), vec![2]),
             (json!({"tags": {"$contains": ["b"]}}), vec![1, 2]),
             (json!({"tags": {"$contains": "b"}}), vec![1, 2]),

@@ -472,13 +472,17 @@ impl Filter {
         filter
     }
 
-    /// Every test of `filter` on the JSON `column`, ANDed.
+    /// Every test of `filter` on the JSON `column`, ANDed (`TRUE` for the empty filter `{}`,
+    /// which every document passes).
     fn filter(&mut self, column: &str, filter: &engram_core::filter::Filter) -> String {
         let tests: Vec<String> = filter
             .conditions()
             .iter()
             .map(|condition| self.path_condition(column, condition))
             .collect();
+        if tests.is_empty() {
+            return "TRUE".to_string();
+        }
         format!("({})", tests.join(" AND "))
     }
 
