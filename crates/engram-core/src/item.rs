@@ -143,6 +143,21 @@ pub struct Item {
     pub ttl: Option<std::time::Duration>,
 }
 
+/// What a put at `now` with `ttl` stores of its time: the expiry, and the time to live in
+/// microseconds (kept for reads that refresh the expiry).
+pub fn put_expiry(
+    ttl: Option<std::time::Duration>,
+    now: Timestamp,
+) -> (Option<Timestamp>, Option<i64>) {
+    match ttl {
+        Some(ttl) => (
+            Some(now.saturating_add(ttl)),
+            Some(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX)),
+        ),
+        None => (None, None),
+    }
+}
+
 impl Item {
     /// Moves the expiry of an item put with a time to live to `now` plus that time (a read
     /// that refreshes it); returns whether there was one to move.

@@ -19,7 +19,7 @@ use engram_core::history::{
     changes_of_update_with_embedding,
 };
 use engram_core::index::IndexCheck;
-use engram_core::item::{Item, ItemSearch, Namespace};
+use engram_core::item::{put_expiry, Item, ItemSearch, Namespace};
 use engram_core::plan::QueryPlan;
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
@@ -1176,8 +1176,8 @@ impl MemoryBackend for PostgresStore {
         ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<Item> {
-        let expires_at = ttl.map(|ttl| now.saturating_add(ttl).to_system_time());
-        let ttl_micros = ttl.map(|ttl| i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
+        let (expires_at, ttl_micros) = put_expiry(ttl, now);
+        let expires_at = expires_at.map(Timestamp::to_system_time);
         self.with_connection("putting an item", |conn| {
             let statement = conn.prepared(sql::put_item())?;
             let row = conn.query_one(

@@ -22,7 +22,7 @@ use engram_core::history::{
 use engram_core::index::{
     filter_keys, is_exact, keys_decide as index_keys_decide, related_thread_key, IndexCheck,
 };
-use engram_core::item::{Item, ItemSearch, Namespace};
+use engram_core::item::{put_expiry, Item, ItemSearch, Namespace};
 use engram_core::plan::{Condition, QueryPlan};
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
@@ -1211,8 +1211,8 @@ impl MemoryBackend for SqliteStore {
         ttl: Option<Duration>,
         now: Timestamp,
     ) -> Result<Item> {
-        let expires_at = ttl.map(|ttl| now.saturating_add(ttl).as_micros());
-        let ttl_micros = ttl.map(|ttl| i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
+        let (expires_at, ttl_micros) = put_expiry(ttl, now);
+        let expires_at = expires_at.map(Timestamp::as_micros);
         self.immediate("putting an item", |tx| {
             tx.prepare_cached(sql::put_item())?.query_row(
                 params![

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use engram_testkit::{BackendKind, TestConnection, TestDb};
 use serde_json::{json, Value};
 
-use crate::common::{RunEngram, BIN};
+use crate::common::{engram_command, RunEngram};
 
 engram_testkit::cross_backend!(import_killed_midway);
 
@@ -30,15 +30,7 @@ fn memory_id(n: u32) -> String {
 
 /// `engram --database-url DSN ARGS` started in the background, its output discarded.
 fn spawn(db: &TestDb, args: &[&str]) -> Child {
-    Command::new(BIN)
-        .current_dir(db.dir())
-        .env_remove("ENGRAM_DATABASE_URL")
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "error")
-        .arg("--database-url")
-        .arg(db.dsn())
-        .args(args)
-        .stdin(Stdio::null())
+    engram_command(db, args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -4,12 +4,12 @@
 // A case that is not listed in `main.rs` is never called: make that a build error.
 #![deny(dead_code)]
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use engram_testkit::TestDb;
 use serde_json::{json, Value};
 
-use crate::common::{expect_user_error, id, RunEngram, BIN};
+use crate::common::{engram_command, expect_user_error, id, RunEngram};
 
 /// Four memories with fixed ids and times, one per line (see the query expectations).
 ///
@@ -763,12 +763,7 @@ pub fn unknown_version(db: &TestDb) {
 pub fn concurrent_init_db(db: &TestDb) {
     let children: Vec<_> = (0..4)
         .map(|_| {
-            Command::new(BIN)
-                .current_dir(db.dir())
-                .env_remove("ENGRAM_DATABASE_URL")
-                .env_remove("DATABASE_URL")
-                .env("RUST_LOG", "warn")
-                .args(["--database-url", db.dsn(), "init-db"])
+            engram_command(db, &["init-db"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()

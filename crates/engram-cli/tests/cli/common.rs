@@ -133,13 +133,31 @@ impl RunEngram for TestDb {
     }
 }
 
-/// `engram` in `dir`, with none of the DSN variables set.
-pub fn bare_cmd(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+/// `engram` in `dir`, with none of the DSN variables (nor `ENGRAM_ACTOR`) set.
+fn clean_cmd(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
     cmd.current_dir(dir)
         .env_remove("ENGRAM_DATABASE_URL")
         .env_remove("DATABASE_URL")
+        .env_remove("ENGRAM_ACTOR")
         .env_remove("RUST_LOG");
+    cmd
+}
+
+/// [`clean_cmd`], to run and check.
+pub fn bare_cmd(dir: &Path) -> Command {
+    Command::from_std(clean_cmd(dir))
+}
+
+/// `engram --database-url DSN ARGS` on `db`, logging errors only, with nothing on stdin: a
+/// process to start in the background (its stdout and stderr as the caller sets them).
+pub fn engram_command(db: &TestDb, args: &[&str]) -> std::process::Command {
+    let mut cmd = clean_cmd(db.dir());
+    cmd.env("RUST_LOG", "error")
+        .arg("--database-url")
+        .arg(db.dsn())
+        .args(args)
+        .stdin(std::process::Stdio::null());
     cmd
 }
 

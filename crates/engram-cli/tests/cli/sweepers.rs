@@ -2,13 +2,13 @@
 //! of expired and live memories delete every expired memory exactly once between them, and
 //! no live one (both backends).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use engram::{EventKind, MemoryQuery, NewMemory, Store, Timestamp};
 use engram_testkit::TestDb;
 use uuid::Uuid;
 
-use crate::common::{expect_success, BIN};
+use crate::common::{engram_command, expect_success};
 
 engram_testkit::cross_backend!(concurrent_sweeps_delete_each_expired_memory_once);
 
@@ -26,15 +26,7 @@ fn memory_id(n: u32) -> Uuid {
 /// `engram --database-url DSN sweep --batch-size 50` started in the background, its stdout
 /// kept.
 fn sweeper(db: &TestDb) -> Child {
-    Command::new(BIN)
-        .current_dir(db.dir())
-        .env_remove("ENGRAM_DATABASE_URL")
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "error")
-        .arg("--database-url")
-        .arg(db.dsn())
-        .args(["sweep", "--batch-size", BATCH])
-        .stdin(Stdio::null())
+    engram_command(db, &["sweep", "--batch-size", BATCH])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
