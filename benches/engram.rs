@@ -214,6 +214,17 @@ fn main() {
                 .contains(filter(NOTHING_FILTER_JSON))
                 .limit(PAGE)
         });
+        // Filters with operators: the same 0.1 % as metadata_selective written as a bare
+        // value, and a range over a number (the newest 50 of about 1 %).
+        let rare = engram::Filter::parse(&filter(RARE_FILTER_JSON), "filter").expect("filter");
+        engram_query(&mut criterion, &mut ctx, "filter_selective", |_, _| {
+            memory_query().filter(rare.clone()).limit(PAGE)
+        });
+        let range = engram::Filter::parse(&serde_json::json!({"turn": {"$gte": 199}}), "filter")
+            .expect("filter");
+        engram_query(&mut criterion, &mut ctx, "filter_range", |_, _| {
+            memory_query().filter(range.clone()).limit(PAGE)
+        });
         engram_query(&mut criterion, &mut ctx, "related_any", |sample, i| {
             let (_, thread) = pick(&sample.user_threads, i);
             memory_query().related_to_any([thread.as_str()]).limit(PAGE)

@@ -160,6 +160,31 @@ impl Filter {
         &self.conditions
     }
 
+    /// A document that every document passing the filter contains (`@>`), for an index of
+    /// containment to narrow the candidates by before the filter itself checks them: the
+    /// equalities (`$eq` and bare values) and the containments of containers, each at its
+    /// path. `None` when the filter has none of these.
+    ///
+    /// ```
+    /// use engram_core::filter::Filter;
+    /// use serde_json::json;
+    /// let filter = Filter::parse(&json!({"a.b": 1, "a": {"c": [2]}, "n": {"$gt": 3}}), "f").unwrap();
+    /// assert_eq!(filter.containment(), Some(json!({"a": {"b": 1, "c": [2]}})));
+    /// ```
+    pub fn containment(&self) -> Option<Value> {
+        let mut document = Map::new();
+        for condition in &self.conditions {
+            let value = match &condition.test {
+                Test::Eq(value) => value,
+                // A scalar is contained by an array only at the top of a document.
+                Test::Contains(value) if value.is_array() || value.is_object() => value,
+                _ => continue,
+            };
+            merge_at(&mut document, &condition.path, value);
+        }
+        (!document.is_empty()).then_some(Value::Object(document))
+    }
+
     /// Whether `document` passes every condition: the rule of every operator.
     pub fn matches(&self, document: &Value) -> bool {
         self.conditions
@@ -191,6 +216,28 @@ impl Test {
             (Test::IsObject, Some(value)) => value.is_object(),
             (_, None) => false,
         }
+    }
+}
+
+/// Puts `value` at `path` in `document`, through objects made on the way; a path already
+/// taken by a value that is not an object is left as it is (a filter with both can pass no
+/// document, and the containment stays one its first condition implies).
+fn merge_at(document: &mut Map<String, Value>, path: &[String], value: &Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut at = document;
+    for key in parents {
+        let next = at
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        match next {
+            Value::Object(inner) => at = inner,
+            _ => return,
+        }
+    }
+    if !at.contains_key(last) {
+        at.insert(last.clone(), value.clone());
     }
 }
 
@@ -373,6 +420,34 @@ mod tests {
         assert!(hits(json!({"missing": {"$ne": 1}}), doc.clone()));
         assert!(!hits(json!({"tier": {"$ne": "gold"}}), doc.clone()));
         assert!(hits(json!({"tags": {"$eq": ["a", "b"]}}), doc));
+    }
+
+    #[test]
+    fn every_passing_document_contains_the_containment() {
+        let docs = [
+            json!({"a": {"b": 1, "c": [2, 3]}, "n": 5, "t": ["x", "y"]}),
+            json!({"a": {"b": 1.0, "c": [2]}, "n": 2, "t": ["x"]}),
+            json!({"a": {"b": 2}, "t": "x"}),
+        ];
+        for filter in [
+            json!({"a.b": 1, "a": {"c": [2]}, "n": {"$gt": 3}}),
+            json!({"t": {"$contains": ["x"]}, "a.b": {"$eq": 1}}),
+            json!({"t": {"$contains": "x"}}),
+            json!({"a": 1, "a.b": 1}),
+        ] {
+            let parsed = Filter::parse(&filter, "filter").unwrap();
+            for doc in &docs {
+                if let (true, Some(containment)) = (parsed.matches(doc), parsed.containment()) {
+                    assert!(contains(doc, &containment), "{doc} passes {filter}");
+                }
+            }
+        }
+        assert_eq!(
+            Filter::parse(&json!({"t": {"$contains": "x"}}), "f")
+                .unwrap()
+                .containment(),
+            None
+        );
     }
 
     #[test]

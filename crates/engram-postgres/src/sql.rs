@@ -483,7 +483,13 @@ impl Filter {
         if tests.is_empty() {
             return "TRUE".to_string();
         }
-        format!("({})", tests.join(" AND "))
+        // The containment the filter implies, so that the column's GIN index narrows the
+        // rows the tests then check.
+        let narrowed = match filter.containment() {
+            Some(containment) => format!("{column} @> {}::jsonb AND ", self.bind(containment)),
+            None => String::new(),
+        };
+        format!("({narrowed}{})", tests.join(" AND "))
     }
 
     /// One test of [`engram_core::filter`] as SQL: the same rule as `Test::passes`, with a

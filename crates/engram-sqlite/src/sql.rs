@@ -584,11 +584,12 @@ impl RenderPlan for Params {
                 params.text(&filter.to_string());
                 "engram_json_contains(metadata, ?)".to_string()
             }),
-            // The rule of every operator, in Rust (the index does not serve it yet).
-            Condition::MetadataFilter(filter) => {
-                self.text(&serde_json::Value::from(filter.clone()).to_string());
-                format!("{FILTER_FUNCTION}(metadata, ?)").into()
-            }
+            // The rule of every operator, in Rust, on the index's candidates when the
+            // filter implies a containment (never exact: the filter always checks).
+            Condition::MetadataFilter(filter) => self.indexed(|params| {
+                params.text(&serde_json::Value::from(filter.clone()).to_string());
+                format!("{FILTER_FUNCTION}(metadata, ?)")
+            }),
             Condition::RelatedToAny(threads) => self.indexed(|params| {
                 params.text(&serde_json::Value::from(threads.to_vec()).to_string());
                 "EXISTS (SELECT 1 FROM json_each(memories.related_threads) AS r \

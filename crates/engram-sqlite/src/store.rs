@@ -375,8 +375,17 @@ fn index_plan(
                 continue;
             }
             Condition::MetadataContains(filter) => {
-                all_of = filter_keys(filter);
+                all_of.extend(filter_keys(filter));
                 keys_decide &= index_keys_decide(filter);
+                continue;
+            }
+            // The containment the filter implies narrows the candidates; the filter itself
+            // checks each of them.
+            Condition::MetadataFilter(filter) => {
+                if let Some(containment) = filter.containment() {
+                    all_of.extend(filter_keys(&containment));
+                }
+                keys_decide = false;
                 continue;
             }
             Condition::RelatedToAny(threads) => {
@@ -389,7 +398,6 @@ fn index_plan(
             | Condition::Tier(_)
             | Condition::Tiers(_) => other_index = true,
             Condition::Summarized(_)
-            | Condition::MetadataFilter(_)
             | Condition::CreatedFrom(_)
             | Condition::CreatedUntil(_)
             | Condition::UpdatedFrom(_)
@@ -397,6 +405,9 @@ fn index_plan(
         }
         only_indexed_conditions = false;
     }
+    // Keys from a containment and a filter's containment together, once each.
+    all_of.sort();
+    all_of.dedup();
     if (all_of.is_empty() && any_of.is_empty()) || !index::exists(conn)? {
         return Ok(None);
     }
