@@ -1,7 +1,8 @@
 //! Value filters with operators (`{"n": {"$gt": 9}, "customer.tier": "gold"}`): parsed once
 //! into a [`Filter`], whose rule for each operator is written here once: [`Filter::matches`]
 //! is the rule itself (SQLite runs it inside SQL), and PostgreSQL renders the same tests
-//! from [`Filter::conditions`].
+//! from [`Filter::conditions`]. [`Filter::containment`] is what an index of containment
+//! may narrow the candidates by first.
 //!
 //! A filter is a JSON object. Each key is a path into the document, its parts separated by
 //! `.` (`"customer.tier"`), through objects only. Its value is either a bare value or an
