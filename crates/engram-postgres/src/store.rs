@@ -1225,8 +1225,9 @@ impl MemoryBackend for PostgresStore {
                 .transpose();
         }
         self.with_checks("reading an item", |conn| {
+            let statement = conn.prepared(sql::get_item_for_update())?;
             let mut tx = conn.client().transaction()?;
-            let Some(row) = tx.query_opt(sql::get_item_for_update(), &params)? else {
+            let Some(row) = tx.query_opt(&statement, &params)? else {
                 return Ok(None);
             };
             let mut items = vec![decode_item(stored_values(&row)?).map_err(Failure::Rule)?];
@@ -1254,15 +1255,18 @@ impl MemoryBackend for PostgresStore {
     fn search_items(&self, search: &ItemSearch, now: Timestamp) -> Result<Vec<Item>> {
         let statement = sql::Filter::search_items(search, now);
         self.with_checks("searching items", |conn| {
-            let mut tx = conn.client().transaction()?;
-            let mut items = tx
-                .query(&statement.clause, &statement.param_refs())?
-                .iter()
-                .map(|row| decode_item(stored_values(row)?).map_err(Failure::Rule))
-                .collect::<std::result::Result<Vec<_>, Failure>>()?;
-            if search.refresh {
-                refresh_items(&mut tx, &mut items, now)?;
+            let prepared = conn.prepared(&statement.clause)?;
+            let decode = |rows: Vec<Row>| {
+                rows.iter()
+                    .map(|row| decode_item(stored_values(row)?).map_err(Failure::Rule))
+                    .collect::<std::result::Result<Vec<_>, Failure>>()
+            };
+            if !search.refresh {
+                return decode(conn.query(&prepared, &statement.param_refs())?);
             }
+            let mut tx = conn.client().transaction()?;
+            let mut items = decode(tx.query(&prepared, &statement.param_refs())?)?;
+            refresh_items(&mut tx, &mut items, now)?;
             tx.commit()?;
             Ok(items)
         })
