@@ -168,10 +168,11 @@ pub enum Command {
     /// was.
     Export(ExportArgs),
 
-    /// Delete the memories that have expired.
+    /// Delete the memories (and items) that have expired.
     ///
     /// Reads already leave expired memories out; a sweep deletes them, a batch per
-    /// transaction, and prints how many. Safe to run from several processes at once (say
+    /// transaction, and prints how many (and then the expired items, with a second line
+    /// when there were any). Safe to run from several processes at once (say
     /// from cron on two machines): each expired memory is deleted once, a live one never.
     #[command(
         after_help = "Examples:\n  engram put --user alice --content 'in Lisbon this week' --ttl 604800\n  engram sweep --batch-size 500"

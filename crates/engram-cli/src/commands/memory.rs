@@ -138,7 +138,18 @@ pub fn sweep(args: SweepArgs, target: &Target, out: &mut dyn Write) -> Result<()
         "swept {} expired memories in {} transactions",
         sweep.deleted, sweep.batches
     )
-    .output()
+    .output()?;
+    // Items expire too; a line for them only when there were any.
+    let items = store.sweep_items(args.batch_size)?;
+    if items.deleted > 0 {
+        writeln!(
+            out,
+            "swept {} expired items in {} transactions",
+            items.deleted, items.batches
+        )
+        .output()?;
+    }
+    Ok(())
 }
 
 /// `engram history ID` (or `--prune-before T`): a memory's events, oldest first.

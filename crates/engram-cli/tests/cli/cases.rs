@@ -1263,6 +1263,19 @@ pub fn expiry_and_sweep(db: &TestDb) {
     assert!(db
         .ids(&["--user", "alice", "--tier", "short_term"])
         .is_empty());
+
+    // Expired items are swept too, with a line of their own.
+    let store = engram::Store::open(db.dsn()).expect("open the store");
+    let space = engram::Namespace::new(["sessions"]).expect("namespace");
+    for key in ["a", "b"] {
+        store
+            .put_item(&space, key, json!({}), Some(std::time::Duration::ZERO))
+            .expect("put an item");
+    }
+    assert_eq!(
+        db.ok(&["sweep", "--batch-size", "1"]),
+        "swept 0 expired memories in 0 transactions\nswept 2 expired items in 2 transactions\n"
+    );
 }
 
 /// `engram history ID` in each format, after the memory is gone, with the `--actor` of the
