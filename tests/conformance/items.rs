@@ -276,6 +276,15 @@ mod cases {
         assert!(msg.contains("value"), "{msg}");
         let msg = invalid(store.put_item(&alice, "", json!({}), None).map(drop));
         assert!(msg.contains("key"), "{msg}");
+        // PostgreSQL cannot store NUL: refused on both, before either database sees it.
+        let msg = invalid(store.put_item(&alice, "a\0b", json!({}), None).map(drop));
+        assert!(msg.contains("NUL"), "{msg}");
+        let msg = invalid(
+            store
+                .put_item(&alice, "k", json!({"s": "a\u{0}"}), None)
+                .map(drop),
+        );
+        assert!(msg.contains("NUL"), "{msg}");
         assert!(Namespace::new(["a.b"]).is_err());
         assert!(Namespace::new(Vec::<String>::new()).is_err());
         let msg = invalid(store.search_items(ItemSearch::new(["a", ""])).map(drop));

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::document::check_text;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::Timestamp;
@@ -81,7 +82,7 @@ impl From<Namespace> for Vec<String> {
 }
 
 /// Checks labels: at most [`MAX_NAMESPACE_DEPTH`], each 1 to [`MAX_LABEL_CHARS`] characters
-/// without `.`; `*` only where `wildcards` (a listing's conditions).
+/// without `.` or NUL; `*` only where `wildcards` (a listing's conditions).
 fn check_labels(labels: &[String], field: &str, wildcards: bool) -> Result<()> {
     if labels.len() > MAX_NAMESPACE_DEPTH {
         return Err(Error::invalid(
@@ -90,6 +91,7 @@ fn check_labels(labels: &[String], field: &str, wildcards: bool) -> Result<()> {
         ));
     }
     for label in labels {
+        check_text(label, field)?;
         if label.is_empty() {
             return Err(Error::invalid(field, "a label is empty"));
         }
@@ -112,8 +114,9 @@ fn check_labels(labels: &[String], field: &str, wildcards: bool) -> Result<()> {
     Ok(())
 }
 
-/// Checks a key: 1 to [`MAX_KEY_CHARS`] characters.
+/// Checks a key: 1 to [`MAX_KEY_CHARS`] characters, no NUL (PostgreSQL cannot store it).
 pub fn check_key(key: &str) -> Result<()> {
+    check_text(key, "key")?;
     match key.chars().count() {
         0 => Err(Error::invalid("key", "a key is not empty")),
         n if n > MAX_KEY_CHARS => Err(Error::invalid(
@@ -322,6 +325,8 @@ mod tests {
         assert!(Namespace::new(vec!["x"; MAX_NAMESPACE_DEPTH + 1]).is_err());
         assert!(Namespace::new(["x".repeat(MAX_LABEL_CHARS + 1)]).is_err());
         assert!(check_key("").is_err());
+        assert!(check_key("a\0b").is_err());
+        assert!(Namespace::new(["a\0"]).is_err());
         assert!(check_key("k").is_ok());
         let ns = Namespace::new(["users", "alice"]).unwrap();
         assert_eq!(Namespace::from_joined(&ns.joined()), ns);
