@@ -370,6 +370,21 @@ impl Store {
     /// Deletes the expired items, `batch` per transaction; returns how many and in how many
     /// transactions. Reads already leave expired items out. Safe to run from several
     /// processes at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use engram::{Namespace, NamespaceQuery, Store};
+    /// # fn main() -> engram::Result<()> {
+    /// let store = Store::open("sqlite::memory:")?;
+    /// store.migrate()?;
+    /// let sessions = Namespace::new(["sessions", "alice"])?;
+    /// store.put_item(&sessions, "gone", serde_json::json!({}), Some(Duration::ZERO))?;
+    /// store.put_item(&sessions, "kept", serde_json::json!({}), None)?;
+    /// assert_eq!(store.sweep_items(100)?.deleted, 1);
+    /// assert_eq!(store.list_namespaces(NamespaceQuery::default())?, [sessions]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn sweep_items(&self, batch: u64) -> Result<Sweep> {
         let now = Timestamp::now();
         in_batches(|| self.backend().sweep_items(now, batch.max(1)))
