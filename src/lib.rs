@@ -30,7 +30,9 @@ mod store;
 
 pub use engram_core::document::MAX_DEPTH;
 pub use engram_core::filter::Filter;
-pub use engram_core::health::{Integrity, MigrationHealth, Relation, RelationKind, Storage};
+pub use engram_core::health::{
+    Expired, Integrity, MigrationHealth, Relation, RelationKind, Storage,
+};
 pub use engram_core::index::IndexCheck;
 pub use engram_core::item::{Item, ItemSearch, Namespace, NamespaceQuery};
 pub use engram_core::vector::MAX_DIMENSIONS;

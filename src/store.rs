@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use engram_core::health::{MigrationHealth, SWEEP_OVERDUE_AFTER_SECS};
+use engram_core::health::{Expired, MigrationHealth, SWEEP_OVERDUE_AFTER_SECS};
 use engram_core::index::IndexCheck;
 use engram_core::item::{check_key, Item, ItemSearch, Namespace, NamespaceQuery};
 use engram_core::{
@@ -272,8 +272,8 @@ impl Store {
     /// A health report: the migrations' state, every table's and index's size, index usage
     /// where the database counts it (PostgreSQL), integrity checks (SQLite `quick_check`;
     /// PostgreSQL: no invalid index, and amcheck's B-tree check where installed), the
-    /// containment index checked against the memories, expired memories not yet swept, and
-    /// SQLite's write-ahead log. [`Health::attention`](engram_core::Health::attention) names
+    /// containment index checked against the memories, expired memories and items not yet
+    /// swept, and SQLite's write-ahead log. [`Health::attention`](engram_core::Health::attention) names
     /// what needs attention; the keys are the same on both backends. It reads every memory
     /// once (the index check), so it takes about as long as an export.
     ///
@@ -314,16 +314,21 @@ impl Store {
         let storage = self.backend().storage()?;
         // A schema older than this engram's has no memories to check or count as it does.
         let overdue_since = now.saturating_sub(Duration::from_secs(SWEEP_OVERDUE_AFTER_SECS));
+        let backend = self.backend();
         let checks = (|| -> Result<_> {
-            let expired = (
-                self.backend().count_expired(now)?,
-                self.backend().count_expired(overdue_since)?,
-            );
-            Ok((self.check_index()?, expired))
+            let memories = Expired {
+                unswept: backend.count_expired(now)?,
+                overdue: backend.count_expired(overdue_since)?,
+            };
+            let items = Expired {
+                unswept: backend.count_expired_items(now)?,
+                overdue: backend.count_expired_items(overdue_since)?,
+            };
+            Ok((self.check_index()?, memories, items))
         })();
-        let (containment_index, expired) = match checks {
-            Ok((index, expired)) => (Some(index), Some(expired)),
-            Err(e) if e.kind() == ErrorKind::Schema => (None, None),
+        let (containment_index, expired_memories, expired_items) = match checks {
+            Ok((index, memories, items)) => (Some(index), Some(memories), Some(items)),
+            Err(e) if e.kind() == ErrorKind::Schema => (None, None, None),
             Err(e) => return Err(e),
         };
         Ok(Health::new(
@@ -331,7 +336,8 @@ impl Store {
             migrations,
             storage,
             containment_index,
-            expired,
+            expired_memories,
+            expired_items,
         ))
     }
 

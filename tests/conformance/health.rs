@@ -12,7 +12,7 @@ mod cases {
 
     use std::time::Duration;
 
-    use engram::{NewMemory, RelationKind, Store, Timestamp};
+    use engram::{Expired, Namespace, NewMemory, RelationKind, Store, Timestamp};
     use engram_testkit::{BackendKind, TestDb};
 
     use crate::common::{migrated_store, unmigrated_store};
@@ -24,7 +24,8 @@ mod cases {
 
     const HOUR: Duration = Duration::from_secs(3600);
 
-    /// Three live memories, two expired an hour ago and one expired two days ago.
+    /// Three live memories, two expired an hour ago and one expired two days ago; an item
+    /// that expired as it was put.
     pub(super) fn store_with_expired_memories(db: &TestDb) -> Store {
         let store = migrated_store(db);
         for n in 0..3 {
@@ -40,6 +41,15 @@ mod cases {
         store
             .insert(NewMemory::new("alice", "long gone").expires_at(ago(48 * HOUR)))
             .unwrap();
+        let sessions = Namespace::new(["sessions"]).unwrap();
+        store
+            .put_item(
+                &sessions,
+                "gone",
+                serde_json::json!({}),
+                Some(Duration::ZERO),
+            )
+            .unwrap();
         store
     }
 
@@ -51,8 +61,9 @@ mod cases {
         assert_eq!(health.migrations.current, latest);
         assert_eq!(Some(health.migrations.latest), latest);
         assert!(health.migrations.pending.is_empty(), "{health:?}");
-        assert_eq!(health.expired_unswept, Some(3));
-        assert_eq!(health.sweep_overdue, Some(1));
+        let expired = |unswept, overdue| Some(Expired { unswept, overdue });
+        assert_eq!(health.expired_memories, expired(3, 1));
+        assert_eq!(health.expired_items, expired(1, 0));
         let index = health.containment_index.unwrap();
         assert!(index.is_sound() && index.queued == 0, "{index:?}");
         assert!(health.storage.integrity.problems.is_empty(), "{health:?}");
@@ -145,9 +156,20 @@ mod cases {
             "{:?}",
             health.attention
         );
+        // An item expired two days ago is overdue too.
+        db.execute(match db.kind() {
+            BackendKind::Sqlite => "UPDATE items SET expires_at = expires_at - 172800000000",
+            BackendKind::Postgres => "UPDATE items SET expires_at = expires_at - interval '2 days'",
+        });
+        let items_too = store.health().unwrap();
+        assert_eq!(items_too.expired_items, expired(1, 1));
+        assert_eq!(items_too.attention.len(), 2, "{:?}", items_too.attention);
+        assert!(items_too.attention[1].starts_with("sweep overdue: 1 item expired"));
         store.sweep(100).unwrap();
+        store.sweep_items(100).unwrap();
         let swept = store.health().unwrap();
-        assert_eq!(swept.expired_unswept, Some(0));
+        assert_eq!(swept.expired_memories, expired(0, 0));
+        assert_eq!(swept.expired_items, expired(0, 0));
         assert!(swept.is_healthy(), "{:?}", swept.attention);
     }
 
@@ -163,7 +185,7 @@ mod cases {
         assert_eq!(fresh.migrations.current, None);
         assert_eq!(fresh.migrations.pending, all);
         assert_eq!(
-            (fresh.containment_index, fresh.expired_unswept),
+            (fresh.containment_index, fresh.expired_memories),
             (None, None)
         );
         assert_eq!(fresh.attention.len(), 1, "{:?}", fresh.attention);
@@ -175,7 +197,7 @@ mod cases {
         assert_eq!(halfway.migrations.current, Some(4));
         let after_4: Vec<u32> = all.iter().copied().filter(|v| *v > 4).collect();
         assert_eq!(halfway.migrations.pending, after_4);
-        assert_eq!(halfway.expired_unswept, None);
+        assert_eq!(halfway.expired_memories, None);
         store.migrate().unwrap();
         store.insert(NewMemory::new("alice", "one")).unwrap();
         store.insert(NewMemory::new("alice", "two")).unwrap();

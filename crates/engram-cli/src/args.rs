@@ -185,10 +185,10 @@ pub enum Command {
     /// database counts them (PostgreSQL; SQLite keeps no such counter) and indexes never
     /// used; integrity (SQLite `PRAGMA quick_check`; PostgreSQL: no invalid index, and
     /// amcheck's B-tree check where the extension is installed); the containment index
-    /// checked against the memories; expired memories not yet swept; SQLite's write-ahead
-    /// log. Needs attention: pending, failed or unknown migrations, an integrity problem, an
-    /// unsound containment index, a memory expired over a day ago still stored (no sweep
-    /// runs), a WAL over 64 MiB and larger than the database. The report is printed either
+    /// checked against the memories; expired memories and items not yet swept; SQLite's
+    /// write-ahead log. Needs attention: pending, failed or unknown migrations, an integrity
+    /// problem, an unsound containment index, a memory or item expired over a day ago still
+    /// stored (no sweep runs), a WAL over 64 MiB and larger than the database. The report is printed either
     /// way; the error line names each finding.
     #[command(after_help = "Examples:\n  engram health\n  engram health --format json")]
     Health(HealthArgs),

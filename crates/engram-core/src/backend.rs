@@ -333,6 +333,9 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     /// key), paged; with `search.refresh`, their expiry refreshed in the same transaction.
     fn search_items(&self, search: &ItemSearch, now: Timestamp) -> Result<Vec<Item>>;
 
+    /// How many items have expired at `now` (a sweep has not deleted them yet).
+    fn count_expired_items(&self, now: Timestamp) -> Result<u64>;
+
     /// The distinct namespaces of the items live at `now`, in no particular order, only
     /// those starting with the joined labels `prefix` when given (see
     /// [`NamespaceQuery::select`](crate::item::NamespaceQuery::select), which lists them).

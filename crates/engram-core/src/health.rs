@@ -33,16 +33,25 @@ pub struct Health {
     pub containment_index: Option<IndexCheck>,
     /// Memories past their expiry and not swept yet; `null` while the schema is older than
     /// this engram's.
-    pub expired_unswept: Option<u64>,
-    /// Of those, the ones expired more than [`SWEEP_OVERDUE_AFTER_SECS`] ago.
-    pub sweep_overdue: Option<u64>,
+    pub expired_memories: Option<Expired>,
+    /// Items past their expiry and not swept yet; `null` as for memories.
+    pub expired_items: Option<Expired>,
     /// What needs attention, one line each; empty when healthy. The rule: migrations not
     /// applied, failed, changed or unknown; an integrity problem; a containment index that
-    /// disagrees with the memories; a sweep overdue (a memory expired more than
+    /// disagrees with the memories; a sweep overdue (a memory or an item expired more than
     /// [`SWEEP_OVERDUE_AFTER_SECS`] ago still stored); a SQLite WAL over
     /// [`WAL_ATTENTION_BYTES`] and larger than the database. Indexes never used are
     /// reported, not flagged: a new database has many.
     pub attention: Vec<String>,
+}
+
+/// Rows past their expiry that no sweep has deleted yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Expired {
+    /// How many.
+    pub unswept: u64,
+    /// Of those, the ones expired more than [`SWEEP_OVERDUE_AFTER_SECS`] ago.
+    pub overdue: u64,
 }
 
 /// The migrations' state.
@@ -131,7 +140,8 @@ impl Health {
         migrations: MigrationHealth,
         mut storage: Storage,
         containment_index: Option<IndexCheck>,
-        expired: Option<(u64, u64)>,
+        expired_memories: Option<Expired>,
+        expired_items: Option<Expired>,
     ) -> Health {
         storage
             .relations
@@ -141,8 +151,8 @@ impl Health {
             migrations,
             storage,
             containment_index,
-            expired_unswept: expired.map(|(all, _)| all),
-            sweep_overdue: expired.map(|(_, overdue)| overdue),
+            expired_memories,
+            expired_items,
             attention: Vec::new(),
         };
         health.attention = health.findings();
@@ -200,14 +210,18 @@ impl Health {
                 ));
             }
         }
-        if let Some(overdue) = self.sweep_overdue.filter(|&n| n > 0) {
+        let kinds = [
+            (self.expired_memories, "memory", "memories"),
+            (self.expired_items, "item", "items"),
+        ];
+        for (expired, one, many) in kinds {
+            let Some(overdue) = expired.map(|e| e.overdue).filter(|&n| n > 0) else {
+                continue;
+            };
+            let noun = if overdue == 1 { one } else { many };
             found.push(format!(
-                "sweep overdue: {} expired over a day ago still stored (run `engram sweep`)",
-                if overdue == 1 {
-                    "1 memory".to_string()
-                } else {
-                    format!("{overdue} memories")
-                }
+                "sweep overdue: {overdue} {noun} expired over a day ago still stored \
+                 (run `engram sweep`)"
             ));
         }
         if let Some(wal) = self.storage.wal_bytes {
@@ -241,7 +255,11 @@ mod tests {
                 ..Storage::default()
             },
             Some(IndexCheck::default()),
-            Some((3, 0)),
+            Some(Expired {
+                unswept: 3,
+                overdue: 0,
+            }),
+            Some(Expired::default()),
         )
     }
 
@@ -270,9 +288,25 @@ mod tests {
             found[0].starts_with("containment index: 0 missing, 2 extra"),
             "{found:?}"
         );
-        let found = attention(|h| h.sweep_overdue = Some(4));
+        let overdue = |n| {
+            Some(Expired {
+                unswept: n,
+                overdue: n,
+            })
+        };
+        let found = attention(|h| h.expired_memories = overdue(4));
         assert!(
             found[0].starts_with("sweep overdue: 4 memories"),
+            "{found:?}"
+        );
+        let found = attention(|h| h.expired_memories = overdue(1));
+        assert!(
+            found[0].starts_with("sweep overdue: 1 memory expired"),
+            "{found:?}"
+        );
+        let found = attention(|h| h.expired_items = overdue(2));
+        assert!(
+            found[0].starts_with("sweep overdue: 2 items expired"),
             "{found:?}"
         );
         assert_eq!(attention(|h| h.migrations.failed = vec![3]).len(), 1);

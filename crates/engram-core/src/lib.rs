@@ -32,7 +32,7 @@ pub use backend::{
 };
 pub use dsn::{Dsn, SqliteLocation, SqliteMode};
 pub use error::{Context, Error, ErrorKind, Message, Result, Source};
-pub use health::{Health, Integrity, MigrationHealth, Relation, RelationKind, Storage};
+pub use health::{Expired, Health, Integrity, MigrationHealth, Relation, RelationKind, Storage};
 pub use history::{Audit, EventKind, HistoryEvent};
 pub use model::{
     Cluster, ClusterUpsert, Memory, MemoryUpdate, Neighbour, NewMemory, Stats, Sweep, Timestamp,

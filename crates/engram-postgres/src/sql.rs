@@ -401,6 +401,9 @@ pub const REFRESH_ITEMS: &str = "UPDATE items AS i SET expires_at = r.expires_at
      FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r (namespace, key, expires_at) \
      WHERE i.namespace = r.namespace AND i.key = r.key";
 
+/// How many items have expired at $1 (a sweep has not deleted them yet).
+pub const COUNT_EXPIRED_ITEMS: &str = "SELECT count(*) FROM items WHERE expires_at <= $1";
+
 /// Deletes the item $1/$2; returns its expiry.
 pub const DELETE_ITEM: &str =
     "DELETE FROM items WHERE namespace = $1 AND key = $2 RETURNING expires_at";

@@ -1272,6 +1272,16 @@ impl MemoryBackend for PostgresStore {
         })
     }
 
+    fn count_expired_items(&self, now: Timestamp) -> Result<u64> {
+        self.with_connection("counting expired items", |conn| {
+            let statement = conn.prepared(sql::COUNT_EXPIRED_ITEMS)?;
+            Ok(conn
+                .query_one(&statement, &[&now.to_system_time()])?
+                .get::<_, i64>(0))
+        })
+        .map(|count| u64::try_from(count).unwrap_or(0))
+    }
+
     fn item_namespaces(&self, prefix: Option<&str>, now: Timestamp) -> Result<Vec<Namespace>> {
         self.with_connection("listing namespaces", |conn| {
             let statement = conn.prepared(sql::item_namespaces())?;

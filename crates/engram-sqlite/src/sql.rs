@@ -326,6 +326,9 @@ pub const SWEEP_ITEMS: &str = "DELETE FROM items WHERE (namespace, key) IN \
 /// Sets the expiry of the item ?1/?2 to ?3.
 pub const REFRESH_ITEM: &str = "UPDATE items SET expires_at = ?3 WHERE namespace = ?1 AND key = ?2";
 
+/// How many items have expired at ?1 (a sweep has not deleted them yet).
+pub const COUNT_EXPIRED_ITEMS: &str = "SELECT count(*) FROM items WHERE expires_at <= ?1";
+
 /// Deletes the item ?1/?2; returns its expiry.
 pub const DELETE_ITEM: &str =
     "DELETE FROM items WHERE namespace = ?1 AND key = ?2 RETURNING expires_at";

@@ -1306,6 +1306,14 @@ impl MemoryBackend for SqliteStore {
         })
     }
 
+    fn count_expired_items(&self, now: Timestamp) -> Result<u64> {
+        self.read("counting expired items", |conn| {
+            conn.prepare_cached(sql::COUNT_EXPIRED_ITEMS)?
+                .query_row([now.as_micros()], |row| row.get::<_, i64>(0))
+        })
+        .map(|count| u64::try_from(count).unwrap_or(0))
+    }
+
     fn item_namespaces(&self, prefix: Option<&str>, now: Timestamp) -> Result<Vec<Namespace>> {
         let (clause, values) = sql::item_namespaces(prefix, now);
         self.read("listing namespaces", |conn| {

@@ -67,13 +67,17 @@ fn tables(out: &mut dyn Write, health: &Health) -> Result<(), CliError> {
             format!("{state}, {} queued", index.queued)
         }),
     ]);
-    checks.row(vec![
-        "expired, not swept".into(),
-        match (health.expired_unswept, health.sweep_overdue) {
-            (Some(all), Some(overdue)) => format!("{all} ({overdue} over a day ago)"),
-            _ => unknown(),
-        },
-    ]);
+    for (label, expired) in [
+        ("expired memories, not swept", health.expired_memories),
+        ("expired items, not swept", health.expired_items),
+    ] {
+        checks.row(vec![
+            label.into(),
+            expired.map_or_else(unknown, |e| {
+                format!("{} ({} over a day ago)", e.unswept, e.overdue)
+            }),
+        ]);
+    }
     checks.row(vec![
         "unused indexes".into(),
         if !storage.index_usage_tracked {

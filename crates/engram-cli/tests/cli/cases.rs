@@ -1376,7 +1376,11 @@ pub fn health(db: &TestDb) {
     let args = ["health", "--format", "json"];
     let output = db.cmd().args(args).output().expect("run engram");
     let report: Value = serde_json::from_slice(&output.stdout).expect("the report is printed");
-    assert_eq!(report["sweep_overdue"], json!(1), "{report}");
+    assert_eq!(
+        report["expired_memories"],
+        json!({"unswept": 1, "overdue": 1}),
+        "{report}"
+    );
     assert_eq!(
         expect_user_error(&args, &output),
         "error: the database needs attention: sweep overdue: 1 memory expired over a day ago \
