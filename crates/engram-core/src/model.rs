@@ -100,6 +100,21 @@ impl Timestamp {
         expires_at.is_some_and(|at| at <= self)
     }
 
+    /// What a delete at this moment answers, given the expiry of the row it deleted (`None`:
+    /// no row): whether it deleted a row that was live. An expired row is deleted too, but
+    /// a reader could not see it, so the answer is `false`, as for no row.
+    ///
+    /// ```
+    /// use engram_core::Timestamp;
+    /// let now = Timestamp::from_micros(10);
+    /// assert!(now.deleted_live(Some(None)));
+    /// assert!(!now.deleted_live(Some(Some(Timestamp::from_micros(10)))));
+    /// assert!(!now.deleted_live(None));
+    /// ```
+    pub fn deleted_live(self, deleted: Option<Option<Timestamp>>) -> bool {
+        deleted.is_some_and(|expires_at| !self.has_expired(expires_at))
+    }
+
     /// This timestamp moved back by `duration` (saturating at [`Timestamp::MIN`]).
     pub fn saturating_sub(self, duration: Duration) -> Self {
         let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);

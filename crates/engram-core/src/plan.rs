@@ -55,6 +55,17 @@ pub enum Condition<'q> {
     LiveAt(Timestamp),
 }
 
+/// The SQL of [`Condition::LiveAt`], the same in both dialects: a row (memory or item) that
+/// has not expired at the time bound to the placeholder `now` (the rule of
+/// [`Timestamp::has_expired`]).
+///
+/// ```
+/// assert_eq!(engram_core::plan::live_sql("$2"), "(expires_at IS NULL OR expires_at > $2)");
+/// ```
+pub fn live_sql(now: &str) -> String {
+    format!("(expires_at IS NULL OR expires_at > {now})")
+}
+
 /// The order and page of a select.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use engram_core::filter::{Bound, PathCondition, Test};
 use engram_core::item::ItemSearch;
-use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
+use engram_core::plan::{live_sql, Condition, Page, QueryPlan, Ranking, RenderPlan};
 use engram_core::row::{
     cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS, ITEM_COLUMNS,
 };
@@ -99,22 +99,21 @@ pub const COPY_EMBEDDINGS: &str =
 /// Which of the ids $1 are stored already (an import leaves them out of its `COPY`).
 pub const STORED_IDS: &str = "SELECT id FROM memories WHERE id = ANY($1::uuid[])";
 
-/// A memory that has not expired at $2 (the rule of [`engram_core::Timestamp::has_expired`]).
-const LIVE: &str = "(expires_at IS NULL OR expires_at > $2)";
-
 /// Reads one memory by id ($1) unless it has expired at $2, with its embedding after the
 /// columns when `with_embedding`.
 pub fn get_memory(with_embedding: bool) -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {} FROM memories WHERE id = $1 AND {LIVE}",
-            memory_columns()
+            "SELECT {} FROM memories WHERE id = $1 AND {}",
+            memory_columns(),
+            live_sql("$2")
         )
     });
     static WITH_EMBEDDING: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {}, {EMBEDDING_COLUMN} FROM memories WHERE id = $1 AND {LIVE}",
-            memory_columns()
+            "SELECT {}, {EMBEDDING_COLUMN} FROM memories WHERE id = $1 AND {}",
+            memory_columns(),
+            live_sql("$2")
         )
     });
     if with_embedding {
@@ -207,16 +206,16 @@ pub fn update_memory() -> &'static str {
              score = coalesce($6, score), related_threads = coalesce($7, related_threads), \
              summarized = coalesce($8, summarized), updated_at = $2, \
              expires_at = CASE WHEN $9 THEN $10 ELSE expires_at END \
-             WHERE id = $1 AND {LIVE} RETURNING {}",
+             WHERE id = $1 AND {} RETURNING {}",
+            live_sql("$2"),
             memory_columns()
         )
     });
     &SQL
 }
 
-/// Deletes memory $1, expired or not; the row returned says whether it had expired at $2.
-pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = $1 \
-     RETURNING expires_at IS NOT NULL AND expires_at <= $2";
+/// Deletes memory $1, expired or not; returns its expiry.
+pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = $1 RETURNING expires_at";
 
 /// Deletes at most $2 memories expired at $1, those that expired first first; rows another
 /// session's sweep holds are left to it (`SKIP LOCKED`), so that sweeps running at once
@@ -322,16 +321,31 @@ pub const COUNT_CLUSTERS: &str = "SELECT count(*) FROM memory_clusters";
 
 /// Moves a tier's live memories not updated since the cutoff: $1 next tier, $2 now, $3
 /// tier, $4 cutoff. Returns their ids.
-pub const POLICY_MOVE: &str = "UPDATE memories SET tier = $1, updated_at = $2 \
-     WHERE tier = $3 AND updated_at < $4 AND (expires_at IS NULL OR expires_at > $2) \
-     RETURNING id";
+pub fn policy_move() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE memories SET tier = $1, updated_at = $2 \
+             WHERE tier = $3 AND updated_at < $4 AND {} RETURNING id",
+            live_sql("$2")
+        )
+    });
+    &SQL
+}
 
 /// Trims a tier's long live content: $1 max characters, $2 now, $3 tier. Returns the ids,
 /// the content before and after.
-pub const POLICY_TRIM: &str = "UPDATE memories AS m SET content = left(old.content, $1), \
-     updated_at = $2 FROM (SELECT id, content FROM memories WHERE tier = $3 \
-     AND char_length(content) > $1 AND (expires_at IS NULL OR expires_at > $2) FOR UPDATE) AS old \
-     WHERE m.id = old.id RETURNING m.id, old.content, m.content";
+pub fn policy_trim() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE memories AS m SET content = left(old.content, $1), updated_at = $2 \
+             FROM (SELECT id, content FROM memories WHERE tier = $3 \
+             AND char_length(content) > $1 AND {} FOR UPDATE) AS old \
+             WHERE m.id = old.id RETURNING m.id, old.content, m.content",
+            live_sql("$2")
+        )
+    });
+    &SQL
+}
 
 /// Deletes a tier's memories created (or, by `updated`, updated) before the cutoff: $1
 /// tier, $2 cutoff. Expired ones too: they are past their time either way.
@@ -345,9 +359,16 @@ pub fn policy_delete(updated: bool) -> &'static str {
 }
 
 /// Live memories (at $2) per user and tier, of user $1 or of all.
-pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
-     WHERE ($1::text IS NULL OR user_id = $1) AND (expires_at IS NULL OR expires_at > $2) \
-     GROUP BY user_id, tier";
+pub fn stats() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT user_id, tier, count(*) FROM memories \
+             WHERE ($1::text IS NULL OR user_id = $1) AND {} GROUP BY user_id, tier",
+            live_sql("$2")
+        )
+    });
+    &SQL
+}
 
 /// `namespace` is the joined prefix `p` (a placeholder) or under it: the namespaces from
 /// `p.` up to `p/` (`/` follows `.`), a range of the primary key.
@@ -376,8 +397,8 @@ pub fn put_item() -> &'static str {
 pub fn get_item() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {ITEM_COLUMNS} FROM items WHERE namespace = $1 AND key = $2 \
-             AND (expires_at IS NULL OR expires_at > $3)"
+            "SELECT {ITEM_COLUMNS} FROM items WHERE namespace = $1 AND key = $2 AND {}",
+            live_sql("$3")
         )
     });
     &SQL
@@ -413,8 +434,8 @@ pub const DELETE_ITEM: &str =
 pub fn item_namespaces() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT DISTINCT namespace FROM items WHERE (expires_at IS NULL OR expires_at > $1) \
-             AND ($2::text IS NULL OR {})",
+            "SELECT DISTINCT namespace FROM items WHERE {} AND ($2::text IS NULL OR {})",
+            live_sql("$1"),
             under_prefix("$2")
         )
     });
@@ -456,7 +477,7 @@ impl Filter {
             params: Vec::new(),
         };
         let now = filter.bind(now.to_system_time());
-        let mut conditions = vec![format!("(expires_at IS NULL OR expires_at > {now})")];
+        let mut conditions = vec![live_sql(&now)];
         if let Some(prefix) = search.joined_prefix() {
             let p = filter.bind(prefix);
             conditions.push(under_prefix(&p));
@@ -582,12 +603,7 @@ impl RenderPlan for Filter {
             Condition::CreatedUntil(time) => format!("created_at < {}", self.bind(at(time))),
             Condition::UpdatedFrom(time) => format!("updated_at >= {}", self.bind(at(time))),
             Condition::UpdatedUntil(time) => format!("updated_at < {}", self.bind(at(time))),
-            Condition::LiveAt(time) => {
-                format!(
-                    "(expires_at IS NULL OR expires_at > {})",
-                    self.bind(at(time))
-                )
-            }
+            Condition::LiveAt(time) => live_sql(&self.bind(at(time))),
         };
         sql.into()
     }

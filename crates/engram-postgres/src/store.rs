@@ -842,13 +842,16 @@ impl MemoryBackend for PostgresStore {
             let statement = conn.prepared(sql::DELETE_MEMORY)?;
             let record_events = conn.prepared(sql::RECORD_EVENTS)?;
             let mut tx = conn.client().transaction()?;
-            let expired = tx.query_opt(&statement, &[&id, &now.to_system_time()])?;
-            if expired.is_some() {
+            let deleted = tx
+                .query_opt(&statement, &[&id])?
+                .map(|row| row.try_get::<_, Option<SystemTime>>(0))
+                .transpose()?;
+            if deleted.is_some() {
                 let event = (id, EventKind::Delete, changes_of_delete().to_string());
                 record(&mut tx, &record_events, audit, [event])?;
             }
             tx.commit()?;
-            Ok(expired.is_some_and(|row| !row.get::<_, bool>(0)))
+            Ok(now.deleted_live(deleted.map(|at| at.map(Timestamp::from_system_time))))
         })
     }
 
@@ -1128,7 +1131,7 @@ impl MemoryBackend for PostgresStore {
                     .map(|id| (id, EventKind::Retention, changes_of_delete().to_string()))
                     .collect(),
                     PolicyStatement::Move { tier, to, cutoff } => returned_ids(tx.query(
-                        sql::POLICY_MOVE,
+                        sql::policy_move(),
                         &[to, &now_time, tier, &cutoff.to_system_time()],
                     )?)?
                     .into_iter()
@@ -1136,7 +1139,7 @@ impl MemoryBackend for PostgresStore {
                     .collect(),
                     PolicyStatement::Trim { tier, max_chars } => {
                         let limit = i32::try_from(*max_chars).unwrap_or(i32::MAX);
-                        tx.query(sql::POLICY_TRIM, &[&limit, &now_time, tier])?
+                        tx.query(sql::policy_trim(), &[&limit, &now_time, tier])?
                             .iter()
                             .map(|row| {
                                 let (before, after): (&str, &str) =
@@ -1245,11 +1248,7 @@ impl MemoryBackend for PostgresStore {
                 .map(|row| row.try_get::<_, Option<SystemTime>>(0))
                 .transpose()
         })
-        .map(|deleted| {
-            deleted.is_some_and(|expires_at| {
-                !now.has_expired(expires_at.map(Timestamp::from_system_time))
-            })
-        })
+        .map(|deleted| now.deleted_live(deleted.map(|at| at.map(Timestamp::from_system_time))))
     }
 
     fn search_items(&self, search: &ItemSearch, now: Timestamp) -> Result<Vec<Item>> {
@@ -1333,7 +1332,7 @@ impl MemoryBackend for PostgresStore {
 
     fn stats(&self, user_id: Option<&str>, now: Timestamp) -> Result<Stats> {
         self.with_connection("computing statistics", |conn| {
-            let statement = conn.prepared(sql::STATS)?;
+            let statement = conn.prepared(sql::stats())?;
             let rows = conn
                 .query(&statement, &[&user_id, &now.to_system_time()])?
                 .iter()

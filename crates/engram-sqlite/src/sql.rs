@@ -9,7 +9,7 @@ use rusqlite::vtab::array::Array;
 use rusqlite::ToSql;
 
 use engram_core::item::ItemSearch;
-use engram_core::plan::{Condition, Page, QueryPlan, Ranking, RenderPlan};
+use engram_core::plan::{live_sql, Condition, Page, QueryPlan, Ranking, RenderPlan};
 use engram_core::row::{
     cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS, ITEM_COLUMNS,
 };
@@ -44,22 +44,21 @@ fn insert_memory_or_skip() -> &'static str {
     &SQL
 }
 
-/// A memory that has not expired at ?2 (the rule of [`engram_core::Timestamp::has_expired`]).
-const LIVE: &str = "(expires_at IS NULL OR expires_at > ?2)";
-
 /// Reads one memory by id (?1) unless it has expired at ?2, with its embedding after the
 /// columns when `with_embedding`.
 pub fn get_memory(with_embedding: bool) -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {} FROM memories WHERE id = ?1 AND {LIVE}",
-            memory_columns()
+            "SELECT {} FROM memories WHERE id = ?1 AND {}",
+            memory_columns(),
+            live_sql("?2")
         )
     });
     static WITH_EMBEDDING: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {}, {EMBEDDING_COLUMN} FROM memories WHERE id = ?1 AND {LIVE}",
-            memory_columns()
+            "SELECT {}, {EMBEDDING_COLUMN} FROM memories WHERE id = ?1 AND {}",
+            memory_columns(),
+            live_sql("?2")
         )
     });
     if with_embedding {
@@ -93,16 +92,16 @@ pub fn update_memory() -> &'static str {
              score = coalesce(?6, score), related_threads = coalesce(?7, related_threads), \
              summarized = coalesce(?8, summarized), updated_at = ?2, \
              expires_at = CASE WHEN ?9 THEN ?10 ELSE expires_at END \
-             WHERE id = ?1 AND {LIVE} RETURNING {}",
+             WHERE id = ?1 AND {} RETURNING {}",
+            live_sql("?2"),
             memory_columns()
         )
     });
     &SQL
 }
 
-/// Deletes memory ?1, expired or not; the row returned says whether it had expired at ?2.
-pub const DELETE_MEMORY: &str =
-    "DELETE FROM memories WHERE id = ?1 RETURNING expires_at IS NOT NULL AND expires_at <= ?2";
+/// Deletes memory ?1, expired or not; returns its expiry.
+pub const DELETE_MEMORY: &str = "DELETE FROM memories WHERE id = ?1 RETURNING expires_at";
 
 /// Deletes at most ?2 memories expired at ?1, those that expired first first; returns their
 /// ids.
@@ -166,18 +165,30 @@ pub const COUNT_CLUSTERS: &str = "SELECT count(*) FROM memory_clusters";
 
 /// Moves a tier's live memories not updated since the cutoff: ?1 next tier, ?2 now, ?3
 /// tier, ?4 cutoff. Returns their ids.
-pub const POLICY_MOVE: &str = "UPDATE memories SET tier = ?1, updated_at = ?2 \
-     WHERE tier = ?3 AND updated_at < ?4 AND (expires_at IS NULL OR expires_at > ?2) \
-     RETURNING id";
+pub fn policy_move() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE memories SET tier = ?1, updated_at = ?2 \
+             WHERE tier = ?3 AND updated_at < ?4 AND {} RETURNING id",
+            live_sql("?2")
+        )
+    });
+    &SQL
+}
 
 /// The memories a trim changes: ?1 max characters, ?2 now, ?3 tier.
-const TRIMMED: &str =
-    "tier = ?3 AND length(content) > ?1 AND (expires_at IS NULL OR expires_at > ?2)";
+fn trimmed() -> String {
+    format!("tier = ?3 AND length(content) > ?1 AND {}", live_sql("?2"))
+}
 
 /// The ids and content of the memories [`POLICY_TRIM`] changes, before it does.
 pub fn policy_trim_before() -> &'static str {
-    static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("SELECT id, content FROM memories WHERE {TRIMMED} ORDER BY id"));
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT id, content FROM memories WHERE {} ORDER BY id",
+            trimmed()
+        )
+    });
     &SQL
 }
 
@@ -187,7 +198,8 @@ pub fn policy_trim() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "UPDATE memories SET content = substr(content, 1, ?1), updated_at = ?2 \
-             WHERE {TRIMMED} RETURNING id, content"
+             WHERE {} RETURNING id, content",
+            trimmed()
         )
     });
     &SQL
@@ -205,9 +217,16 @@ pub fn policy_delete(updated: bool) -> &'static str {
 }
 
 /// Live memories (at ?2) per user and tier, of user ?1 or of all.
-pub const STATS: &str = "SELECT user_id, tier, count(*) FROM memories \
-     WHERE (?1 IS NULL OR user_id = ?1) AND (expires_at IS NULL OR expires_at > ?2) \
-     GROUP BY user_id, tier";
+pub fn stats() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT user_id, tier, count(*) FROM memories \
+             WHERE (?1 IS NULL OR user_id = ?1) AND {} GROUP BY user_id, tier",
+            live_sql("?2")
+        )
+    });
+    &SQL
+}
 
 /// Whether the database has the containment index as this engram keeps it (migrations 0003
 /// and 0004: the last trigger 0004 creates). At 0003 alone engram neither reads nor writes
@@ -311,8 +330,8 @@ pub fn put_item() -> &'static str {
 pub fn get_item() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {ITEM_COLUMNS} FROM items WHERE namespace = ?1 AND key = ?2 \
-             AND (expires_at IS NULL OR expires_at > ?3)"
+            "SELECT {ITEM_COLUMNS} FROM items WHERE namespace = ?1 AND key = ?2 AND {}",
+            live_sql("?3")
         )
     });
     &SQL
@@ -349,7 +368,8 @@ fn under_prefix(prefix: &str) -> [SqlValue; 3] {
 /// The search of items `search` at `now`, newest first (ties by namespace, then key), and
 /// its values in placeholder order.
 pub fn search_items(search: &ItemSearch, now: Timestamp) -> (String, Vec<SqlValue>) {
-    let mut conditions = vec!["(expires_at IS NULL OR expires_at > ?)"];
+    let live = live_sql("?");
+    let mut conditions = vec![live.as_str()];
     let mut values = vec![SqlValue::Integer(now.as_micros())];
     if let Some(prefix) = search.joined_prefix() {
         conditions.push(UNDER_PREFIX);
@@ -379,9 +399,10 @@ pub fn search_items(search: &ItemSearch, now: Timestamp) -> (String, Vec<SqlValu
 /// The distinct namespaces of the items live at `now`, under the joined `prefix` when
 /// given, and the values in placeholder order.
 pub fn item_namespaces(prefix: Option<&str>, now: Timestamp) -> (String, Vec<SqlValue>) {
-    let mut clause =
-        "SELECT DISTINCT namespace FROM items WHERE (expires_at IS NULL OR expires_at > ?)"
-            .to_string();
+    let mut clause = format!(
+        "SELECT DISTINCT namespace FROM items WHERE {}",
+        live_sql("?")
+    );
     let mut values = vec![SqlValue::Integer(now.as_micros())];
     if let Some(prefix) = prefix {
         clause.push_str(" AND ");
@@ -621,7 +642,7 @@ impl RenderPlan for Params {
             }
             Condition::LiveAt(at) => {
                 self.integer(at.as_micros());
-                "(expires_at IS NULL OR expires_at > ?)".into()
+                live_sql("?").into()
             }
         }
     }

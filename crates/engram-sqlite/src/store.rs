@@ -930,13 +930,11 @@ impl MemoryBackend for SqliteStore {
 
     fn delete_memory(&self, id: Uuid, now: Timestamp, audit: &Audit) -> Result<bool> {
         self.write("deleting a memory", |tx| {
-            let expired = tx
+            let deleted = tx
                 .prepare_cached(sql::DELETE_MEMORY)?
-                .query_row(params![id.to_string(), now.as_micros()], |row| {
-                    row.get::<_, bool>(0)
-                })
+                .query_row(params![id.to_string()], |row| row.get::<_, Option<i64>>(0))
                 .optional()?;
-            if expired.is_some() {
+            if deleted.is_some() {
                 let event = (
                     id.to_string(),
                     EventKind::Delete,
@@ -944,7 +942,7 @@ impl MemoryBackend for SqliteStore {
                 );
                 record(tx, audit, [event])?;
             }
-            Ok(expired == Some(false))
+            Ok(now.deleted_live(deleted.map(|at| at.map(Timestamp::from_micros))))
         })
     }
 
@@ -1155,7 +1153,7 @@ impl MemoryBackend for SqliteStore {
                     .map(|id| (id, EventKind::Retention, changes_of_delete().to_string()))
                     .collect(),
                     PolicyStatement::Move { tier, to, cutoff } => returned_ids(
-                        &mut tx.prepare_cached(sql::POLICY_MOVE)?,
+                        &mut tx.prepare_cached(sql::policy_move())?,
                         params![to, now.as_micros(), tier, cutoff.as_micros()],
                     )?
                     .into_iter()
@@ -1282,8 +1280,7 @@ impl MemoryBackend for SqliteStore {
                 })
                 .optional()
         })?;
-        Ok(deleted
-            .is_some_and(|expires_at| !now.has_expired(expires_at.map(Timestamp::from_micros))))
+        Ok(now.deleted_live(deleted.map(|at| at.map(Timestamp::from_micros))))
     }
 
     fn search_items(&self, search: &ItemSearch, now: Timestamp) -> Result<Vec<Item>> {
@@ -1374,7 +1371,7 @@ impl MemoryBackend for SqliteStore {
     fn stats(&self, user_id: Option<&str>, now: Timestamp) -> Result<Stats> {
         self.read("computing statistics", |conn| {
             let rows = conn
-                .prepare_cached(sql::STATS)?
+                .prepare_cached(sql::stats())?
                 .query_map(params![user_id, now.as_micros()], |row| {
                     Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
                 })?
