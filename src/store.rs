@@ -433,7 +433,7 @@ impl Store {
         query.check()?;
         let stored = self
             .backend()
-            .item_namespaces(query.literal_prefix().as_deref(), Timestamp::now())?;
+            .item_namespaces(query.literal_prefix().as_ref(), Timestamp::now())?;
         Ok(query.select(stored))
     }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::health::Storage;
 use crate::history::{Audit, HistoryEvent};
 use crate::index::IndexCheck;
-use crate::item::{Item, ItemSearch, Namespace};
+use crate::item::{Item, ItemSearch, Namespace, PrefixRange};
 
 use crate::{
     Cluster, ClusterQuery, ClusterUpsert, Memory, MemoryQuery, MemoryUpdate, Metric, NearestQuery,
@@ -337,9 +337,13 @@ pub trait MemoryBackend: Send + Sync + fmt::Debug {
     fn count_expired_items(&self, now: Timestamp) -> Result<u64>;
 
     /// The distinct namespaces of the items live at `now`, in no particular order, only
-    /// those starting with the joined labels `prefix` when given (see
+    /// those in `prefix` when given (see
     /// [`NamespaceQuery::select`](crate::item::NamespaceQuery::select), which lists them).
-    fn item_namespaces(&self, prefix: Option<&str>, now: Timestamp) -> Result<Vec<Namespace>>;
+    fn item_namespaces(
+        &self,
+        prefix: Option<&PrefixRange>,
+        now: Timestamp,
+    ) -> Result<Vec<Namespace>>;
 
     /// What the database measures of its own storage: each table's and index's size, index
     /// usage where it is counted, integrity checks, the write-ahead log. Works before the

@@ -156,6 +156,11 @@ impl Filter {
         })
     }
 
+    /// The filter as given (normalized): what SQLite's rule function parses.
+    pub fn as_json(&self) -> &Value {
+        &self.source
+    }
+
     /// The conditions, ANDed, in the filter's key order.
     pub fn conditions(&self) -> &[PathCondition] {
         &self.conditions

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::document::check_text;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
+use crate::plan::sql_count;
 use crate::Timestamp;
 
 /// Most labels in a namespace.
@@ -59,7 +60,7 @@ impl Namespace {
 
     /// The labels joined by `.`: how the namespace is stored.
     pub fn joined(&self) -> String {
-        self.0.join(&SEPARATOR.to_string())
+        join(&self.0)
     }
 
     /// The namespace stored as `joined`.
@@ -78,6 +79,61 @@ impl TryFrom<Vec<String>> for Namespace {
 impl From<Namespace> for Vec<String> {
     fn from(namespace: Namespace) -> Vec<String> {
         namespace.0
+    }
+}
+
+/// Labels as stored: joined by [`SEPARATOR`].
+fn join<S: AsRef<str>>(labels: &[S]) -> String {
+    let labels: Vec<&str> = labels.iter().map(AsRef::as_ref).collect();
+    labels.join(&SEPARATOR.to_string())
+}
+
+/// The stored namespaces under a prefix of whole labels: the prefix itself, and those from
+/// `prefix.` up to, not including, `prefix/` (`/` is the character after `.`, and no label
+/// holds `.`), so that `a.b` holds `a.b.c` but not `a.bc`: a range of the primary key, bound
+/// as three values by both backends ([`PrefixRange::SQL`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrefixRange {
+    /// The prefix itself, joined.
+    pub exact: String,
+    /// The first namespace under it.
+    pub from: String,
+    /// The first namespace past it.
+    pub until: String,
+}
+
+impl PrefixRange {
+    /// The condition on `namespace`, for `exact`, `from` and `until` bound in that order to
+    /// the three placeholders `{exact}`, `{from}`, `{until}` (see [`PrefixRange::sql`]).
+    pub const SQL: &'static str =
+        "(namespace = {exact} OR (namespace >= {from} AND namespace < {until}))";
+
+    /// The range of the prefix `labels`; `None` for no labels (every namespace).
+    ///
+    /// ```
+    /// use engram_core::item::PrefixRange;
+    /// let range = PrefixRange::of(&["a", "b"]).unwrap();
+    /// assert_eq!((range.from.as_str(), range.until.as_str()), ("a.b.", "a.b/"));
+    /// assert_eq!(PrefixRange::sql("?", "?", "?"), "(namespace = ? OR (namespace >= ? AND namespace < ?))");
+    /// ```
+    pub fn of<S: AsRef<str>>(labels: &[S]) -> Option<PrefixRange> {
+        if labels.is_empty() {
+            return None;
+        }
+        let exact = join(labels);
+        Some(PrefixRange {
+            from: format!("{exact}{SEPARATOR}"),
+            until: format!("{exact}/"),
+            exact,
+        })
+    }
+
+    /// [`PrefixRange::SQL`] with these placeholders.
+    pub fn sql(exact: &str, from: &str, until: &str) -> String {
+        Self::SQL
+            .replace("{exact}", exact)
+            .replace("{from}", from)
+            .replace("{until}", until)
     }
 }
 
@@ -227,9 +283,14 @@ impl ItemSearch {
         check_labels(&self.prefix, "prefix", false)
     }
 
-    /// The stored form of the prefix: `None` for every item, else the joined labels.
-    pub fn joined_prefix(&self) -> Option<String> {
-        (!self.prefix.is_empty()).then(|| self.prefix.join(&SEPARATOR.to_string()))
+    /// The stored namespaces the prefix selects: `None` for every item.
+    pub fn prefix_range(&self) -> Option<PrefixRange> {
+        PrefixRange::of(&self.prefix)
+    }
+
+    /// The limit and offset as the databases take them.
+    pub fn page_bounds(&self) -> (i64, i64) {
+        (sql_count(self.limit), sql_count(self.offset))
     }
 }
 
@@ -259,16 +320,16 @@ impl NamespaceQuery {
         Ok(())
     }
 
-    /// The labels of the prefix before its first wildcard, joined: what a backend may
+    /// The range of the prefix's labels before its first wildcard: what a backend may
     /// narrow the stored namespaces by before [`NamespaceQuery::select`].
-    pub fn literal_prefix(&self) -> Option<String> {
+    pub fn literal_prefix(&self) -> Option<PrefixRange> {
         let literal: Vec<&str> = self
             .prefix
             .iter()
             .take_while(|label| *label != "*")
             .map(String::as_str)
             .collect();
-        (!literal.is_empty()).then(|| literal.join(&SEPARATOR.to_string()))
+        PrefixRange::of(&literal)
     }
 
     /// The rule of a listing, over the distinct stored namespaces (in any order): those

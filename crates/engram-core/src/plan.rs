@@ -55,6 +55,11 @@ pub enum Condition<'q> {
     LiveAt(Timestamp),
 }
 
+/// A count (a limit, an offset, a batch) as the databases take it: an `i64`, saturating.
+pub fn sql_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// The SQL of [`Condition::LiveAt`], the same in both dialects: a row (memory or item) that
 /// has not expired at the time bound to the placeholder `now` (the rule of
 /// [`Timestamp::has_expired`]).
@@ -78,13 +83,12 @@ pub struct Page {
 impl Page {
     /// At most this many rows, as the databases take it (`None`: no limit).
     pub fn limit(&self) -> Option<i64> {
-        self.limit
-            .map(|limit| i64::try_from(limit).unwrap_or(i64::MAX))
+        self.limit.map(sql_count)
     }
 
     /// Rows to skip first, as the databases take it.
     pub fn offset(&self) -> i64 {
-        i64::try_from(self.offset).unwrap_or(i64::MAX)
+        sql_count(self.offset)
     }
 }
 

@@ -9,7 +9,7 @@ use postgres::types::ToSql;
 use serde_json::Value;
 
 use engram_core::filter::{Bound, PathCondition, Test};
-use engram_core::item::ItemSearch;
+use engram_core::item::{ItemSearch, PrefixRange};
 use engram_core::plan::{live_sql, Condition, Page, QueryPlan, Ranking, RenderPlan};
 use engram_core::row::{
     cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS, ITEM_COLUMNS,
@@ -370,12 +370,6 @@ pub fn stats() -> &'static str {
     &SQL
 }
 
-/// `namespace` is the joined prefix `p` (a placeholder) or under it: the namespaces from
-/// `p.` up to `p/` (`/` follows `.`), a range of the primary key.
-fn under_prefix(p: &str) -> String {
-    format!("(namespace = {p} OR (namespace >= {p} || '.' AND namespace < {p} || '/'))")
-}
-
 /// Puts an item: $1 namespace, $2 key, $3 value, $4 now, $5 expires_at, $6 ttl in
 /// microseconds. What is there is replaced; its `created_at` is kept unless it had expired
 /// (then the item is new).
@@ -429,14 +423,14 @@ pub const COUNT_EXPIRED_ITEMS: &str = "SELECT count(*) FROM items WHERE expires_
 pub const DELETE_ITEM: &str =
     "DELETE FROM items WHERE namespace = $1 AND key = $2 RETURNING expires_at";
 
-/// The distinct namespaces of the items live at $1, under the joined prefix $2 when not
-/// null.
+/// The distinct namespaces of the items live at $1, in the prefix range $2, $3, $4 (see
+/// [`PrefixRange`]) unless $2 is null.
 pub fn item_namespaces() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT DISTINCT namespace FROM items WHERE {} AND ($2::text IS NULL OR {})",
             live_sql("$1"),
-            under_prefix("$2")
+            PrefixRange::sql("$2", "$3", "$4")
         )
     });
     &SQL
@@ -478,15 +472,17 @@ impl Filter {
         };
         let now = filter.bind(now.to_system_time());
         let mut conditions = vec![live_sql(&now)];
-        if let Some(prefix) = search.joined_prefix() {
-            let p = filter.bind(prefix);
-            conditions.push(under_prefix(&p));
+        if let Some(range) = search.prefix_range() {
+            let exact = filter.bind(range.exact);
+            let from = filter.bind(range.from);
+            let until = filter.bind(range.until);
+            conditions.push(PrefixRange::sql(&exact, &from, &until));
         }
         if let Some(value_filter) = &search.filter {
             conditions.push(filter.filter("value", value_filter));
         }
-        let limit = filter.bind(i64::try_from(search.limit).unwrap_or(i64::MAX));
-        let offset = filter.bind(i64::try_from(search.offset).unwrap_or(i64::MAX));
+        let (limit, offset) = search.page_bounds();
+        let (limit, offset) = (filter.bind(limit), filter.bind(offset));
         filter.clause = format!(
             "SELECT {ITEM_COLUMNS} FROM items WHERE {} \
              ORDER BY updated_at DESC, namespace, key LIMIT {limit} OFFSET {offset}{}",

@@ -19,8 +19,8 @@ use engram_core::history::{
     changes_of_update_with_embedding,
 };
 use engram_core::index::IndexCheck;
-use engram_core::item::{put_expiry, Item, ItemSearch, Namespace};
-use engram_core::plan::QueryPlan;
+use engram_core::item::{put_expiry, Item, ItemSearch, Namespace, PrefixRange};
+use engram_core::plan::{sql_count, QueryPlan};
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
     decode_cluster, decode_clusters, decode_event, decode_found_memory, decode_item,
@@ -859,7 +859,7 @@ impl MemoryBackend for PostgresStore {
         self.with_connection("sweeping expired memories", |conn| {
             let statement = conn.prepared(sql::SWEEP_EXPIRED)?;
             let record_events = conn.prepared(sql::RECORD_EVENTS)?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let limit = sql_count(limit);
             let mut tx = conn.client().transaction()?;
             let deleted = returned_ids(tx.query(&statement, &[&now.to_system_time(), &limit])?)?;
             let count = deleted.len() as u64;
@@ -1202,7 +1202,7 @@ impl MemoryBackend for PostgresStore {
     fn sweep_items(&self, now: Timestamp, limit: u64) -> Result<u64> {
         self.with_connection("sweeping expired items", |conn| {
             let statement = conn.prepared(sql::SWEEP_ITEMS)?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let limit = sql_count(limit);
             conn.execute(&statement, &[&now.to_system_time(), &limit])
         })
     }
@@ -1281,10 +1281,16 @@ impl MemoryBackend for PostgresStore {
         .map(|count| u64::try_from(count).unwrap_or(0))
     }
 
-    fn item_namespaces(&self, prefix: Option<&str>, now: Timestamp) -> Result<Vec<Namespace>> {
+    fn item_namespaces(
+        &self,
+        prefix: Option<&PrefixRange>,
+        now: Timestamp,
+    ) -> Result<Vec<Namespace>> {
+        let bound = |part: fn(&PrefixRange) -> &String| prefix.map(|range| part(range).as_str());
+        let (exact, from, until) = (bound(|r| &r.exact), bound(|r| &r.from), bound(|r| &r.until));
         self.with_connection("listing namespaces", |conn| {
             let statement = conn.prepared(sql::item_namespaces())?;
-            conn.query(&statement, &[&now.to_system_time(), &prefix])?
+            conn.query(&statement, &[&now.to_system_time(), &exact, &from, &until])?
                 .iter()
                 .map(|row| row.try_get::<_, String>(0))
                 .collect::<std::result::Result<Vec<_>, _>>()

@@ -8,7 +8,7 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::vtab::array::Array;
 use rusqlite::ToSql;
 
-use engram_core::item::ItemSearch;
+use engram_core::item::{ItemSearch, PrefixRange};
 use engram_core::plan::{live_sql, Condition, Page, QueryPlan, Ranking, RenderPlan};
 use engram_core::row::{
     cluster_columns, memory_columns, EMBEDDING_COLUMN, EVENT_COLUMNS, ITEM_COLUMNS,
@@ -352,42 +352,34 @@ pub const COUNT_EXPIRED_ITEMS: &str = "SELECT count(*) FROM items WHERE expires_
 pub const DELETE_ITEM: &str =
     "DELETE FROM items WHERE namespace = ?1 AND key = ?2 RETURNING expires_at";
 
-/// `namespace` is a prefix (the first of three values bound: the joined prefix, it with
-/// `.`, it with `/`) or under it: a range of the primary key (`/` follows `.`).
-const UNDER_PREFIX: &str = "(namespace = ? OR (namespace >= ? AND namespace < ?))";
+/// A namespace in the prefix range `range`: the condition and its three values.
+fn in_prefix_range(range: &PrefixRange) -> (String, [SqlValue; 3]) {
+    let values =
+        [&range.exact, &range.from, &range.until].map(|bound| SqlValue::Text(bound.clone()));
+    (PrefixRange::sql("?", "?", "?"), values)
+}
 
-/// The values [`UNDER_PREFIX`] binds for the joined `prefix`.
-fn under_prefix(prefix: &str) -> [SqlValue; 3] {
-    [
-        SqlValue::Text(prefix.to_string()),
-        SqlValue::Text(format!("{prefix}.")),
-        SqlValue::Text(format!("{prefix}/")),
-    ]
+/// engram's filter rule on the JSON `column`, the filter bound as JSON text.
+fn filter_call(column: &str) -> String {
+    format!("{FILTER_FUNCTION}({column}, ?)")
 }
 
 /// The search of items `search` at `now`, newest first (ties by namespace, then key), and
 /// its values in placeholder order.
 pub fn search_items(search: &ItemSearch, now: Timestamp) -> (String, Vec<SqlValue>) {
-    let live = live_sql("?");
-    let mut conditions = vec![live.as_str()];
+    let mut conditions = vec![live_sql("?")];
     let mut values = vec![SqlValue::Integer(now.as_micros())];
-    if let Some(prefix) = search.joined_prefix() {
-        conditions.push(UNDER_PREFIX);
-        values.extend(under_prefix(&prefix));
+    if let Some(range) = search.prefix_range() {
+        let (condition, bounds) = in_prefix_range(&range);
+        conditions.push(condition);
+        values.extend(bounds);
     }
-    let filter = format!("{FILTER_FUNCTION}(value, ?)");
     if let Some(value_filter) = &search.filter {
-        conditions.push(&filter);
-        values.push(SqlValue::Text(
-            serde_json::Value::from(value_filter.clone()).to_string(),
-        ));
+        conditions.push(filter_call("value"));
+        values.push(SqlValue::Text(value_filter.as_json().to_string()));
     }
-    values.push(SqlValue::Integer(
-        i64::try_from(search.limit).unwrap_or(i64::MAX),
-    ));
-    values.push(SqlValue::Integer(
-        i64::try_from(search.offset).unwrap_or(i64::MAX),
-    ));
+    let (limit, offset) = search.page_bounds();
+    values.extend([SqlValue::Integer(limit), SqlValue::Integer(offset)]);
     let clause = format!(
         "SELECT {ITEM_COLUMNS} FROM items WHERE {} \
          ORDER BY updated_at DESC, namespace, key LIMIT ? OFFSET ?",
@@ -396,18 +388,19 @@ pub fn search_items(search: &ItemSearch, now: Timestamp) -> (String, Vec<SqlValu
     (clause, values)
 }
 
-/// The distinct namespaces of the items live at `now`, under the joined `prefix` when
-/// given, and the values in placeholder order.
-pub fn item_namespaces(prefix: Option<&str>, now: Timestamp) -> (String, Vec<SqlValue>) {
+/// The distinct namespaces of the items live at `now`, in `prefix` when given, and the
+/// values in placeholder order.
+pub fn item_namespaces(prefix: Option<&PrefixRange>, now: Timestamp) -> (String, Vec<SqlValue>) {
     let mut clause = format!(
         "SELECT DISTINCT namespace FROM items WHERE {}",
         live_sql("?")
     );
     let mut values = vec![SqlValue::Integer(now.as_micros())];
-    if let Some(prefix) = prefix {
+    if let Some(range) = prefix {
+        let (condition, bounds) = in_prefix_range(range);
         clause.push_str(" AND ");
-        clause.push_str(UNDER_PREFIX);
-        values.extend(under_prefix(prefix));
+        clause.push_str(&condition);
+        values.extend(bounds);
     }
     (clause, values)
 }
@@ -611,8 +604,8 @@ impl RenderPlan for Params {
             // The rule of every operator, in Rust, on the index's candidates when the
             // filter implies a containment (never exact: the filter always checks).
             Condition::MetadataFilter(filter) => self.indexed(|params| {
-                params.text(&serde_json::Value::from(filter.clone()).to_string());
-                format!("{FILTER_FUNCTION}(metadata, ?)")
+                params.text(&filter.as_json().to_string());
+                filter_call("metadata")
             }),
             Condition::RelatedToAny(threads) => self.indexed(|params| {
                 params.text(&serde_json::Value::from(threads.to_vec()).to_string());

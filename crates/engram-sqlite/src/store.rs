@@ -22,8 +22,8 @@ use engram_core::history::{
 use engram_core::index::{
     filter_keys, is_exact, keys_decide as index_keys_decide, related_thread_key, IndexCheck,
 };
-use engram_core::item::{put_expiry, Item, ItemSearch, Namespace};
-use engram_core::plan::{Condition, QueryPlan};
+use engram_core::item::{put_expiry, Item, ItemSearch, Namespace, PrefixRange};
+use engram_core::plan::{sql_count, Condition, QueryPlan};
 use engram_core::policy::PolicyStatement;
 use engram_core::row::{
     decode_cluster, decode_event, decode_item, decode_memory, decode_neighbour, StoredValue,
@@ -948,7 +948,7 @@ impl MemoryBackend for SqliteStore {
 
     fn sweep_expired(&self, now: Timestamp, limit: u64, audit: &Audit) -> Result<u64> {
         self.write("sweeping expired memories", |tx| {
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let limit = sql_count(limit);
             let deleted = returned_ids(
                 &mut tx.prepare_cached(sql::SWEEP_EXPIRED)?,
                 params![now.as_micros(), limit],
@@ -1194,7 +1194,7 @@ impl MemoryBackend for SqliteStore {
             index::queue_unindexed(tx)?;
             index::queued(tx)
         })?;
-        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let batch = sql_count(batch.max(1));
         let mut applied = 0;
         loop {
             let step = self.immediate("updating the containment index", |tx| {
@@ -1239,7 +1239,7 @@ impl MemoryBackend for SqliteStore {
 
     fn sweep_items(&self, now: Timestamp, limit: u64) -> Result<u64> {
         self.immediate("sweeping expired items", |tx| {
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let limit = sql_count(limit);
             let deleted = tx
                 .prepare_cached(sql::SWEEP_ITEMS)?
                 .execute(params![now.as_micros(), limit])?;
@@ -1311,7 +1311,11 @@ impl MemoryBackend for SqliteStore {
         .map(|count| u64::try_from(count).unwrap_or(0))
     }
 
-    fn item_namespaces(&self, prefix: Option<&str>, now: Timestamp) -> Result<Vec<Namespace>> {
+    fn item_namespaces(
+        &self,
+        prefix: Option<&PrefixRange>,
+        now: Timestamp,
+    ) -> Result<Vec<Namespace>> {
         let (clause, values) = sql::item_namespaces(prefix, now);
         self.read("listing namespaces", |conn| {
             conn.prepare_cached(&clause)?
