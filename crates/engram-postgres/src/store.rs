@@ -169,6 +169,16 @@ impl PostgresStore {
         })
     }
 
+    /// The count `statement` gives for the time `now` bound to its $1.
+    fn count_at(&self, context: &str, statement: &str, now: Timestamp) -> Result<u64> {
+        self.with_connection(context, |conn| {
+            let statement = conn.prepared(statement)?;
+            conn.query_one(&statement, &[&now.to_system_time()])?
+                .try_get::<_, i64>(0)
+        })
+        .map(|count| u64::try_from(count).unwrap_or(0))
+    }
+
     /// Whether this database has the embeddings table (pgvector enabled); a yes is kept.
     fn vectors_enabled(&self, conn: &mut PgConnection) -> std::result::Result<bool, Failure> {
         if self.vectors_seen.load(Ordering::Relaxed) {
@@ -891,13 +901,7 @@ impl MemoryBackend for PostgresStore {
     }
 
     fn count_expired(&self, now: Timestamp) -> Result<u64> {
-        self.with_connection("counting expired memories", |conn| {
-            let statement = conn.prepared(sql::COUNT_EXPIRED)?;
-            Ok(conn
-                .query_one(&statement, &[&now.to_system_time()])?
-                .get::<_, i64>(0))
-        })
-        .map(|count| u64::try_from(count).unwrap_or(0))
+        self.count_at("counting expired memories", sql::COUNT_EXPIRED, now)
     }
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
@@ -1272,13 +1276,7 @@ impl MemoryBackend for PostgresStore {
     }
 
     fn count_expired_items(&self, now: Timestamp) -> Result<u64> {
-        self.with_connection("counting expired items", |conn| {
-            let statement = conn.prepared(sql::COUNT_EXPIRED_ITEMS)?;
-            Ok(conn
-                .query_one(&statement, &[&now.to_system_time()])?
-                .get::<_, i64>(0))
-        })
-        .map(|count| u64::try_from(count).unwrap_or(0))
+        self.count_at("counting expired items", sql::COUNT_EXPIRED_ITEMS, now)
     }
 
     fn item_namespaces(
