@@ -1,6 +1,7 @@
 //! The conformance cases of items (the namespaced key-value store), run on both backends:
 //! put, get and delete; searches by namespace prefix and value filter, in order and paged;
-//! namespace listings; expiry, reads that refresh it, and sweeps; bad input.
+//! namespace listings; expiry, reads that refresh it, and sweeps; bad input; a schema from
+//! before items.
 
 engram_testkit::cross_backend!(cases::{
     put_get_and_delete_items,
@@ -9,6 +10,7 @@ engram_testkit::cross_backend!(cases::{
     expired_items_are_never_read,
     reads_that_refresh_move_the_expiry,
     bad_items_are_invalid_input,
+    a_schema_from_before_items_is_a_schema_error,
 });
 
 mod cases {
@@ -21,7 +23,7 @@ mod cases {
     use engram_testkit::TestDb;
     use serde_json::{json, Value};
 
-    use crate::common::migrated_store;
+    use crate::common::{migrated_store, unmigrated_store};
 
     fn ns(labels: &[&str]) -> Namespace {
         Namespace::new(labels.iter().copied()).unwrap()
@@ -262,6 +264,25 @@ mod cases {
         );
         let plain = store.search_items(ItemSearch::new(["session"])).unwrap();
         assert_eq!(plain, found, "a plain search changes nothing");
+    }
+
+    pub fn a_schema_from_before_items_is_a_schema_error(db: &TestDb) {
+        let store = unmigrated_store(db);
+        store.with_migrator(|m| m.up(Some(6))).unwrap();
+        let space = ns(&["a"]);
+        let errors = [
+            store.put_item(&space, "k", json!({}), None).map(drop),
+            store.get_item(&space, "k").map(drop),
+            store.search_items(ItemSearch::new(["a"])).map(drop),
+            store.list_namespaces(NamespaceQuery::default()).map(drop),
+            store.sweep_items(10).map(drop),
+        ];
+        for err in errors.into_iter().map(Result::unwrap_err) {
+            assert_eq!(err.kind(), ErrorKind::Schema, "{err}");
+            assert!(err.to_string().contains("init-db"), "{err}");
+        }
+        store.migrate().unwrap();
+        store.put_item(&space, "k", json!({}), None).unwrap();
     }
 
     pub fn bad_items_are_invalid_input(db: &TestDb) {

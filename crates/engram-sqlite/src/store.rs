@@ -237,6 +237,15 @@ impl SqliteStore {
         work(&conn).map_err(|e| db_error(&conn, context, e))
     }
 
+    /// The count `statement` gives for the time `now` bound to its ?1.
+    fn count_at(&self, context: &str, statement: &str, now: Timestamp) -> Result<u64> {
+        self.read(context, |conn| {
+            conn.prepare_cached(statement)?
+                .query_row([now.as_micros()], |row| row.get::<_, i64>(0))
+        })
+        .map(|count| u64::try_from(count).unwrap_or(0))
+    }
+
     /// Runs `work` in one read transaction: one snapshot for the index's candidates and the
     /// statement that reads them.
     fn read_snapshot<T>(
@@ -580,7 +589,7 @@ fn connection_error(location: &SqliteLocation, source: impl Into<engram_core::So
 }
 
 /// The tables every data statement reads or writes.
-const DATA_TABLES: [&str; 3] = ["memories", "memory_clusters", "memory_history"];
+const DATA_TABLES: [&str; 4] = ["memories", "memory_clusters", "memory_history", "items"];
 
 /// Maps a driver error to engram's, recognising a missing schema and duplicate ids.
 ///
@@ -980,11 +989,7 @@ impl MemoryBackend for SqliteStore {
     }
 
     fn count_expired(&self, now: Timestamp) -> Result<u64> {
-        self.read("counting expired memories", |conn| {
-            conn.prepare_cached(sql::COUNT_EXPIRED)?
-                .query_row([now.as_micros()], |row| row.get::<_, i64>(0))
-        })
-        .map(|count| u64::try_from(count).unwrap_or(0))
+        self.count_at("counting expired memories", sql::COUNT_EXPIRED, now)
     }
 
     fn query_memories(&self, query: &MemoryQuery) -> Result<Vec<Memory>> {
@@ -1304,11 +1309,7 @@ impl MemoryBackend for SqliteStore {
     }
 
     fn count_expired_items(&self, now: Timestamp) -> Result<u64> {
-        self.read("counting expired items", |conn| {
-            conn.prepare_cached(sql::COUNT_EXPIRED_ITEMS)?
-                .query_row([now.as_micros()], |row| row.get::<_, i64>(0))
-        })
-        .map(|count| u64::try_from(count).unwrap_or(0))
+        self.count_at("counting expired items", sql::COUNT_EXPIRED_ITEMS, now)
     }
 
     fn item_namespaces(
@@ -1400,13 +1401,13 @@ mod tests {
     #[test]
     fn an_sql_error_with_the_tables_present_is_not_a_schema_error() {
         let store = SqliteStore::open(&SqliteLocation::Memory, &PoolOptions::default()).unwrap();
+        // Every table the schema check looks for, with the newest column it asks about.
+        let tables: String = DATA_TABLES
+            .iter()
+            .map(|table| format!("CREATE TABLE {table} (id, expires_at);"))
+            .collect();
         store
-            .write("creating tables", |tx| {
-                tx.execute_batch(
-                    "CREATE TABLE memories (id, expires_at); CREATE TABLE memory_clusters (id); \
-                     CREATE TABLE memory_history (seq);",
-                )
-            })
+            .write("creating tables", |tx| tx.execute_batch(&tables))
             .unwrap();
         let err = store
             .read("running a bad statement", |conn| {
