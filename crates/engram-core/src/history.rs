@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::{Error, Memory, Result, Timestamp};
+use crate::{Embedding, Error, Memory, Result, Timestamp};
 
 /// What happened to a memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -192,14 +192,20 @@ pub fn changes_of_update(before: &Memory, after: &Memory) -> Value {
     changes_of_update_with_embedding(before, after, None)
 }
 
-/// [`changes_of_update`] of an update that set or removed the embedding: `embedding` is
-/// (dimensions before, dimensions after).
+/// [`changes_of_update`] of an update whose embedding change is `embedding` (as in
+/// [`MemoryUpdate::embedding`](crate::MemoryUpdate::embedding): `Some(Some(e))` sets it,
+/// `Some(None)` removes it), with `before` read with its embedding when there is one: the
+/// embedding is recorded by its dimensions.
 pub fn changes_of_update_with_embedding(
     before: &Memory,
     after: &Memory,
-    embedding: Option<(Option<usize>, Option<usize>)>,
+    embedding: Option<&Option<Embedding>>,
 ) -> Value {
-    let (old_dims, new_dims) = embedding.unwrap_or((None, None));
+    let dimensions = |e: &Option<Embedding>| e.as_ref().map(Embedding::dimensions);
+    let (old_dims, new_dims) = match embedding {
+        Some(new) => (dimensions(&before.embedding), dimensions(new)),
+        None => (None, None),
+    };
     let old = recorded_fields(before, old_dims);
     let mut new = recorded_fields(after, new_dims);
     Value::Object(
@@ -292,7 +298,8 @@ mod tests {
             updated_at: Timestamp::from_micros(7),
             ..before.clone()
         };
-        let changes = changes_of_update_with_embedding(&before, &after, Some((None, Some(3))));
+        let set = Some(Embedding::new(vec![1.0, 0.0, 0.5]).unwrap());
+        let changes = changes_of_update_with_embedding(&before, &after, Some(&set));
         assert_eq!(
             changes,
             json!({

@@ -829,12 +829,9 @@ impl MemoryBackend for PostgresStore {
             }
             let after = decode_found_memory(row.map(|row| stored_values(&row)).transpose()?)?;
             if let (Some(before), Some(after)) = (&before, &after) {
-                let embedding = update.embedding.as_ref().map(|new| {
-                    let dimensions = |e: &Option<Embedding>| e.as_ref().map(Embedding::dimensions);
-                    (dimensions(&before.embedding), dimensions(new))
-                });
                 let changes =
-                    changes_of_update_with_embedding(before, after, embedding).to_string();
+                    changes_of_update_with_embedding(before, after, update.embedding.as_ref())
+                        .to_string();
                 record(
                     &mut tx,
                     &record_events,

@@ -924,12 +924,9 @@ impl MemoryBackend for SqliteStore {
                 _ => {}
             }
             if let (Some(before), Some(Ok(after))) = (&before, &updated) {
-                let embedding = update.embedding.as_ref().map(|new| {
-                    let dimensions = |e: &Option<Embedding>| e.as_ref().map(Embedding::dimensions);
-                    (dimensions(&before.embedding), dimensions(new))
-                });
                 let changes =
-                    changes_of_update_with_embedding(before, after, embedding).to_string();
+                    changes_of_update_with_embedding(before, after, update.embedding.as_ref())
+                        .to_string();
                 record(tx, audit, [(id.to_string(), EventKind::Update, changes)])?;
             }
             Ok(updated)
