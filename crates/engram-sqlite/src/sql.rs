@@ -405,6 +405,12 @@ pub fn item_namespaces(prefix: Option<&PrefixRange>, now: Timestamp) -> (String,
     (clause, values)
 }
 
+/// Whether the table ?1 exists.
+pub const HAS_TABLE: &str = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1";
+
+/// Whether the table ?1 has the column ?2.
+pub const HAS_COLUMN: &str = "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2";
+
 /// Every table and index of the schema (SQLite's own catalog tables left out, the indexes
 /// it makes for constraints kept) with the bytes of its pages (`dbstat`): name, type
 /// (`table` or `index`), table, bytes.

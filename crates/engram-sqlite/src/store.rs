@@ -629,14 +629,12 @@ fn db_error(conn: &rusqlite::Connection, context: &str, err: rusqlite::Error) ->
 /// schema is older than this engram.
 fn schema_exists(conn: &rusqlite::Connection) -> bool {
     let newest_column = conn
-        .prepare_cached("SELECT 1 FROM pragma_table_info('memories') WHERE name = 'expires_at'")
-        .and_then(|mut lookup| lookup.exists([]));
+        .prepare_cached(sql::HAS_COLUMN)
+        .and_then(|mut lookup| lookup.exists(["memories", "expires_at"]));
     if !newest_column.unwrap_or(false) {
         return false;
     }
-    let mut lookup = match conn
-        .prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1")
-    {
+    let mut lookup = match conn.prepare_cached(sql::HAS_TABLE) {
         Ok(statement) => statement,
         Err(_) => return false,
     };
