@@ -86,7 +86,7 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(micros).min(Self::MAX.0))
     }
 
-    /// Whether a memory expiring at `expires_at` has expired at this moment: it has from
+    /// Whether a memory or an item expiring at `expires_at` has expired at this moment: it has from
     /// its expiry time on (`expires_at <= now`), the rule both backends render in SQL.
     ///
     /// ```
@@ -602,10 +602,10 @@ impl Stats {
     }
 }
 
-/// What a sweep did: expired memories deleted, and the transactions it took.
+/// What a sweep did: expired memories (or items) deleted, and the transactions it took.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sweep {
-    /// Expired memories deleted.
+    /// Expired memories (or items) deleted.
     pub deleted: u64,
     /// Transactions that deleted at least one.
     pub batches: u64,
