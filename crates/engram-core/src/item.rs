@@ -128,6 +128,11 @@ impl PrefixRange {
         })
     }
 
+    /// `exact`, `from` and `until`, in the order [`PrefixRange::SQL`] binds them.
+    pub fn bounds(&self) -> [&str; 3] {
+        [&self.exact, &self.from, &self.until]
+    }
+
     /// [`PrefixRange::SQL`] with these placeholders.
     pub fn sql(exact: &str, from: &str, until: &str) -> String {
         Self::SQL

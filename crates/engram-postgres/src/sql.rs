@@ -473,9 +473,7 @@ impl Filter {
         let now = filter.bind(now.to_system_time());
         let mut conditions = vec![live_sql(&now)];
         if let Some(range) = search.prefix_range() {
-            let exact = filter.bind(range.exact);
-            let from = filter.bind(range.from);
-            let until = filter.bind(range.until);
+            let [exact, from, until] = range.bounds().map(|bound| filter.bind(bound.to_string()));
             conditions.push(PrefixRange::sql(&exact, &from, &until));
         }
         if let Some(value_filter) = &search.filter {

@@ -1281,8 +1281,7 @@ impl MemoryBackend for PostgresStore {
         prefix: Option<&PrefixRange>,
         now: Timestamp,
     ) -> Result<Vec<Namespace>> {
-        let bound = |part: fn(&PrefixRange) -> &String| prefix.map(|range| part(range).as_str());
-        let (exact, from, until) = (bound(|r| &r.exact), bound(|r| &r.from), bound(|r| &r.until));
+        let [exact, from, until] = prefix.map_or([None; 3], |range| range.bounds().map(Some));
         self.with_connection("listing namespaces", |conn| {
             let statement = conn.prepared(sql::item_namespaces())?;
             conn.query(&statement, &[&now.to_system_time(), &exact, &from, &until])?

@@ -354,8 +354,9 @@ pub const DELETE_ITEM: &str =
 
 /// A namespace in the prefix range `range`: the condition and its three values.
 fn in_prefix_range(range: &PrefixRange) -> (String, [SqlValue; 3]) {
-    let values =
-        [&range.exact, &range.from, &range.until].map(|bound| SqlValue::Text(bound.clone()));
+    let values = range
+        .bounds()
+        .map(|bound| SqlValue::Text(bound.to_string()));
     (PrefixRange::sql("?", "?", "?"), values)
 }
 
