@@ -296,14 +296,7 @@ impl PostgresStore {
             check_dimensions(&mut tx, given)?;
             let written =
                 insert_chunk_with_embeddings(&mut tx, &insert, insert_embeddings.as_ref(), &rows)?;
-            record(
-                &mut tx,
-                &record_events,
-                audit,
-                inserted(written.iter().copied()),
-            )?;
-            tx.commit()?;
-            Ok(written.len() as u64)
+            Ok(commit_inserted(tx, &record_events, audit, &written)?)
         })
     }
 
@@ -344,10 +337,8 @@ impl PostgresStore {
                     let rows: Vec<&Memory> = memories.iter().collect();
                     let mut tx = conn.client().transaction()?;
                     check_dimensions(&mut tx, given)?;
-                    let written = copy(&mut tx, &rows)?;
-                    record(&mut tx, &record_events, audit, inserted(rows))?;
-                    tx.commit()?;
-                    Ok(written)
+                    copy(&mut tx, &rows)?;
+                    Ok(commit_inserted(tx, &record_events, audit, &rows)?)
                 }
                 OnConflict::Skip => {
                     let stored_ids = conn.prepared(sql::STORED_IDS)?;
@@ -393,14 +384,7 @@ impl PostgresStore {
                         }
                         Err(other) => return Err(other.into()),
                     };
-                    record(
-                        &mut tx,
-                        &record_events,
-                        audit,
-                        inserted(written.iter().copied()),
-                    )?;
-                    tx.commit()?;
-                    Ok(written.len() as u64)
+                    Ok(commit_inserted(tx, &record_events, audit, &written)?)
                 }
             }
         })
@@ -653,12 +637,20 @@ fn returned_ids(rows: Vec<postgres::Row>) -> Result<Vec<Uuid>, postgres::Error> 
     rows.iter().map(|row| row.try_get(0)).collect()
 }
 
-/// The insert events of `memories`.
-fn inserted<'m>(memories: impl IntoIterator<Item = &'m Memory>) -> Vec<(Uuid, EventKind, String)> {
-    memories
-        .into_iter()
-        .map(|m| (m.id, EventKind::Insert, changes_of_insert(m)))
-        .collect()
+/// How a batch insert ends, whichever path wrote it: the insert events of `written` (when
+/// the audit keeps history), then the commit; returns how many were written.
+fn commit_inserted(
+    mut tx: postgres::Transaction<'_>,
+    record_events: &Statement,
+    audit: &Audit,
+    written: &[&Memory],
+) -> Result<u64, postgres::Error> {
+    let events = written
+        .iter()
+        .map(|m| (m.id, EventKind::Insert, changes_of_insert(m)));
+    record(&mut tx, record_events, audit, events)?;
+    tx.commit()?;
+    Ok(written.len() as u64)
 }
 
 /// The parallel arrays of an insert of `chunk`, one per column.
